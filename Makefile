@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: demo test lint format setup system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(ANVIL): package.json
+	npm install --no-audit --no-fund --silent
+	test -x $(ANVIL)
+	touch $(ANVIL)
+
+# Debian packages the browser and QR tests need (Chromium for Playwright, zbarimg to decode QR codes).
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v zbarimg >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium zbar-tools >/dev/null; \
+	fi
+	@command -v chromium >/dev/null && command -v zbarimg >/dev/null
+
+setup: $(VENV)/.installed $(ANVIL) system-deps
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py check --fail-level WARNING
+	ANVIL_BIN=$(CURDIR)/$(ANVIL) $(BIN)/pytest $(PYTEST_ARGS)
+
+demo: setup
+	ANVIL_BIN=$(CURDIR)/$(ANVIL) $(BIN)/python -m example_shop.demo
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) node_modules var

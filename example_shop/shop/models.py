@@ -1,0 +1,33 @@
+"""The shop's own catalogue. Orders live in payments_gateway (``Order``); the shop links to them."""
+
+from django.db import models
+
+
+class Product(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopOrderLine(models.Model):
+    """A line of a payments_gateway ``Order`` placed through this shop."""
+
+    order = models.ForeignKey("payments_gateway.Order", on_delete=models.CASCADE, related_name="shop_lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product}"
+
+    @property
+    def total(self):
+        return self.unit_price * self.quantity

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.product_list, name="products"),
+    path("products/<slug:slug>/", views.product_detail, name="product"),
+    path("products/<slug:slug>/add/", views.cart_add, name="cart_add"),
+    path("cart/", views.cart_view, name="cart"),
+    path("cart/order/", views.place_order, name="place_order"),
+    path("orders/<uuid:uuid>/", views.order_detail, name="order"),
+]

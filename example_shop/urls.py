@@ -1,0 +1,8 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("payments_gateway.urls")),
+    path("", include("example_shop.shop.urls")),
+]

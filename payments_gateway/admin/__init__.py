@@ -1,0 +1,22 @@
+"""The merchant dashboard: one admin per model; logs (transfers, deliveries, incoming events) are read-only."""
+
+from .apikeys import APIKeyAdmin
+from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
+from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
+from .incoming import WebhookEventAdmin, WebhookRequestAdmin
+from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
+
+__all__ = [
+    "APIKeyAdmin",
+    "ChainCursorAdmin",
+    "CheckoutSessionAdmin",
+    "CustomerAdmin",
+    "DepositAddressAdmin",
+    "EventAdmin",
+    "OrderAdmin",
+    "TransferAdmin",
+    "WebhookDeliveryAdmin",
+    "WebhookEndpointAdmin",
+    "WebhookEventAdmin",
+    "WebhookRequestAdmin",
+]

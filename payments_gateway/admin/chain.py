@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from ..models import ChainCursor, DepositAddress, Transfer
+from .base import ReadOnlyAdmin
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ["address", "network", "index", "busy_until", "created"]
+    list_filter = ["network", ("created", admin.DateFieldListFilter)]
+    search_fields = ["address"]
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = [
+        "tx_hash", "network", "asset", "amount", "to_address", "status", "confirmations", "block_number", "session",
+        "detected_at",
+    ]  # fmt: skip
+    list_filter = ["status", "network", "asset", "kind", ("detected_at", admin.DateFieldListFilter)]
+    search_fields = ["tx_hash", "to_address", "from_address", "session__uuid"]
+    list_select_related = ["session"]
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyAdmin):
+    list_display = ["network", "block_number", "head_block", "lag", "last_scan_at", "last_error"]

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class PaymentsGatewayConfig(AppConfig):
+    name = "payments_gateway"
+    verbose_name = "Crypto payments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            signals,  # noqa: F401  (defines the signals; receivers connect in their own apps)
+        )

@@ -1,0 +1,33 @@
+"""The outbox: write an :class:`Event` and its webhook deliveries in the caller's transaction.
+
+Call :func:`emit` inside the ``transaction.atomic()`` block that makes the state change, so a rolled-back
+change leaves no event and a committed one always has its event and deliveries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from .models import CheckoutSession, Event, WebhookDelivery, WebhookEndpoint
+from .models.outgoing import EVENT_TYPES
+from .signals import event_emitted
+
+
+def emit(
+    event_type: str, data: dict[str, Any], *, session: CheckoutSession | None = None, livemode: bool = True
+) -> Event:
+    """Record ``event_type`` with ``data`` and queue one delivery per active endpoint that wants it."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(EVENT_TYPES)}")
+    with transaction.atomic():
+        event = Event.objects.create(type=event_type, data=data, session=session, livemode=livemode)
+        endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event_type)]
+        WebhookDelivery.objects.bulk_create(WebhookDelivery(event=event, endpoint=e) for e in endpoints)
+        transaction.on_commit(lambda: _after_commit(event))
+    return event
+
+
+def _after_commit(event: Event) -> None:
+    event_emitted.send(sender=Event, event=event)

@@ -1,0 +1,42 @@
+"""Domain models, one module per domain; every public name is re-exported here."""
+
+from .apikeys import APIKey, IdempotencyKey
+from .chain import (
+    AddressCounter,
+    ChainCursor,
+    DepositAddress,
+    ScannedBlock,
+    Transfer,
+    TransferKind,
+    TransferStatus,
+)
+from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
+from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
+from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "AddressCounter",
+    "ScannedBlock",
+    "TransferKind",
+    "APIKey",
+    "ChainCursor",
+    "CheckoutSession",
+    "Customer",
+    "DeliveryState",
+    "DepositAddress",
+    "Event",
+    "IdempotencyKey",
+    "Order",
+    "OrderStatus",
+    "PaymentStatus",
+    "SessionStatus",
+    "SessionType",
+    "Transfer",
+    "TransferStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventStatus",
+    "WebhookRequest",
+]

@@ -1,0 +1,144 @@
+"""What the gateway knows of the chains: deposit addresses, transfers seen, and scan cursors."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ..fields import Uint256Field
+
+
+class DepositAddress(models.Model):
+    """Address ``index`` derived from the merchant's xpub (m/44'/60'/0'/0/index) on one network.
+
+    An address serves one session at a time and is not handed out again until ``busy_until`` (the last
+    session's expiry plus the late payment window) has passed, so a late payment is never credited to the
+    wrong session.
+    """
+
+    network = models.CharField(max_length=40)
+    index = models.PositiveBigIntegerField()
+    address = models.CharField(max_length=42, help_text="EIP-55 checksummed.")
+    created = models.DateTimeField(default=timezone.now)
+    busy_until = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Not reused before this time. Empty: never used."
+    )
+
+    class Meta:
+        ordering = ["network", "index"]
+        verbose_name_plural = "deposit addresses"
+        constraints = [
+            models.UniqueConstraint(fields=["network", "index"], name="pg_address_network_index"),
+            models.UniqueConstraint(fields=["network", "address"], name="pg_address_network_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.network} #{self.index})"
+
+
+class AddressCounter(models.Model):
+    """Next derivation index per network; its row is locked while an index is taken."""
+
+    network = models.CharField(max_length=40, unique=True)
+    next_index = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.network}: next {self.next_index}"
+
+
+class TransferStatus(models.TextChoices):
+    DETECTED = "detected", "Detected"
+    CONFIRMED = "confirmed", "Confirmed"
+    REVERTED = "reverted", "Reverted"
+
+
+class TransferKind(models.TextChoices):
+    NATIVE = "native", "Native coin (transaction value)"
+    TOKEN = "erc20", "ERC-20 Transfer log"
+    INTERNAL = "internal", "Native coin through a contract call (balance change)"
+
+
+class Transfer(models.Model):
+    """A payment seen on chain. ``log_index`` is -1 for a plain native transfer (the transaction's value)."""
+
+    network = models.CharField(max_length=40)
+    tx_hash = models.CharField(max_length=66)
+    log_index = models.IntegerField(default=-1)
+    kind = models.CharField(max_length=10, choices=TransferKind.choices)
+    block_number = models.PositiveBigIntegerField(db_index=True)
+    block_hash = models.CharField(max_length=66)
+    from_address = models.CharField(max_length=42, blank=True)
+    to_address = models.CharField(max_length=42, db_index=True)
+    asset = models.CharField(max_length=12)
+    token_address = models.CharField(max_length=42, blank=True)
+    amount = Uint256Field()
+    confirmations = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=TransferStatus.choices, default=TransferStatus.DETECTED, db_index=True
+    )
+    deposit_address = models.ForeignKey(
+        DepositAddress, null=True, blank=True, on_delete=models.PROTECT, related_name="transfers"
+    )
+    session = models.ForeignKey(
+        "payments_gateway.CheckoutSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="transfers",
+    )
+    late = models.BooleanField(default=False, help_text="Arrived after the session expired.")
+    detected_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-block_number", "-log_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "tx_hash", "log_index"], name="pg_transfer_unique"),
+            models.CheckConstraint(condition=Q(log_index__gte=-2), name="pg_transfer_log_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.amount} → {self.to_address} ({self.tx_hash[:10]}…)"
+
+
+class ChainCursor(models.Model):
+    """Per network: the last block scanned (number + hash) and the lease of the one scanner allowed on it."""
+
+    network = models.CharField(max_length=40, unique=True)
+    block_number = models.BigIntegerField(default=-1, help_text="-1: nothing scanned yet.")
+    block_hash = models.CharField(max_length=66, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_scan_at = models.DateTimeField(null=True, blank=True)
+    head_block = models.BigIntegerField(null=True, blank=True, help_text="Chain head at the last scan.")
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.network} @ {self.block_number}"
+
+    @property
+    def lag(self) -> int | None:
+        """Blocks behind the chain head at the last scan."""
+        if self.head_block is None:
+            return None
+        return max(self.head_block - self.block_number, 0)
+
+
+class ScannedBlock(models.Model):
+    """Hash of a recently scanned block, kept so a reorg is noticed by comparing hashes (nodes such as anvil
+    never flag removed logs)."""
+
+    network = models.CharField(max_length=40)
+    number = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=66)
+    parent_hash = models.CharField(max_length=66)
+
+    class Meta:
+        ordering = ["network", "-number"]
+        constraints = [models.UniqueConstraint(fields=["network", "number"], name="pg_scanned_block_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.network} #{self.number} {self.hash[:10]}…"
