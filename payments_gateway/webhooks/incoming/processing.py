@@ -1,0 +1,150 @@
+"""Storing incoming events once, and running their handlers once.
+
+- :func:`store_event` (the receiver): the event and the attempt's log row in one transaction; a unique
+  (source, event id) constraint makes concurrent duplicates find the stored row instead of a second one.
+- :func:`process_event` (the task): claims the event row, runs the handler in a savepoint, marks the event
+  processed, or failed with its traceback and a retry time from ``WEBHOOK_INCOMING_RETRY_SCHEDULE``.
+- :func:`retry_due_events` (periodic task): failed events whose retry time has come, and events whose task
+  was lost (received but never processed).
+- :func:`reprocess` (admin): run the handler again on chosen events, whatever their state.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from payments_gateway.conf import gateway_settings
+from payments_gateway.models import WebhookEvent, WebhookEventStatus, WebhookRequest
+
+logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "payments_gateway.tasks.process_incoming_webhook"
+# A received event whose task has not run after this long is taken by the periodic sweep (lost enqueue,
+# broker down, worker killed).
+STALE_RECEIVED = timedelta(minutes=2)
+SWEEP_BATCH = 100
+
+
+def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> tuple[WebhookEvent, bool]:
+    """Store the verified event of ``attempt`` unless it is already stored; save ``attempt`` pointing at it.
+
+    Returns (event, created). A new event's processing task is queued once the transaction commits.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # savepoint: a duplicate's IntegrityError leaves the outer block usable
+                event = WebhookEvent.objects.create(
+                    source=attempt.source,
+                    event_id=event_id,
+                    type=event_type,
+                    body=attempt.body,
+                    headers=attempt.headers,
+                    received_at=attempt.received_at,
+                )
+            created = True
+        except IntegrityError:
+            # The other insert has committed by now (PostgreSQL waits on the unique index; SQLite's
+            # IMMEDIATE transactions run one at a time), so the row is there to read.
+            event = WebhookEvent.objects.get(source=attempt.source, event_id=event_id)
+            created = False
+        attempt.event = event
+        if created:
+            attempt.status_code, attempt.outcome = 202, "stored; processing queued"
+            transaction.on_commit(lambda: enqueue(event.pk), robust=True)
+        else:
+            same = bytes(event.body) == bytes(attempt.body)
+            attempt.status_code = 200
+            attempt.outcome = f"duplicate of the event received {event.received_at:%Y-%m-%d %H:%M:%S}" + (
+                "" if same else " (this body differs from the stored one, which is kept)"
+            )
+        attempt.save()
+    return event, created
+
+
+def enqueue(event_pk: int) -> None:
+    """Queue the processing task of one event (the sweep catches it if the broker loses it)."""
+    from django_q.tasks import async_task
+
+    async_task(PROCESS_TASK, event_pk, group="incoming-webhooks")
+
+
+def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
+    """Run the handler of one stored event, unless it is processed, not yet due for a retry, or being
+    processed by another worker (row lock, skipped). ``force`` runs it whatever its state (admin reprocess).
+
+    Returns what happened, for the task's result.
+    """
+    from .sources import get_source
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
+        if event is None:
+            return "skipped: being processed by another worker, or deleted"
+        if not force:
+            if event.status == WebhookEventStatus.PROCESSED:
+                return "skipped: already processed"
+            retry_at = event.next_attempt_at
+            if event.status == WebhookEventStatus.FAILED and (retry_at is None or retry_at > now):
+                return "skipped: not due for a retry"
+        event.attempts += 1
+        source = get_source(event.source)
+        try:
+            if source is None:
+                raise LookupError(f"source {event.source!r} is no longer in WEBHOOK_SOURCES")
+            # The handler's writes commit with the "processed" mark, or roll back with its failure.
+            with transaction.atomic():
+                result = source.handler.handle(event, event.payload)
+        except Exception:
+            logger.exception("Incoming webhook %s:%s failed (attempt %s)", event.source, event.event_id, event.attempts)
+            event.status = WebhookEventStatus.FAILED
+            event.result = traceback.format_exc()
+            event.next_attempt_at = _next_attempt(event.attempts, now)
+        else:
+            event.status = WebhookEventStatus.PROCESSED
+            event.result = result or ""
+            event.processed_at = now
+            event.next_attempt_at = None
+        event.save(update_fields=["status", "result", "processed_at", "next_attempt_at", "attempts"])
+    return f"{event.status}: {event.source}:{event.event_id}"
+
+
+def retry_due_events(*, now: datetime | None = None) -> int:
+    """Process failed events due for a retry and received events whose task was lost; returns how many."""
+    now = now or timezone.now()
+    due = Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now) | Q(
+        status=WebhookEventStatus.RECEIVED, received_at__lte=now - STALE_RECEIVED
+    )
+    pks = list(WebhookEvent.objects.filter(due).order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+    for pk in pks:
+        process_event(pk, now=now)
+    return len(pks)
+
+
+def reprocess(events: Iterable[WebhookEvent]) -> int:
+    """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
+    pks = [event.pk for event in events]
+    for pk in pks:
+        transaction.on_commit(lambda pk=pk: enqueue_forced(pk))
+    return len(pks)
+
+
+def enqueue_forced(event_pk: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(PROCESS_TASK, event_pk, force=True, group="incoming-webhooks")
+
+
+def _next_attempt(attempts: int, now: datetime) -> datetime | None:
+    """Backoff from the schedule: the n-th failure waits schedule[n-1]; past its end, no more retries."""
+    schedule = gateway_settings.WEBHOOK_INCOMING_RETRY_SCHEDULE
+    if attempts > len(schedule):
+        return None
+    return now + timedelta(seconds=schedule[attempts - 1])
