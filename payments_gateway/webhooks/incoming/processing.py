@@ -85,7 +85,10 @@ def process_event(event_pk: int, *, now: datetime | None = None, force: bool = F
 
     now = now or timezone.now()
     with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
+        # NO KEY: a duplicate's log row referencing this event holds a KEY SHARE lock on it (foreign key
+        # check) for a moment; a plain FOR UPDATE would take that for "another worker has it" and skip.
+        claim = WebhookEvent.objects.select_for_update(skip_locked=True, no_key=True)
+        event = claim.filter(pk=event_pk).first()
         if event is None:
             return "skipped: being processed by another worker, or deleted"
         if not force:
