@@ -204,6 +204,11 @@ def test_malformed_json_after_a_valid_signature_is_400_github_vector(post):
     assert_refused(post("github", b"Hello, World!", headers), 400, "The body is not valid JSON", valid=True)
 
 
+def test_deeply_nested_json_is_400_not_a_crash(post):
+    body = b"[" * 100_000 + b"]" * 100_000
+    assert_refused(signed_post(post, body), 400, "The body is not valid JSON", valid=True)
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
@@ -213,6 +218,8 @@ def test_malformed_json_after_a_valid_signature_is_400_github_vector(post):
         ({"id": ["evt_1"], "type": "x"}, "The event has no id"),
         ({"id": "e" * 201, "type": "x"}, "id is longer than 200"),
         (["evt_1"], "The body must be a JSON object"),
+        ({"id": "evt\u0000", "type": "x"}, "id must be printable text"),
+        ({"id": "evt_1", "type": "\ud800"}, "type must be printable text"),
     ],
 )
 def test_event_without_id_or_type_is_400(post, document, message):

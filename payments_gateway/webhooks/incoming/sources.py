@@ -36,6 +36,7 @@ MAX_EVENT_TYPE = 100
 
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class EventHandler:
@@ -94,6 +95,8 @@ class Source:
             raise ValueError(f"The event has no {name}: {where} must be a non-empty string.")
         if len(value) > limit:
             raise ValueError(f"The event {name} is longer than {limit} characters.")
+        if _CONTROL.search(value) or not _encodable(value):
+            raise ValueError(f"The event {name} must be printable text (no control characters).")
         return value
 
 
@@ -174,3 +177,12 @@ def _handler(name: str, path: Any, key: str) -> EventHandler:
     if callable(target):
         return FunctionHandler(target)
     raise ImproperlyConfigured(f"{key}: {path!r} is neither an EventHandler subclass nor a function.")
+
+
+def _encodable(text: str) -> bool:
+    # JSON may carry lone surrogates ("\ud800"), which no database column can store as UTF-8.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -41,11 +41,13 @@ def receive_webhook(request: HttpRequest, source: str) -> JsonResponse:
     """Receive one webhook for ``source``; see the module docstring for the answers."""
     if request.method != "POST":
         return JsonResponse({"error": "Use POST."}, status=405, headers={"Allow": "POST"})
-    attempt = WebhookRequest(source=source[:64], remote_addr=_remote_addr(request), headers=_logged_headers(request))
+    attempt = WebhookRequest(
+        source=_loggable(source)[:64], remote_addr=_remote_addr(request), headers=_logged_headers(request)
+    )
     try:
         return _receive(request, source, attempt)
     except Rejected as exc:
-        attempt.status_code, attempt.outcome = exc.status, exc.message[:500]
+        attempt.status_code, attempt.outcome = exc.status, _loggable(exc.message)[:500]
         attempt.save()
         return JsonResponse({"error": exc.message}, status=exc.status)
 
@@ -105,5 +107,11 @@ def _remote_addr(request: HttpRequest) -> str | None:
 
 def _logged_headers(request: HttpRequest) -> dict[str, str]:
     return {
-        name: ("[redacted]" if name.lower() in REDACTED_HEADERS else value) for name, value in request.headers.items()
+        _loggable(name): ("[redacted]" if name.lower() in REDACTED_HEADERS else _loggable(value))
+        for name, value in request.headers.items()
     }
+
+
+def _loggable(text: str) -> str:
+    """``text`` as PostgreSQL text and jsonb can store it: NUL becomes U+FFFD, a lone surrogate '?'."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
