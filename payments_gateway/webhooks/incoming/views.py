@@ -75,9 +75,9 @@ def _receive(request: HttpRequest, source_name: str, attempt: WebhookRequest) ->
         source.handler.validate(payload)
     except ValueError as exc:
         raise Rejected(400, str(exc)) from None
-    event, created = store_event(attempt, event_id=event_id, event_type=event_type)
+    _, created = store_event(attempt, event_id=event_id, event_type=event_type)
     answer = "accepted" if created else "duplicate"
-    return JsonResponse({"status": answer, "event": event.event_id}, status=attempt.status_code)
+    return JsonResponse({"status": answer, "event": event_id}, status=attempt.status_code)
 
 
 def _read_body(request: HttpRequest) -> bytes:
