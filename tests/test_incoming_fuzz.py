@@ -111,7 +111,7 @@ def test_view_never_500_and_never_processes_without_a_valid_signature(
 def acceptable(body: bytes) -> bool:
     """What the receiver must accept: a JSON object with printable, non-empty string id and type."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode())
     except ValueError:
         return False
     fields = [doc.get("id"), doc.get("type")] if isinstance(doc, dict) else [None]

@@ -205,8 +205,23 @@ def test_malformed_json_after_a_valid_signature_is_400_github_vector(post):
 
 
 def test_deeply_nested_json_is_400_not_a_crash(post):
+    # web3's dependencies raise the recursion limit to 100000 at import: json.loads alone would overflow the C
+    # stack on this body (a segfault, the worker gone), not raise RecursionError.
+    import sys
+
+    assert sys.getrecursionlimit() >= 100_000
     body = b"[" * 100_000 + b"]" * 100_000
-    assert_refused(signed_post(post, body), 400, "The body is not valid JSON", valid=True)
+    assert_refused(signed_post(post, body), 400, "nested deeper than 100 levels", valid=True)
+
+
+def test_nesting_within_the_limit_and_brackets_in_strings_are_fine(post):
+    body = json.dumps({"id": "evt_deep", "type": "x", "data": [[[[["]]]]]]]]]" * 50]]]]]}).encode()
+    assert signed_post(post, body).status_code == 202
+
+
+def test_a_body_that_is_not_utf8_is_400(post):
+    body = json.dumps({"id": "evt_16", "type": "x"}).encode("utf-16")
+    assert_refused(signed_post(post, body), 400, "The body must be UTF-8 JSON", valid=True)
 
 
 @pytest.mark.parametrize(
