@@ -11,3 +11,8 @@ class PaymentsGatewayConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             signals,  # noqa: F401  (defines the signals; receivers connect in their own apps)
         )
+
+        # Outgoing webhooks: start delivering each event as soon as it commits.
+        from .webhooks.outgoing.delivery import on_event_emitted
+
+        signals.event_emitted.connect(on_event_emitted, dispatch_uid="payments_gateway.webhooks.kick")
