@@ -101,8 +101,8 @@ def forbidden_reason(address: str | IPAddress) -> str | None:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("CGNAT", ip in _BLOCKED_NETWORKS[0]),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved or any(ip in net for net in _BLOCKED_NETWORKS[1:])),
+        ("private", ip.is_private),
         ("non-global", not ip.is_global),
     ]
     return next((name for name, hit in checks if hit), None)
