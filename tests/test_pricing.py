@@ -10,6 +10,7 @@ from payments_gateway.pricing import (
     ChainlinkRateProvider,
     FixedRateProvider,
     NoRate,
+    RateUnavailable,
     amount_for,
     get_quote,
     get_rate_provider,
@@ -82,3 +83,54 @@ def test_provider_is_chosen_by_registered_name_or_dotted_path(settings):
     settings.PAYMENTS_GATEWAY = {"RATE_PROVIDER": "nope.Provider"}
     with pytest.raises(ImproperlyConfigured, match="RATE_PROVIDER.*'nope.Provider'.*chainlink, fixed"):
         get_rate_provider()
+
+
+# --- Chainlink price feed, read on the dev chain -------------------------------------------------------------
+
+
+@pytest.fixture
+def feed_network(anvil_settings, settings):
+    settings.PAYMENTS_GATEWAY = anvil_settings | {"RATE_PROVIDER": "chainlink"}
+    return gateway_settings.network("anvil")
+
+
+def feed(chain):
+    return chain.contract("MockV3Aggregator", chain.price_feeds["ETH/USD"])
+
+
+@pytest.mark.anvil
+def test_chainlink_quote_reads_the_feed_and_rounds_up(chain, feed_network):
+    chain.set_eth_usd("2500.12345678")
+    quote = get_quote(Decimal("100.00"), "USD", "ETH", feed_network)
+    assert quote.rate == Decimal("2500.12345678")
+    assert quote.source.startswith(f"chainlink:{chain.price_feeds['ETH/USD']}#")
+    assert quote.amount == amount_for(Decimal("100.00"), Decimal("2500.12345678"), 18)
+    assert quote.amount * quote.rate / 10**18 >= Decimal("100.00")
+    # Stablecoins have no feed here: the fixed 1:1 table answers.
+    assert get_quote(Decimal("100.00"), "USD", "USDC", feed_network).amount == 100_000_000
+
+
+@pytest.mark.anvil
+def test_chainlink_refuses_negative_zero_and_stale_answers(chain, feed_network):
+    chain.set_eth_usd("-1")
+    with pytest.raises(RateUnavailable, match="not a price"):
+        get_quote(Decimal("1"), "USD", "ETH", feed_network)
+    chain.set_eth_usd("0")
+    with pytest.raises(RateUnavailable, match="not a price"):
+        get_quote(Decimal("1"), "USD", "ETH", feed_network)
+    two_hours_ago = chain.w3.eth.get_block("latest")["timestamp"] - 7200
+    tx = feed(chain).functions.updateAnswerAt(3000 * 10**8, two_hours_ago).transact({"from": chain.w3.eth.accounts[0]})
+    chain.w3.eth.wait_for_transaction_receipt(tx)
+    with pytest.raises(RateUnavailable, match="stale"):
+        get_quote(Decimal("1"), "USD", "ETH", feed_network)
+
+
+def test_chainlink_unreachable_rpc_is_unavailable(settings):
+    settings.PAYMENTS_GATEWAY = {
+        "RATE_PROVIDER": "chainlink",
+        "NETWORKS": {
+            "test": NETWORK | {"rpc_urls": ["http://127.0.0.1:9"], "price_feeds": {"ETH/USD": "0x" + "c0" * 20}}
+        },
+    }
+    with pytest.raises(RateUnavailable, match="cannot read price feed"):
+        get_quote(Decimal("1"), "USD", "ETH", gateway_settings.network("test"))
