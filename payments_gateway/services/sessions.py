@@ -30,6 +30,7 @@ from ..models import (
     SessionStatus,
     SessionType,
 )
+from ..money import format_units
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
 from .payments import session_payload
 
@@ -176,6 +177,94 @@ def redirect_url(template: str, session: CheckoutSession) -> str:
         .replace("{CHECKOUT_SESSION_ID}", uuid)
         .replace("{{TRANSACTION_TYPE}}", quote(session.type, safe=""))
     )
+
+
+def payment_uri(session: CheckoutSession) -> str:
+    """The EIP-681 URI a wallet scans: the amount still to pay (the whole amount until something is seen).
+
+    ETH: ``ethereum:<address>@<chainId>?value=<wei>``;
+    token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
+    """
+    network = gateway_settings.network(session.network)
+    asset = network.asset(session.asset)
+    units = amount_to_pay(session)
+    address = session.deposit_address.address
+    if asset.is_native:
+        return f"ethereum:{address}@{network.chain_id}?value={units}"
+    return f"ethereum:{asset.address}@{network.chain_id}/transfer?address={address}&uint256={units}"
+
+
+def amount_to_pay(session: CheckoutSession) -> int:
+    """Base units the customer should still send: the remainder after what is already seen on chain, or the
+    whole amount when nothing remains (so a QR code is never for 0)."""
+    left = session.amount_due - session.amount_received - session.amount_pending
+    return left if left > 0 else session.amount_due
+
+
+def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the hosted page shows, as JSON (``/pay/<uuid>/status`` and the SSE stream). Amounts are base-unit
+    strings with ``*_display`` decimal strings."""
+    from ..models import TransferStatus
+
+    now = now or timezone.now()
+    network = gateway_settings.network(session.network)
+    decimals = network.asset(session.asset).decimals
+    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
+    unconfirmed = [
+        t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
+    ]
+    excess = max(session.amount_received - session.amount_due, 0)
+    return {
+        "uuid": str(session.uuid),
+        "status": session.status,
+        "payment_status": session.payment_status,
+        "asset": session.asset,
+        "network": session.network,
+        "amount_due": str(session.amount_due),
+        "amount_due_display": format_units(session.amount_due, decimals),
+        "amount_received": str(session.amount_received),
+        "amount_received_display": format_units(session.amount_received, decimals),
+        "amount_pending": str(session.amount_pending),
+        "amount_remaining": str(remaining),
+        "amount_remaining_display": format_units(remaining, decimals),
+        "amount_to_pay": str(amount_to_pay(session)),
+        "amount_to_pay_display": format_units(amount_to_pay(session), decimals),
+        "overpaid_by_display": format_units(excess, decimals) if excess else None,
+        "confirmations": min(unconfirmed) if unconfirmed else None,
+        "confirmations_required": network.confirmations,
+        "late": session.late,
+        "expires_at": session.expires_at.isoformat(),
+        "seconds_left": max(int((session.expires_at - now).total_seconds()), 0),
+        "payment_uri": payment_uri(session),
+        "message": status_message(session, remaining=remaining, decimals=decimals, unconfirmed=unconfirmed,
+                                  required=network.confirmations),
+    }  # fmt: skip
+
+
+def status_message(
+    session: CheckoutSession, *, remaining: int, decimals: int, unconfirmed: list[int], required: int
+) -> str:
+    """One sentence for the customer."""
+    if session.status == SessionStatus.COMPLETE:
+        text = "Paid — thank you!"
+        if session.payment_status == PaymentStatus.OVERPAID:
+            excess = format_units(session.amount_received - session.amount_due, decimals)
+            text += f" You sent {excess} {session.asset} more than the amount due."
+        return text
+    if session.status == SessionStatus.CANCELED:
+        return "This payment was canceled."
+    if session.payment_status == PaymentStatus.PENDING:
+        done = min(unconfirmed) if unconfirmed else required
+        return f"Payment received, waiting for confirmations ({min(done, required)}/{required})."
+    partial = session.payment_status == PaymentStatus.PARTIALLY_PAID
+    left = f"{format_units(remaining, decimals)} {session.asset}"
+    if session.status == SessionStatus.EXPIRED:
+        if partial:
+            return f"This payment expired with {left} still unpaid. The partial payment is recorded."
+        return "This payment expired. Please start a new checkout."
+    if partial:
+        return f"Partially paid: {left} still to pay to the same address."
+    return "Waiting for your payment."
 
 
 def customer_payload(customer: Customer) -> dict[str, Any]:
