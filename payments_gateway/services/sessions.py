@@ -19,6 +19,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..chain.addresses import allocate_address
 from ..conf import NetworkConfig, gateway_settings
 from ..events import emit
 from ..models import (
@@ -91,8 +92,6 @@ def create_session(
         raise ValidationError({"amount": ["the price is too small to charge in this asset."]})
 
     expires_at = now + gateway_settings.SESSION_TTL
-    from ..chain.addresses import allocate_address
-
     try:
         with transaction.atomic():
             if order_obj is None:
@@ -103,7 +102,7 @@ def create_session(
                     currency=fiat_currency,
                     customer=customer_obj,
                 )
-            deposit = allocate_address(network, busy_until=expires_at + gateway_settings.LATE_PAYMENT_WINDOW)
+            deposit = allocate_address(network, expires_at + gateway_settings.LATE_PAYMENT_WINDOW, now=now)
             session = CheckoutSession.objects.create(
                 order=order_obj,
                 customer=customer_obj or order_obj.customer,
