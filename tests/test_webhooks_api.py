@@ -54,9 +54,9 @@ def public_dns(monkeypatch):
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        (None, "Authentication credentials were not provided."),
-        ("Bearer", "Malformed Authorization header: send 'Bearer <API key>'."),
-        ("Token abc", "Malformed Authorization header: send 'Bearer <API key>'."),
+        (None, "Authentication required: send 'Authorization: Bearer <API key>'."),
+        ("Bearer", "Use the header 'Authorization: Bearer <API key>'."),
+        ("Token abc", "Use the header 'Authorization: Bearer <API key>'."),
         ("Bearer pgk_wrong", "Invalid or revoked API key."),
     ],
 )
@@ -67,7 +67,7 @@ def test_requests_without_a_valid_key_get_401_json(header, message):
     for url in (ENDPOINTS, "/api/v1/events/"):
         response = client.get(url)
         assert response.status_code == 401
-        assert response.json() == {"detail": message}
+        assert response.json()["error"]["message"] == message
         assert response["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -78,7 +78,8 @@ def test_revoked_key_is_refused_and_a_used_key_records_last_used(api, api_key):
     assert key.last_used is not None
     APIKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
     response = api.get(ENDPOINTS)
-    assert response.status_code == 401 and response.json() == {"detail": "Invalid or revoked API key."}
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Invalid or revoked API key."
 
 
 def test_create_returns_the_secret_once(api, public_dns):
@@ -116,7 +117,8 @@ def test_create_returns_the_secret_once(api, public_dns):
 def test_bad_input_is_a_400_naming_the_problem_and_saves_nothing(api, public_dns, data, field, message):
     response = api.post(ENDPOINTS, data, format="json")
     assert response.status_code == 400
-    assert message in " ".join(response.json()[field])
+    assert message in " ".join(response.json()["error"]["fields"][field])
+    assert message in response.json()["error"]["message"]
     assert not WebhookEndpoint.objects.exists()
 
 
@@ -148,7 +150,7 @@ def test_rotate_secret_returns_the_new_secret_and_keeps_the_old_valid(api):
     assert endpoint.previous_secret == old
     assert 590 <= (endpoint.previous_secret_expires - timezone.now()).total_seconds() <= 600
     bad = api.post(f"{ENDPOINTS}{endpoint.uuid}/rotate-secret/", {"overlap_seconds": -1}, format="json")
-    assert bad.status_code == 400 and "overlap_seconds" in bad.json()
+    assert bad.status_code == 400 and "overlap_seconds" in bad.json()["error"]["fields"]
 
 
 def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
@@ -167,7 +169,7 @@ def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
     assert payload["type"] == "subscription.renewed"
 
     bad = api.post(f"{ENDPOINTS}{endpoint.uuid}/test/", {"type": "payment.teleported"}, format="json")
-    assert bad.status_code == 400 and "type" in bad.json()
+    assert bad.status_code == 400 and "type" in bad.json()["error"]["fields"]
     assert Event.objects.count() == 1
 
 
@@ -203,7 +205,8 @@ def test_events_list_retrieve_and_redeliver_with_the_same_webhook_id(api, settin
 def test_redeliver_to_a_named_endpoint_and_unknown_ids(api):
     event = emit("payment.completed", {})  # no endpoint existed: no delivery
     response = api.post(f"/api/v1/events/{event.id}/redeliver/", {}, format="json")
-    assert response.status_code == 400 and "name an endpoint" in response.json()["endpoint"]
+    assert response.status_code == 400
+    assert "name an endpoint" in response.json()["error"]["fields"]["endpoint"][0]
 
     endpoint = WebhookEndpoint.objects.create(url="https://shop.example/hooks")
     response = api.post(f"/api/v1/events/{event.id}/redeliver/", {"endpoint": str(endpoint.uuid)}, format="json")

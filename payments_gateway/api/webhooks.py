@@ -18,14 +18,12 @@ from payments_gateway.models.outgoing import EVENT_TYPES
 from payments_gateway.webhooks.outgoing import delivery as delivery_service
 from payments_gateway.webhooks.outgoing import signing, ssrf
 
-from .auth import APIKeyAuthentication, HasAPIKey
+from .checkout import GatewayAPIMixin
 
 
-class WebhookEndpointViewSet(viewsets.ModelViewSet):
+class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
     """Endpoints that receive signed events. ``POST`` answers the ``secret`` once; it is never shown again."""
 
-    authentication_classes = [APIKeyAuthentication]
-    permission_classes = [HasAPIKey]
     queryset = WebhookEndpoint.objects.all()
     lookup_field = "uuid"
 
@@ -71,11 +69,9 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
         )
 
 
-class EventViewSet(viewsets.ReadOnlyModelViewSet):
+class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
     """Events, newest first, with each delivery and its attempts. ``?type=payment.completed`` filters."""
 
-    authentication_classes = [APIKeyAuthentication]
-    permission_classes = [HasAPIKey]
     pagination_class = type("EventPagination", (PageNumberPagination,), {"page_size": 50})
 
     def get_queryset(self):

@@ -28,7 +28,7 @@ def delete_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments_gateway", "0002_outgoing_delivery_claims"),
+        ("payments_gateway", "0003_outgoing_delivery_claims"),
         ("django_q", "0014_schedule_cluster"),
     ]
 
