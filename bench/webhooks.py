@@ -188,8 +188,10 @@ def emit_events(count: int, url: str) -> list[tuple[str, bytes]]:
     # The workers below do the delivering: no per-event task in the django-q2 queue.
     event_emitted.disconnect(dispatch_uid="payments_gateway.webhooks.kick")
     WebhookEndpoint.objects.create(url=url)
-    payload = {"object": "checkout.session", "status": "complete", "payment_status": "paid",
-               "amount_due": str(10**18), "amount_received": str(10**18), "asset": "ETH", "network": "anvil"}  # fmt: skip
+    payload = {
+        "object": "checkout.session", "status": "complete", "payment_status": "paid", "asset": "ETH",
+        "network": "anvil", "amount_due": str(10**18), "amount_received": str(10**18),
+    }  # fmt: skip
     for start in range(0, count, 1000):
         with transaction.atomic():
             for n in range(start, min(start + 1000, count)):

@@ -84,6 +84,8 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "payments_gateway.models.SessionStatus",
         "PaymentStatusEnum": "payments_gateway.models.PaymentStatus",
         "TransferStatusEnum": "payments_gateway.models.TransferStatus",
+        "EventTypeEnum": "payments_gateway.models.outgoing.EVENT_TYPES",
+        "SessionTypeEnum": "payments_gateway.models.SessionType",
     },
 }
 

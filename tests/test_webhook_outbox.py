@@ -133,3 +133,36 @@ def test_two_claims_never_take_the_same_delivery():
     assert len(first) == 3 and len(second) == 2
     assert not {d.pk for d in first} & {d.pk for d in second}
     assert all(d.endpoint == endpoint for d in first + second)
+
+
+@pytest.mark.django_db
+def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
+    from payments_gateway.webhooks.outgoing.delivery import Outcome, record_attempts, redeliver
+
+    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    event = emit("payment.completed", {})
+    now = timezone.now()
+    token, (delivery,) = claim_due(now=now)
+    redeliver(event, now=now)  # meanwhile the merchant redelivers: a new, unclaimed delivery
+    record_attempts([(delivery, Outcome(status_code=500, error="late"), now)], token=token, now=now)
+
+    fresh = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert fresh.state == DeliveryState.PENDING and fresh.attempts == 0 and fresh.next_attempt_at == now
+    assert fresh.attempt_log.get().error == "late"  # the late attempt is still logged
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
+    from django_q.models import Schedule
+
+    from payments_gateway.tasks import deliver_webhooks
+
+    schedule = Schedule.objects.get(name="payments_gateway.deliver_webhooks")
+    assert schedule.func == "payments_gateway.tasks.deliver_webhooks"
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1 and schedule.repeats == -1
+
+    with Receiver(Reply(200)) as receiver:
+        WebhookEndpoint.objects.create(url=receiver.url())
+        events = [emit("payment.created", {"n": n}) for n in range(25)]  # more than one batch
+        assert deliver_webhooks() == 25
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(e.id for e in events)

@@ -5,20 +5,28 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from payments_gateway.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from payments_gateway.models.outgoing import EVENT_TYPES
+from payments_gateway.models import Event, WebhookEndpoint
 from payments_gateway.webhooks.outgoing import delivery as delivery_service
-from payments_gateway.webhooks.outgoing import signing, ssrf
+from payments_gateway.webhooks.outgoing import signing
 
 from .checkout import GatewayAPIMixin
+from .webhook_serializers import (
+    EventSerializer,
+    RedeliverSerializer,
+    RotatedSecretSerializer,
+    RotateSecretSerializer,
+    TestEventSerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointSerializer,
+)
 
 
 class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
@@ -34,12 +42,14 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
             return RotateSecretSerializer
         return WebhookEndpointSerializer
 
+    @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = serializer.save()
-        return Response({**serializer.data, "secret": endpoint.secret}, status=status.HTTP_201_CREATED)
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={201: EventSerializer})
     @action(detail=True, methods=["post"])
     def test(self, request, uuid=None):
         """Send a sample event of any type (``{"type": "payment.completed"}``) to this endpoint only."""
@@ -49,6 +59,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
         event = delivery_service.send_test_event(endpoint, serializer.validated_data["type"])
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: RotatedSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, uuid=None):
         """New secret (shown once); the old one stays valid for ``overlap_seconds`` (default: the setting)."""
@@ -56,17 +67,8 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         seconds = serializer.validated_data.get("overlap_seconds")
-        overlap = None if seconds is None else timedelta(seconds=seconds)
-        secret = signing.rotate_secret(endpoint, overlap=overlap)
-        return Response(
-            {
-                "uuid": str(endpoint.uuid),
-                "secret": secret,
-                "previous_secret_expires": serializers.DateTimeField().to_representation(
-                    endpoint.previous_secret_expires
-                ),
-            }
-        )
+        signing.rotate_secret(endpoint, overlap=None if seconds is None else timedelta(seconds=seconds))
+        return Response(RotatedSecretSerializer(endpoint).data)
 
 
 class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
@@ -82,6 +84,7 @@ class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return RedeliverSerializer if self.action == "redeliver" else EventSerializer
 
+    @extend_schema(responses={202: EventSerializer})
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         """Send the event again (same ``webhook-id``): to ``{"endpoint": uuid}``, or to every endpoint it went to."""
@@ -98,102 +101,3 @@ class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
             delivery_service.redeliver(event, endpoints)
         event = self.get_queryset().get(pk=event.pk)
         return Response(EventSerializer(event).data, status=status.HTTP_202_ACCEPTED)
-
-
-# --- serializers ----------------------------------------------------------------------------------------------
-
-
-class WebhookEndpointSerializer(serializers.ModelSerializer):
-    enabled_events = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text='Event types to receive; empty or ["*"]: all.',
-    )
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = [
-            "uuid",
-            "url",
-            "description",
-            "enabled_events",
-            "active",
-            "disabled_reason",
-            "disabled_at",
-            "failing_since",
-            "created",
-        ]
-        read_only_fields = ["uuid", "disabled_reason", "disabled_at", "failing_since", "created"]
-        extra_kwargs = {"url": {"validators": []}}
-
-    def validate_url(self, value: str) -> str:
-        try:
-            ssrf.validate_endpoint_url(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages)
-        return value
-
-    def validate_enabled_events(self, value: list[str]) -> list[str]:
-        return validate_event_types(value)
-
-    def update(self, instance, validated_data):
-        if validated_data.get("active") and not instance.active:
-            # Re-enabling starts afresh; deliveries held while disabled go out again.
-            instance.disabled_reason, instance.disabled_at, instance.failing_since = "", None, None
-        return super().update(instance, validated_data)
-
-
-def validate_event_types(value: list[str]) -> list[str]:
-    """Refuse unknown event types, naming them and the known ones."""
-    unknown = [t for t in value if t != "*" and t not in EVENT_TYPES]
-    if unknown:
-        raise serializers.ValidationError(
-            f"Unknown event type(s) {', '.join(unknown)}. Known: *, {', '.join(EVENT_TYPES)}."
-        )
-    return list(dict.fromkeys(value))
-
-
-class TestEventSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=EVENT_TYPES, default="payment.completed")
-
-
-class RotateSecretSerializer(serializers.Serializer):
-    overlap_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
-
-
-class RedeliverSerializer(serializers.Serializer):
-    endpoint = serializers.UUIDField(required=False, help_text="Only to this endpoint (default: all it went to).")
-
-
-class AttemptSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = WebhookAttempt
-        fields = ["started_at", "duration_ms", "status_code", "success", "error", "response_excerpt"]
-
-
-class DeliverySerializer(serializers.ModelSerializer):
-    endpoint = serializers.UUIDField(source="endpoint.uuid")
-    url = serializers.CharField(source="endpoint.url")
-    attempt_log = AttemptSerializer(many=True)
-
-    class Meta:
-        model = WebhookDelivery
-        fields = [
-            "endpoint",
-            "url",
-            "state",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "last_status_code",
-            "last_error",
-            "attempt_log",
-        ]
-
-
-class EventSerializer(serializers.ModelSerializer):
-    deliveries = DeliverySerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Event
-        fields = ["id", "type", "created", "livemode", "data", "deliveries"]
