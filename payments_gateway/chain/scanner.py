@@ -359,12 +359,16 @@ class _Scan:
         expected: dict[str, int] = dict.fromkeys(addresses, 0)
         checksummed = [watched[a].address for a in addresses]
         for start in range(0, len(checksummed), 1000):
-            for to, amount in Transfer.objects.filter(
-                network=self.name,
-                to_address__in=checksummed[start : start + 1000],
-                kind__in=[TransferKind.NATIVE, TransferKind.INTERNAL],
-                block_number__lte=block.number,
-            ).exclude(status=TransferStatus.REVERTED).values_list("to_address", "amount"):
+            for to, amount in (
+                Transfer.objects.filter(
+                    network=self.name,
+                    to_address__in=checksummed[start : start + 1000],
+                    kind__in=[TransferKind.NATIVE, TransferKind.INTERNAL],
+                    block_number__lte=block.number,
+                )
+                .exclude(status=TransferStatus.REVERTED)
+                .values_list("to_address", "amount")
+            ):
                 expected[to.lower()] += amount
         rows = []
         for address, balance in zip(addresses, balances, strict=True):
@@ -376,9 +380,16 @@ class _Scan:
             synthetic = "balance:" + keccak(text=f"{block.hash}:{address}").hex()[:58]
             rows.append(
                 _row(
-                    self.network, deposit, block, tx_hash=synthetic, log_index=INTERNAL_LOG_INDEX,
-                    kind=TransferKind.INTERNAL, from_address="", asset=self.network.native.symbol,
-                    token_address="", amount=surplus,
+                    self.network,
+                    deposit,
+                    block,
+                    tx_hash=synthetic,
+                    log_index=INTERNAL_LOG_INDEX,
+                    kind=TransferKind.INTERNAL,
+                    from_address="",
+                    asset=self.network.native.symbol,
+                    token_address="",
+                    amount=surplus,
                 )  # fmt: skip
             )
         if not rows:
@@ -567,9 +578,16 @@ def _native_rows(
             raise _ChainMoved(f"receipt of {tx['hash']} is from another block")
         rows.append(
             _row(
-                network, watched[to], block, tx_hash=tx["hash"].lower(), log_index=NATIVE_LOG_INDEX,
-                kind=TransferKind.NATIVE, from_address=to_checksum_address(tx["from"]),
-                asset=network.native.symbol, token_address="", amount=value,
+                network,
+                watched[to],
+                block,
+                tx_hash=tx["hash"].lower(),
+                log_index=NATIVE_LOG_INDEX,
+                kind=TransferKind.NATIVE,
+                from_address=to_checksum_address(tx["from"]),
+                asset=network.native.symbol,
+                token_address="",
+                amount=value,
             )  # fmt: skip
         )
     return rows
@@ -602,10 +620,16 @@ def _log_rows(
             continue
         rows.append(
             _row(
-                network, watched[to], block, tx_hash=log["transactionHash"].lower(),
-                log_index=int(log["logIndex"], 16), kind=TransferKind.TOKEN,
-                from_address=to_checksum_address("0x" + topics[1][-40:]), asset=token.symbol,
-                token_address=token.address, amount=amount,
+                network,
+                watched[to],
+                block,
+                tx_hash=log["transactionHash"].lower(),
+                log_index=int(log["logIndex"], 16),
+                kind=TransferKind.TOKEN,
+                from_address=to_checksum_address("0x" + topics[1][-40:]),
+                asset=token.symbol,
+                token_address=token.address,
+                amount=amount,
             )  # fmt: skip
         )
     return rows
