@@ -283,7 +283,7 @@ class _Scan:
                     raise _ChainMoved(f"block {number} does not follow {parent}")
                 parent = info.hash
                 blocks[number] = info
-                for tx in block.get("transactions") or ():
+                for tx in (block.get("transactions") or ()) if watched else ():
                     to = tx.get("to")
                     if to and to.lower() in watched and int(tx.get("value") or "0x0", 16) > 0:
                         candidates.append((info, tx))
