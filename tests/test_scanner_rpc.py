@@ -50,8 +50,9 @@ class FakeRPC:
                 if fake.mode == "garbage":
                     return self._answer(200, b"<html>gateway</html>")
                 if fake.mode == "sleep":
-                    time.sleep(2)
-                    return self._answer(500, b"late")
+                    time.sleep(2)  # the client has given up by now: close without an answer
+                    self.close_connection = True
+                    return None
                 # mode "chain": a node of another chain
                 items = body if isinstance(body, list) else [body]
                 answer = [{"jsonrpc": "2.0", "id": i["id"], "result": hex(fake.chain_id)} for i in items]
