@@ -101,3 +101,26 @@ def test_idempotency_records_are_purged_after_the_ttl():
     IdempotencyKey.objects.create(api_key=key, key="new", fingerprint="y", response_status=201)
     assert tasks.purge_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.anvil
+def test_test_wallet_pays_half_then_the_rest_on_the_dev_chain(anvil_settings, chain, settings, client):
+    rpc.reset_backoff()
+    settings.PAYMENTS_GATEWAY = anvil_settings | {
+        "NETWORKS": {"anvil": chain.network_settings(confirmations=2, dev=True)}
+    }
+    session = create_session(amount="10.00", currency="USD", asset="USDT", network="anvil")
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    assert "Pay half of it with test wallet" in page and "Pay the full amount with test wallet" in page
+
+    page = client.post(f"/pay/{session.uuid}/test-pay", {"amount": "half"}, follow=True).content.decode()
+    assert "Test wallet sent half of it" in page
+    state = client.get(f"/pay/{session.uuid}/status").json()
+    assert (state["payment_status"], state["amount_remaining_display"]) == ("partially_paid", "5")
+
+    client.post(f"/pay/{session.uuid}/test-pay", {"amount": "full"})
+    chain.mine(1)
+    scan_network("anvil")
+    state = client.get(f"/pay/{session.uuid}/status").json()
+    assert (state["status"], state["payment_status"], state["amount_received"]) == ("complete", "paid", "10000000")
+    assert "test wallet" not in client.get(f"/pay/{session.uuid}/").content.decode()

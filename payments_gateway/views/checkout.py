@@ -6,6 +6,7 @@ stale open session. The page works without JavaScript: a refresh link and a ``<n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -141,11 +142,21 @@ def test_pay(request, uuid):
     if not network.dev or which not in TEST_WALLET_AMOUNTS:
         raise Http404("The test wallet exists only on a dev chain.")
     if session.status == SessionStatus.OPEN:
-        from ..chain import devchain
+        from ..chain.devchain import DevChainError, pay_session
+        from ..chain.rpc import RPCError
+        from ..chain.scanner import check_transaction
 
         units = amount_to_pay(session)
-        devchain.pay_session(session, amount=units if which == "full" else max(units // 2, 1))
-        messages.success(request, f"Test wallet sent {TEST_WALLET_AMOUNTS[which]}; waiting for the chain.")
+        try:
+            tx_hash = pay_session(session, amount=units if which == "full" else max(units // 2, 1))
+        except (DevChainError, ValueError) as exc:
+            messages.error(request, f"The test wallet could not pay: {exc}")
+            return redirect("payments_gateway:checkout", uuid=session.uuid)
+        messages.success(request, f"Test wallet sent {TEST_WALLET_AMOUNTS[which]} ({tx_hash[:12]}…).")
+        # Record it now rather than at the next scan, so the page turns "pending" at once (if the node does not
+        # answer, the scanner finds it later).
+        with contextlib.suppress(RPCError):
+            check_transaction(session.network, tx_hash)
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
