@@ -62,6 +62,7 @@ def test_create_and_retrieve_a_session(api):
                              "fiat_currency": "USD"}  # fmt: skip
     assert data["order"]["reference"] == "API-1" and data["metadata"] == {"cart": 42}
     assert data["success_url"] == BODY["success_url"] and data["late"] is False
+    assert data["payment_uri"].endswith(f"/transfer?address={session.deposit_address.address}&uint256=19990000")
     assert api.get(f"/api/v1/sessions/{session.uuid}/").json() == data
 
 

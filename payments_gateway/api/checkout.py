@@ -90,7 +90,6 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
             raise exceptions.ValidationError(exc.message_dict)
         except RateUnavailable as exc:
             raise ServiceUnavailable(f"No price can be quoted right now: {exc}")
-        session = self.get_queryset().get(pk=session.pk)
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
