@@ -24,8 +24,10 @@ _RUN = re.compile(r"0{5,}|1{5,}")
 _FINDER_LIKE = re.compile(r"(?=10111010000|00001011101)")
 
 
+@lru_cache(maxsize=512)
 def qr_png(text: str, *, box_size: int = 8, border: int = 4) -> bytes:
-    """A PNG of ``text`` as a QR code (error correction M, ``border``-module quiet zone)."""
+    """A PNG of ``text`` as a QR code (error correction M, ``border``-module quiet zone). Cached per process:
+    a page view, its ``qr.png`` and later polls draw the same code."""
     return png_from_rows(qr_rows(text), box_size=box_size, border=border)
 
 
