@@ -31,6 +31,7 @@ from ..models import (
     PaymentStatus,
     SessionStatus,
     SessionType,
+    TransferStatus,
 )
 from ..money import format_units
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
@@ -206,8 +207,6 @@ def amount_to_pay(session: CheckoutSession) -> int:
 def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
     """What the hosted page shows, as JSON (``/pay/<uuid>/status`` and the SSE stream). Amounts are base-unit
     strings with ``*_display`` decimal strings."""
-    from ..models import TransferStatus
-
     now = now or timezone.now()
     network = gateway_settings.network(session.network)
     decimals = network.asset(session.asset).decimals

@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,7 +50,6 @@ def checkout(request, uuid):
     context = {
         "session": session,
         "state": state,
-        "state_json": state,
         "network": network,
         "asset": network.asset(session.asset),
         "open": session.status == SessionStatus.OPEN,
@@ -192,8 +190,3 @@ def _stream(pk: int):
         if session.status != SessionStatus.OPEN or time.monotonic() >= deadline:
             return
         time.sleep(POLL_SECONDS)
-
-
-def checkout_url(request, session: CheckoutSession) -> str:
-    """Absolute URL of a session's hosted page."""
-    return request.build_absolute_uri(reverse("payments_gateway:checkout", args=[session.uuid]))
