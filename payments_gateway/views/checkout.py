@@ -94,9 +94,8 @@ def events(request, uuid):
 @require_GET
 def qr(request, uuid):
     """``GET /pay/<uuid>/qr.png``: the EIP-681 URI of the amount still to pay, as a PNG."""
-    session = _session_or_404(uuid)
-    response = HttpResponse(qr_png(payment_uri(session)), content_type="image/png")
-    return response
+    session = _session_or_404(uuid, related=("deposit_address",))
+    return HttpResponse(qr_png(payment_uri(session)), content_type="image/png")
 
 
 @require_POST
@@ -158,13 +157,16 @@ def test_pay(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
-def _session_or_none(uuid) -> CheckoutSession | None:
-    session = CheckoutSession.objects.select_related("order", "customer", "deposit_address").filter(uuid=uuid).first()
-    return expire_if_due(session) if session else None
+def _session_or_none(uuid, related=("order", "customer", "deposit_address")) -> CheckoutSession | None:
+    try:
+        session = CheckoutSession.objects.select_related(*related).get(uuid=uuid)
+    except CheckoutSession.DoesNotExist:
+        return None
+    return expire_if_due(session)
 
 
-def _session_or_404(uuid) -> CheckoutSession:
-    session = _session_or_none(uuid)
+def _session_or_404(uuid, **kwargs) -> CheckoutSession:
+    session = _session_or_none(uuid, **kwargs)
     if session is None:
         raise Http404(f"No payment {uuid}.")
     return session
