@@ -62,6 +62,7 @@ def test_create_and_retrieve_a_session(api):
                              "fiat_currency": "USD"}  # fmt: skip
     assert data["order"]["reference"] == "API-1" and data["metadata"] == {"cart": 42}
     assert data["success_url"] == BODY["success_url"] and data["late"] is False
+    assert data["payment_uri"].endswith(f"/transfer?address={session.deposit_address.address}&uint256=19990000")
     assert api.get(f"/api/v1/sessions/{session.uuid}/").json() == data
 
 
@@ -262,3 +263,41 @@ def test_openapi_schema_matches_the_api():
     params = {p["name"] for p in paths["/api/v1/sessions/"]["post"]["parameters"]}
     assert "Idempotency-Key" in params
     assert "apiKey" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_request_with_the_same_key_gets_409(api, monkeypatch):
+    """Two processes/threads: the key is claimed (committed) before the first request does its work."""
+    import threading
+
+    from django.db import connection
+
+    from payments_gateway.api import checkout as api_views
+
+    entered, release = threading.Event(), threading.Event()
+    real = api_views.create_session
+
+    def held(**fields):
+        entered.set()
+        release.wait(30)  # ordering only: the second request must arrive while the first is running
+        return real(**fields)
+
+    monkeypatch.setattr(api_views, "create_session", held)
+    first = []
+
+    def run_first():
+        try:
+            first.append(post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "race"}))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert entered.wait(30)
+    second = post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "race"})
+    release.set()
+    thread.join(30)
+    assert second.status_code == 409 and "still being processed" in second.json()["error"]["message"]
+    assert first[0].status_code == 201 and CheckoutSession.objects.count() == 1
+    third = post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "race"})
+    assert third.json()["uuid"] == first[0].json()["uuid"]

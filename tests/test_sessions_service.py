@@ -140,3 +140,19 @@ def test_cancel_only_an_unpaid_open_session():
     make_transfer(partly, 1_000_000)
     refresh_session(partly.pk)
     assert cancel_session(partly).status == "open"  # money already seen is never dropped
+
+
+@pytest.mark.parametrize(
+    "url", ["http://exa mple.com/", "http://:80/", "https://shop.example:99999/", "//shop.example/x", "mailto:a@b.c"]
+)
+def test_malformed_redirect_urls_are_refused(url):
+    with pytest.raises(ValidationError, match="not a valid http"):
+        new(cancel_url=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:8000/cart", "https://intranet-shop/x?y=1", "http://127.0.0.1/ok/{{UUID}}", "http://[::1]/"],
+)
+def test_local_and_single_label_urls_are_fine(url):
+    assert new(success_url=url).success_url == url

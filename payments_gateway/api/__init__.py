@@ -1,1 +1,1 @@
-"""The REST API (DRF) under ``/api/v1/``: sessions, transactions, customers, OpenAPI schema."""
+"""The REST API (Django REST framework), mounted at ``/api/v1/``."""

@@ -16,6 +16,7 @@ from ..models import CheckoutSession, Customer
 from ..pricing import RateUnavailable
 from ..services.payments import expire_if_due, expire_session
 from ..services.sessions import create_session, customer_payload
+from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
 from .auth import APIKeyAuthentication, HasAPIKey
 from .errors import exception_handler
 from .idempotency import HEADER, idempotent
@@ -32,6 +33,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Same key + same body → the same response; a different body → 400; while running → 409.",
 )
+AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <API key>'."
 ERRORS = {
     400: OpenApiResponse(description="Invalid request: `error.fields` names each bad field."),
     401: OpenApiResponse(description="Missing, invalid or revoked API key."),
@@ -55,7 +57,7 @@ class GatewayAPIMixin:
 
     def permission_denied(self, request, message=None, code=None):
         if request.authenticators and not request.successful_authenticator:
-            raise exceptions.NotAuthenticated(HasAPIKey.message)
+            raise exceptions.NotAuthenticated(AUTH_REQUIRED)
         super().permission_denied(request, message, code)
 
 
@@ -88,7 +90,6 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
             raise exceptions.ValidationError(exc.message_dict)
         except RateUnavailable as exc:
             raise ServiceUnavailable(f"No price can be quoted right now: {exc}")
-        session = self.get_queryset().get(pk=session.pk)
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from ..conf import gateway_settings
 from ..models import CheckoutSession, Customer, SessionType, Transfer
 from ..money import format_units
+from ..services.sessions import payment_uri
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -74,6 +75,9 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
     amount_remaining = serializers.SerializerMethodField(help_text="Base units still to pay.")
     amount_remaining_display = serializers.SerializerMethodField()
     quote = QuoteSerializer(source="*")
+    payment_uri = serializers.SerializerMethodField(
+        help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
+    )
     order = serializers.SerializerMethodField()
     customer = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
 
@@ -82,7 +86,8 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
         fields = [
             "uuid", "link", "type", "status", "payment_status", "expires_at", "network", "chain_id", "asset",
             "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
-            "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display", "quote",
+            "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display",
+            "payment_uri", "quote",
             "success_url", "cancel_url", "late", "order", "customer", "metadata", "created", "completed_at",
             "expired_at", "canceled_at",
         ]  # fmt: skip
@@ -92,6 +97,12 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
         path = reverse("payments_gateway:checkout", args=[session.uuid])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+    def get_payment_uri(self, session: CheckoutSession) -> str | None:
+        try:
+            return payment_uri(session)
+        except ValueError:  # the network or asset was removed from the settings since
+            return None
 
     def get_chain_id(self, session: CheckoutSession) -> int | None:
         network = gateway_settings.networks.get(session.network)

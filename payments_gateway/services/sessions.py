@@ -9,13 +9,14 @@ and emits ``payment.created``: a failure anywhere leaves no half-made session an
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from ..models import (
     PaymentStatus,
     SessionStatus,
     SessionType,
+    TransferStatus,
 )
 from ..money import format_units
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
@@ -38,6 +40,8 @@ from .payments import session_payload
 # Order.amount is DecimalField(max_digits=24, decimal_places=8): 16 integer digits.
 MAX_FIAT_AMOUNT = Decimal(10) ** 15
 MAX_METADATA_BYTES = 8 * 1024
+_HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
+_UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
 CANCELABLE_PAYMENT_STATUSES = {PaymentStatus.UNPAID}
 
@@ -203,8 +207,6 @@ def amount_to_pay(session: CheckoutSession) -> int:
 def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
     """What the hosted page shows, as JSON (``/pay/<uuid>/status`` and the SSE stream). Amounts are base-unit
     strings with ``*_display`` decimal strings."""
-    from ..models import TransferStatus
-
     now = now or timezone.now()
     network = gateway_settings.network(session.network)
     decimals = network.asset(session.asset).decimals
@@ -362,15 +364,24 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _url_error(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL we can redirect to, or None. Single-label hosts (an intranet
+    name, ``localhost``) are fine: Django's URLValidator would refuse them."""
     if not isinstance(url, str) or len(url) > 2000:
         return "must be an http(s) URL of at most 2000 characters."
     probe = url
     for placeholder in PLACEHOLDERS:
         probe = probe.replace(placeholder, "00000000-0000-0000-0000-000000000000")
+    invalid = f"{url!r} is not a valid http(s) URL."
+    if _UNSAFE_URL_CHARS.search(probe):
+        return invalid
     try:
-        URLValidator(schemes=["http", "https"])(probe)
-    except ValidationError:
-        return f"{url!r} is not a valid http(s) URL."
+        parts = urlsplit(probe)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return invalid
+    host = parts.hostname or ""
+    if parts.scheme not in {"http", "https"} or not (_HOSTNAME.match(host) or ":" in host):
+        return invalid
     return None
 
 

@@ -6,6 +6,7 @@ stale open session. The page works without JavaScript: a refresh link and a ``<n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -14,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -50,7 +50,6 @@ def checkout(request, uuid):
     context = {
         "session": session,
         "state": state,
-        "state_json": state,
         "network": network,
         "asset": network.asset(session.asset),
         "open": session.status == SessionStatus.OPEN,
@@ -95,9 +94,8 @@ def events(request, uuid):
 @require_GET
 def qr(request, uuid):
     """``GET /pay/<uuid>/qr.png``: the EIP-681 URI of the amount still to pay, as a PNG."""
-    session = _session_or_404(uuid)
-    response = HttpResponse(qr_png(payment_uri(session)), content_type="image/png")
-    return response
+    session = _session_or_404(uuid, related=("deposit_address",))
+    return HttpResponse(qr_png(payment_uri(session)), content_type="image/png")
 
 
 @require_POST
@@ -141,21 +139,34 @@ def test_pay(request, uuid):
     if not network.dev or which not in TEST_WALLET_AMOUNTS:
         raise Http404("The test wallet exists only on a dev chain.")
     if session.status == SessionStatus.OPEN:
-        from ..chain import devchain
+        from ..chain.devchain import DevChainError, pay_session
+        from ..chain.rpc import RPCError
+        from ..chain.scanner import check_transaction
 
         units = amount_to_pay(session)
-        devchain.pay_session(session, amount=units if which == "full" else max(units // 2, 1))
-        messages.success(request, f"Test wallet sent {TEST_WALLET_AMOUNTS[which]}; waiting for the chain.")
+        try:
+            tx_hash = pay_session(session, amount=units if which == "full" else max(units // 2, 1))
+        except (DevChainError, ValueError) as exc:
+            messages.error(request, f"The test wallet could not pay: {exc}")
+            return redirect("payments_gateway:checkout", uuid=session.uuid)
+        messages.success(request, f"Test wallet sent {TEST_WALLET_AMOUNTS[which]} ({tx_hash[:12]}…).")
+        # Record it now rather than at the next scan, so the page turns "pending" at once (if the node does not
+        # answer, the scanner finds it later).
+        with contextlib.suppress(RPCError):
+            check_transaction(session.network, tx_hash)
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
-def _session_or_none(uuid) -> CheckoutSession | None:
-    session = CheckoutSession.objects.select_related("order", "customer", "deposit_address").filter(uuid=uuid).first()
-    return expire_if_due(session) if session else None
+def _session_or_none(uuid, related=("order", "customer", "deposit_address")) -> CheckoutSession | None:
+    try:
+        session = CheckoutSession.objects.select_related(*related).get(uuid=uuid)
+    except CheckoutSession.DoesNotExist:
+        return None
+    return expire_if_due(session)
 
 
-def _session_or_404(uuid) -> CheckoutSession:
-    session = _session_or_none(uuid)
+def _session_or_404(uuid, **kwargs) -> CheckoutSession:
+    session = _session_or_none(uuid, **kwargs)
     if session is None:
         raise Http404(f"No payment {uuid}.")
     return session
@@ -181,8 +192,3 @@ def _stream(pk: int):
         if session.status != SessionStatus.OPEN or time.monotonic() >= deadline:
             return
         time.sleep(POLL_SECONDS)
-
-
-def checkout_url(request, session: CheckoutSession) -> str:
-    """Absolute URL of a session's hosted page."""
-    return request.build_absolute_uri(reverse("payments_gateway:checkout", args=[session.uuid]))

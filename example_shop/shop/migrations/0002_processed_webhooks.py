@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments_gateway", "0004_outgoing_webhook_schedule"),
+        ("payments_gateway", "0001_initial"),
         ("shop", "0001_initial"),
     ]
 
