@@ -166,3 +166,24 @@ def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
         events = [emit("payment.created", {"n": n}) for n in range(25)]  # more than one batch
         assert deliver_webhooks() == 25
     assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(e.id for e in events)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_events_do_not_fire_the_in_process_signal(received_signals):
+    from payments_gateway.webhooks.outgoing.delivery import send_test_event
+
+    endpoint = WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    event = send_test_event(endpoint, "payment.completed")
+    assert received_signals == []  # no shop code may act on sample data
+    assert WebhookDelivery.objects.get().event == event
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", 1.5])
+def test_webhook_timeout_setting_is_validated(settings, value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from payments_gateway.conf import gateway_settings
+
+    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_TIMEOUT": value}
+    with pytest.raises(ImproperlyConfigured, match=r"PAYMENTS_GATEWAY\['WEBHOOK_TIMEOUT'\]"):
+        gateway_settings.WEBHOOK_TIMEOUT
