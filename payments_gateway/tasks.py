@@ -1,9 +1,92 @@
-"""django-q2 task functions: thin, idempotent, each calling a service. Schedule the periodic ones with
-``django_q.models.Schedule`` (see the README)."""
+"""django-q2 task functions. Thin: each calls a service and is safe to run twice or in several workers."""
 
 from __future__ import annotations
 
-# --- incoming webhooks [branch incoming] -------------------------------------------------------------
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+# --- chain scanner (branch scanner) ------------------------------------------------------------------------
+
+
+def scan_all_networks() -> dict[str, Any]:
+    """Scan every configured network, each in isolation: one failing network never stalls the others.
+
+    Returns ``{network: summary or "error: ..."}``; the error of a network is also in its
+    ``ChainCursor.last_error`` and the log.
+    """
+    from .chain.scanner import scan_network
+    from .conf import gateway_settings
+    from .models import ChainCursor
+
+    outcome: dict[str, Any] = {}
+    for name in sorted(gateway_settings.networks):
+        try:
+            result = scan_network(name)
+        except Exception as exc:  # isolation: log, record, next network
+            logger.error("scan_all_networks: network %r failed: %s", name, exc)
+            ChainCursor.objects.filter(network=name).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+            outcome[name] = f"error: {exc}"
+            continue
+        outcome[name] = {"status": result.status, "to_block": result.to_block, "transfers": result.transfers}
+    return outcome
+
+
+# --- checkout sessions (branch checkout) -------------------------------------------------------------------
+
+
+def expire_sessions() -> int:
+    """Periodic: expire open sessions past ``expires_at`` (several workers may run it: rows are claimed with
+    ``skip_locked``). Reads expire a due session too, so a page never waits for this task."""
+    from .services.payments import expire_due_sessions
+
+    total = 0
+    while count := expire_due_sessions():
+        total += count
+    return total
+
+
+def purge_idempotency_keys() -> int:
+    """Periodic: forget ``Idempotency-Key`` records older than ``IDEMPOTENCY_KEY_TTL``."""
+    from .api.idempotency import purge_expired_keys
+
+    return purge_expired_keys()
+
+
+# --- outgoing webhooks (branch outgoing) -------------------------------------------------------------------
+
+# Stay well inside Q_CLUSTER["timeout"] (60 s in the example shop), even when endpoints hang.
+WEBHOOK_TIME_BUDGET = 30
+
+
+def deliver_webhooks(limit: int = 1000) -> int:
+    """Periodic: deliver due webhooks in batches until none is due, ``limit`` were attempted or time is up."""
+    import time
+
+    from .webhooks.outgoing.delivery import DEFAULT_BATCH, deliver_due
+
+    deadline = time.monotonic() + WEBHOOK_TIME_BUDGET
+    done = 0
+    while done < limit and time.monotonic() < deadline:
+        attempted = deliver_due(
+            limit=min(DEFAULT_BATCH, limit - done), time_budget=max(0.0, deadline - time.monotonic())
+        )
+        if not attempted:
+            break
+        done += attempted
+    return done
+
+
+def deliver_event_webhooks(event_id: str) -> int:
+    """Right after an event commits: deliver it to its endpoints without waiting for the periodic run."""
+    from .webhooks.outgoing.delivery import deliver_due
+
+    return deliver_due(event_id=event_id, time_budget=WEBHOOK_TIME_BUDGET)
+
+
+# --- incoming webhooks (branch incoming) -------------------------------------------------------------------
 
 
 def process_incoming_webhook(event_pk: int, force: bool = False) -> str:
@@ -14,10 +97,7 @@ def process_incoming_webhook(event_pk: int, force: bool = False) -> str:
 
 
 def retry_incoming_webhooks() -> int:
-    """Every minute: retry failed incoming events that are due, and pick up any whose task was lost."""
+    """Periodic: retry failed incoming events that are due, and pick up any whose task was lost."""
     from .webhooks.incoming.processing import retry_due_events
 
     return retry_due_events()
-
-
-# --- end incoming webhooks ---------------------------------------------------------------------------
