@@ -374,3 +374,23 @@ def test_scan_command_and_bad_input(anvil_settings, chain, capsys):
         call_command("payments_gateway_scan", "--network", "mainnet")
     with pytest.raises(ValueError, match="unknown network 'mainnet'"):
         scan_network("mainnet")
+
+
+def test_hand_written_multicall_encoding_matches_the_abi():
+    from eth_abi import encode
+
+    from payments_gateway.chain.scanner import AGGREGATE3, GET_ETH_BALANCE, decode_balances, encode_balance_calls
+
+    multicall, addresses = new_address(), [new_address() for _ in range(7)]
+    calls = [(multicall, True, GET_ETH_BALANCE + encode(["address"], [a])) for a in addresses]
+    expected = AGGREGATE3 + encode(["(address,bool,bytes)[]"], [calls])
+    assert encode_balance_calls(multicall, addresses) == "0x" + expected.hex()
+    balances = [0, 1, 2**256 - 1, 10**18, 7, 10**30 + 1, 3]
+    answer = "0x" + encode(["(bool,bytes)[]"], [[(True, b.to_bytes(32, "big")) for b in balances]]).hex()
+    assert decode_balances(answer, 7) == balances
+    for garbage in ["0x", "nope", answer[:-64], None]:
+        with pytest.raises(ValueError):
+            decode_balances(garbage, 7)
+    failed = "0x" + encode(["(bool,bytes)[]"], [[(False, b"")] * 7]).hex()
+    with pytest.raises(ValueError, match="failed"):
+        decode_balances(failed, 7)
