@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import _Store, check_transaction, scan_network
+from payments_gateway.chain.scanner import BALANCE_CHECK_EVERY, _Store, check_transaction, scan_network
 from payments_gateway.models import ChainCursor, Event, ScannedBlock, SessionStatus, Transfer
 from tests.scanner_helpers import new_address, open_session
 
@@ -255,7 +255,7 @@ def test_rescanning_a_range_never_counts_a_payment_twice(anvil_settings, chain):
     start = ChainCursor.objects.get(network="anvil").block_number
     chain.send_token("USDT", session.address, 1_000_000)
     chain.forward_eth(session.address, 10**15)  # ETH through a contract, found by the balance check
-    chain.mine(2)
+    chain.mine(BALANCE_CHECK_EVERY)
     scan_network("anvil")
     events = event_types(session)
     first = sorted(Transfer.objects.values_list("tx_hash", "log_index", "amount", "status"))
@@ -326,6 +326,7 @@ def test_eth_paid_through_a_contract_is_found_by_the_balance_check(anvil_setting
     scan_network("anvil")
     chain.send_eth(session.address, 4 * 10**17)  # a plain transfer: found in the block body
     chain.forward_eth(session.address, 6 * 10**17)  # through the Forwarder: no tx to the address, no log
+    chain.mine(BALANCE_CHECK_EVERY)  # the balance check runs every BALANCE_CHECK_EVERY blocks
     scan_network("anvil")
     internal = Transfer.objects.get(kind="internal")
     assert internal.amount == 6 * 10**17

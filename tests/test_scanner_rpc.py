@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from payments_gateway.chain import rpc
 from payments_gateway.chain.rpc import ChainIdMismatch, RPCUnavailable, client_for
-from payments_gateway.chain.scanner import scan_network
+from payments_gateway.chain.scanner import ScanError, scan_network
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import ChainCursor, Transfer
 from payments_gateway.schedules import ensure_schedules
@@ -192,3 +192,16 @@ def test_schedules_are_created_once():
     schedule = Schedule.objects.get(name="payments_gateway.scan_all_networks")
     assert schedule.func == "payments_gateway.tasks.scan_all_networks"
     assert schedule.repeats == -1
+
+
+def test_a_node_answering_nonsense_is_a_clear_error_and_keeps_the_cursor(anvil_settings, chain, fake_rpc):
+    scan_network("anvil")
+    before = ChainCursor.objects.values_list("block_number", "block_hash").get(network="anvil")
+    nonsense = fake_rpc("chain")  # right chain id, but every method answers that same number
+    bad = chain.network_settings(rpc_urls=[nonsense.url])
+    with networks(anvil=bad), pytest.raises(ScanError, match="the RPC answered something malformed"):
+        scan_network("anvil")
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert (cursor.block_number, cursor.block_hash) == before
+    assert "malformed" in cursor.last_error
+    assert Transfer.objects.count() == 0

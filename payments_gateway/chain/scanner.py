@@ -15,10 +15,11 @@ call per ``address_chunk`` addresses):
   OR-list on the recipient topic, per ``max_block_range`` blocks and ``address_chunk`` addresses.
 - ETH sent by a plain transaction: the block bodies (``eth_getBlockByNumber`` with transactions, which the
   scanner fetches anyway for the block hashes); a receipt is fetched only for a match, to check its status.
-- ETH sent by a contract (a Safe, a forwarder): no log, no top-level transaction to the address. After each
-  scan the watched addresses' balances are read through Multicall3 ``getEthBalance`` (``address_chunk``
-  addresses per ``eth_call``) and compared with the ETH transfers stored for them; the unexplained surplus is
-  stored as an ``internal`` transfer seen at that block (``log_index`` -2, a synthetic ``tx_hash``).
+- ETH sent by a contract (a Safe, a forwarder): no log, no top-level transaction to the address. When a scan
+  reaches a block number divisible by ``BALANCE_CHECK_EVERY``, the watched addresses' balances are read through
+  Multicall3 ``getEthBalance`` (1000 addresses per ``eth_call``) and compared with the ETH transfers stored for
+  them; the unexplained surplus is stored as an ``internal`` transfer seen at that block (``log_index`` -2, a
+  synthetic ``tx_hash``). A balance below the transfers seen (the merchant moved funds out) credits nothing.
 
 Each range is written in one transaction together with the cursor, so a crash mid-range leaves the cursor before
 it; a transfer is unique on (network, tx hash, log index), so a rescan never counts it twice. Block hashes of the
@@ -61,6 +62,9 @@ INTERNAL_LOG_INDEX = -2
 LEASE_TTL = timedelta(minutes=2)
 # Blocks fetched per JSON-RPC batch (keeps one HTTP answer of full blocks at a sane size).
 BLOCK_BATCH = 50
+# The balance check runs when a scan reaches a block number divisible by this: at most every few blocks while
+# polling (its cost grows with the watched addresses, unlike the rest of a scan), once per catch-up scan.
+BALANCE_CHECK_EVERY = 4
 # Addresses per Multicall3 eth_call (each getEthBalance costs ~3k gas; nodes cap eth_call gas near 30-50M).
 BALANCE_CHUNK = 1000
 # Block timestamps and the server clock may differ a little: a payment mined seconds before its session was
@@ -204,6 +208,15 @@ class _Scan:
     def run(self, max_seconds: float) -> ScanResult:
         started = time.monotonic()
         calls_before = self.client.calls
+        try:
+            return self._run(max_seconds, started, calls_before)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            # Our code checks what it parses; anything else here is an answer of the node we cannot read.
+            raise ScanError(
+                f"network {self.name!r}: the RPC answered something malformed ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _run(self, max_seconds: float, started: float, calls_before: int) -> ScanResult:
         self.head = head = _int(self.client.call("eth_blockNumber"), "eth_blockNumber")
         result = ScanResult(network=self.name, status="up_to_date", head=head)
         cutoff = self._check_reorg(result)
@@ -218,7 +231,7 @@ class _Scan:
                 last = self._scan_range(self.cursor_number + 1, end, watched, result)
                 result.status = "scanned"
                 result.from_block, result.to_block = first, end
-                if self.cursor_number == head and self.network.multicall3 and watched:
+                if self.cursor_number == head and self.network.multicall3 and watched and _sweep_due(first, head):
                     self._sweep_balances(last, watched, result)
         except _ChainMoved as exc:
             logger.warning("network %r changed while scanning (%s); the next scan rewinds", self.name, exc)
@@ -234,6 +247,10 @@ class _Scan:
         if self.cursor_number < 0:
             return None
         block = self.client.call("eth_getBlockByNumber", [hex(self.cursor_number), False])
+        if block is not None and not self.cursor_hash:
+            # A cursor set by hand (a number without its hash): adopt the canonical block as the resume point.
+            self.cursor_hash = block["hash"]
+            return None
         if block is not None and block["hash"] == self.cursor_hash:
             return _BlockInfo.from_rpc(block).timestamp
         stored = list(ScannedBlock.objects.filter(network=self.name).order_by("-number")[: self.keep])
@@ -245,7 +262,11 @@ class _Scan:
                 break
         if fork is None:
             oldest = stored[-1].number if stored else self.cursor_number
-            fork_number, fork_hash = max(oldest - 1, -1), ""
+            fork_number = max(oldest - 1, -1)
+            fork_block = None
+            if fork_number >= 0:
+                fork_block = self.client.call("eth_getBlockByNumber", [hex(fork_number), False])
+            fork_hash = fork_block["hash"] if fork_block else ""
             logger.error(
                 "network %r: reorg deeper than the %d kept block hashes; rescanning from block %d",
                 self.name, self.keep, fork_number + 1,
@@ -715,6 +736,11 @@ def _release_lease(name: str, owner: str, *, error: str, head: int | None) -> No
     if head is not None:
         fields["head_block"] = head
     ChainCursor.objects.filter(network=name, lease_owner=owner).update(**fields)
+
+
+def _sweep_due(first: int, last: int) -> bool:
+    """Whether blocks ``first..last`` contain a balance-check block."""
+    return last // BALANCE_CHECK_EVERY > (first - 1) // BALANCE_CHECK_EVERY
 
 
 def _owner_id() -> str:
