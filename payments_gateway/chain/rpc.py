@@ -132,6 +132,7 @@ class RPCClient:
         self.calls = 0  # JSON-RPC calls sent by this client (a batch of n counts n)
         self.requests = 0  # HTTP requests sent by this client
         self._ids = itertools.count(1)
+        self._last_url = ""
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """Send one call; return its ``result`` or raise :class:`RPCResponseError` / :class:`RPCUnavailable`."""
