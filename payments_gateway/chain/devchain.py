@@ -207,7 +207,9 @@ class DevChain:
 
 
 def start_devchain(port: int = 0, block_time: int | None = None, **anvil_options: Any) -> DevChain:
-    """Start anvil (``port=0``: a free port) and deploy the dev contracts on it; stop with ``.stop()``."""
+    """Start anvil (``port=0``: a free port) and deploy the dev contracts on it; stop with ``.stop()``.
+
+    ``anvil_options`` go to ``start_anvil`` (``host``, ``detach``, ``extra_args``, ...)."""
     node = start_anvil(port=port, block_time=block_time, **anvil_options)
     try:
         chain = deploy(node.rpc_url, private_keys=node.private_keys)
@@ -248,9 +250,11 @@ def start_anvil(
     accounts: int = 10,
     extra_args: tuple[str, ...] = (),
     timeout: float = 30,
+    detach: bool = False,
 ) -> AnvilProcess:
     """Start anvil and wait until it answers. ``port=0`` picks a free port; ``block_time=None`` mines one block
-    per transaction (automine), an int mines every that many seconds."""
+    per transaction (automine), an int mines every that many seconds. ``detach=True`` puts anvil in its own
+    session so it outlives this process (stop it with ``kill <pid>``)."""
     binary = find_anvil()
     attempts = 3 if port == 0 else 1  # a free port found by binding can be taken before anvil binds it
     last_error = ""
@@ -271,7 +275,9 @@ def start_anvil(
         if block_time is not None:
             args += ["--block-time", str(block_time)]
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+            )
         rpc_url = f"http://{host}:{chosen}"
         if _wait_ready(process, rpc_url, timeout):
             config = json.loads(config_path.read_text()) if config_path.is_file() else {}
@@ -279,6 +285,8 @@ def start_anvil(
         process.kill()
         process.wait()
         last_error = log_path.read_text(errors="replace")[-2000:]
+    if port and not _port_free(host, port):
+        raise DevChainError(f"port {port} on {host} is already in use (another anvil?): choose another port")
     raise DevChainError(f"anvil did not start on {host}:{port or 'a free port'}: {last_error.strip() or 'no output'}")
 
 
@@ -334,6 +342,57 @@ def deploy(
     )
 
 
+# --- paying a checkout session from a dev account ---------------------------------------------------
+
+
+def pay_session(session: Any, amount: int | None = None, account_index: int = 0, *, wait: bool = True) -> str:
+    """Pay checkout ``session`` from dev account ``account_index``; return the transaction hash.
+
+    ``amount`` is in base units (wei, token units); ``None`` pays what is still due (amount due minus what is
+    received or pending). Only on a network configured with ``"dev": True``: anywhere else it raises
+    ``DevChainError``, because the payer is a well-known test account. Used by ``payments_gateway_pay`` and the
+    hosted page's "Pay with test wallet" button.
+    """
+    from ..conf import gateway_settings
+
+    network = gateway_settings.network(session.network)
+    if not network.dev:
+        raise DevChainError(
+            f'network {network.name!r} is not a dev chain (its settings lack "dev": True): refusing to pay '
+            "from a test account"
+        )
+    asset = network.asset(session.asset)
+    if amount is None:
+        amount = remaining_amount(session)
+        if amount <= 0:
+            raise DevChainError(f"session {session.uuid} has nothing left to pay (received or pending in full)")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"amount must be a positive whole number of base units, not {amount!r}")
+    w3 = _connect(network.rpc_urls[0])
+    accounts = w3.eth.accounts
+    if not 0 <= account_index < len(accounts):
+        raise ValueError(f"dev account {account_index} does not exist: the node has accounts 0..{len(accounts) - 1}")
+    payer = accounts[account_index]
+    to = Web3.to_checksum_address(session.deposit_address.address)
+    if asset.is_native:
+        tx_hash = w3.eth.send_transaction({"from": payer, "to": to, "value": amount})
+    else:
+        token = w3.eth.contract(address=asset.address, abi=abi("TestToken"))
+        balance = token.functions.balanceOf(payer).call()
+        if balance < amount:
+            raise DevChainError(f"dev account {account_index} holds {balance} base units of {asset.symbol}, less than "
+                                f"{amount}")  # fmt: skip
+        tx_hash = token.functions.transfer(to, amount).transact({"from": payer})
+    if wait:
+        _receipt(w3, tx_hash)
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
+def remaining_amount(session: Any) -> int:
+    """Base units still to pay on ``session`` (never negative)."""
+    return max(session.amount_due - session.amount_received - session.amount_pending, 0)
+
+
 # --- helpers ----------------------------------------------------------------------------------------
 
 
@@ -352,6 +411,15 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _wait_ready(process: subprocess.Popen, rpc_url: str, timeout: float) -> bool:
