@@ -395,3 +395,55 @@ def test_hand_written_multicall_encoding_matches_the_abi():
     failed = "0x" + encode(["(bool,bytes)[]"], [[(False, b"")] * 7]).hex()
     with pytest.raises(ValueError, match="failed"):
         decode_balances(failed, 7)
+
+
+def test_xpub_address_paid_with_the_dev_wallet_completes_the_session(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from payments_gateway.chain.addresses import allocate_address
+    from payments_gateway.chain.devchain import pay_session
+    from payments_gateway.chain.hd import derive_address
+
+    with transaction.atomic():
+        deposit = allocate_address("anvil", timezone.now() + timedelta(days=2))
+    assert deposit.address == derive_address(anvil_settings["XPUB"], deposit.index)
+    session = open_session(asset="USDT", amount_due=7_500_000, deposit_address=deposit)
+    pay_session(session, 2_500_000)
+    scan_network("anvil")
+    assert refreshed(session).payment_status == "partially_paid"
+    pay_session(session)  # the rest
+    chain.mine(1)
+    scan_network("anvil")
+    session = refreshed(session)
+    assert (session.status, session.payment_status, session.amount_received) == ("complete", "paid", 7_500_000)
+
+
+def test_late_payment_is_credited_and_marked_late_but_not_after_the_late_window(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    late = open_session(
+        asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=2), expires_at=now - timedelta(minutes=30),
+        status="expired",
+    )  # fmt: skip
+    too_late = open_session(
+        asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=30), expires_at=now - timedelta(hours=25),
+        status="expired",
+    )  # fmt: skip
+    chain.send_token("USDC", late.address, 1_000_000)
+    chain.send_token("USDC", too_late.address, 1_000_000)
+    chain.mine(1)
+    scan_network("anvil")
+    credited = Transfer.objects.get(to_address=late.address)
+    assert (credited.session_id, credited.late) == (late.pk, True)
+    late = refreshed(late)
+    assert (late.status, late.payment_status, late.late) == ("complete", "paid", True)
+    # After expiry + LATE_PAYMENT_WINDOW (24 h) the money is recorded on the address but credits no session.
+    orphan = Transfer.objects.get(to_address=too_late.address)
+    assert orphan.session_id is None and orphan.deposit_address_id == too_late.deposit_address_id
+    assert refreshed(too_late).payment_status == "unpaid"

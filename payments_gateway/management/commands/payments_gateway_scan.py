@@ -46,12 +46,17 @@ class Command(BaseCommand):
             raise CommandError("--interval must be a positive number of seconds.")
         delay = interval or gateway_settings.SCAN_INTERVAL or min(configured[n].block_time for n in names)
         failures = 0
-        while True:
-            started = time.monotonic()
-            failures = sum(not self._scan(name) for name in names)
-            if not loop:
-                break
-            time.sleep(max(float(delay) - (time.monotonic() - started), 0.05))
+        try:
+            while True:
+                started = time.monotonic()
+                failures = sum(not self._scan(name) for name in names)
+                if not loop:
+                    break
+                time.sleep(max(float(delay) - (time.monotonic() - started), 0.05))
+        except KeyboardInterrupt:
+            # Ctrl-C (or the demo stopping): a range is committed whole or not at all, so stopping here is safe.
+            self.stdout.write("scanner stopped")
+            return
         if failures:
             raise CommandError(f"{failures} of {len(names)} networks failed to scan (see the log above).")
 
