@@ -447,3 +447,32 @@ def test_late_payment_is_credited_and_marked_late_but_not_after_the_late_window(
     orphan = Transfer.objects.get(to_address=too_late.address)
     assert orphan.session_id is None and orphan.deposit_address_id == too_late.deposit_address_id
     assert refreshed(too_late).payment_status == "unpaid"
+
+
+def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credits_its_next_one(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments_gateway.models import DepositAddress
+
+    now = timezone.now()
+    watched = open_session(asset="ETH", amount_due=10**18)  # keeps the scan looking at block bodies
+    idle = DepositAddress.objects.create(
+        network="anvil", index=1, address=new_address(), busy_until=now - timedelta(days=1)
+    )
+    scan_network("anvil")
+    chain.send_eth(idle.address, 5 * 10**17)  # a customer pays an old address from their wallet history
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    stray = Transfer.objects.get(to_address=idle.address)
+    assert (stray.session_id, stray.kind, stray.amount) == (None, "native", 5 * 10**17)
+
+    # The address is handed to a new session: the old ETH on it is explained, the session stays unpaid.
+    DepositAddress.objects.filter(pk=idle.pk).update(busy_until=now + timedelta(days=2))
+    session = open_session(asset="ETH", amount_due=10**17, deposit_address=DepositAddress.objects.get(pk=idle.pk))
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert Transfer.objects.filter(to_address=idle.address).count() == 1
+    assert refreshed(session).payment_status == "unpaid"
+    assert refreshed(watched).payment_status == "unpaid"

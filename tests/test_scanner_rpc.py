@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from django.conf import settings
 from django.test import override_settings
 
@@ -35,8 +36,10 @@ def _fresh_rpc_state():
 class FakeRPC:
     """A local HTTP server that answers every request the same bad way (or with a chain id of its own)."""
 
-    def __init__(self, mode: str, chain_id: int = 31337) -> None:
+    def __init__(self, mode: str, chain_id: int = 31337, upstream: str = "", max_log_range: int = 0) -> None:
         self.mode, self.chain_id, self.hits = mode, chain_id, 0
+        self.upstream, self.max_log_range = upstream, max_log_range
+        self.methods: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +52,8 @@ class FakeRPC:
                     return self._answer(500, b"internal error")
                 if fake.mode == "garbage":
                     return self._answer(200, b"<html>gateway</html>")
+                if fake.mode == "proxy":
+                    return self._answer(200, json.dumps(fake.proxy(body)).encode())
                 if fake.mode == "sleep":
                     time.sleep(2)  # the client has given up by now: close without an answer
                     self.close_connection = True
@@ -74,6 +79,21 @@ class FakeRPC:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def proxy(self, body):
+        """Forward to the real node, refusing eth_getLogs over more than ``max_log_range`` blocks."""
+        items = body if isinstance(body, list) else [body]
+        self.methods += [i["method"] for i in items]
+        refused = {}
+        for item in items:
+            if item["method"] == "eth_getLogs" and self.max_log_range:
+                query = item["params"][0]
+                if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.max_log_range:
+                    refused[item["id"]] = {"code": -32602, "message": "query returned more than 10000 results"}
+        forward = [i for i in items if i["id"] not in refused]
+        answers = requests.post(self.upstream, json=forward, timeout=30).json() if forward else []
+        answers += [{"jsonrpc": "2.0", "id": i, "error": e} for i, e in refused.items()]
+        return answers
 
     def close(self):
         self.server.shutdown()
@@ -205,3 +225,25 @@ def test_a_node_answering_nonsense_is_a_clear_error_and_keeps_the_cursor(anvil_s
     assert (cursor.block_number, cursor.block_hash) == before
     assert "malformed" in cursor.last_error
     assert Transfer.objects.count() == 0
+
+
+def test_log_queries_grow_with_address_chunks_only_and_split_refused_ranges(chain, fake_rpc):
+    proxy = fake_rpc("proxy", upstream=chain.rpc_url, max_log_range=3)
+    settings_ = chain.network_settings(rpc_urls=[proxy.url], address_chunk=2, max_block_range=8)
+    with networks(anvil=settings_):
+        sessions = [open_session(asset="DAI", amount_due=10**18) for _ in range(5)]
+        scan_network("anvil")
+        for s in sessions:
+            chain.send_token("DAI", s.address, 10**18)
+        chain.mine(3)  # 8 new blocks: one range
+        proxy.methods.clear()
+        scan_network("anvil")
+        # 5 addresses in chunks of 2 → 3 queries per block range; the node refused 8 blocks, so the range was
+        # split in halves of 4 and then 2: 3 + 2×3 + 4×3 queries, never one per address per block.
+        assert proxy.methods.count("eth_getLogs") == 3 + 6 + 12
+        assert Transfer.objects.filter(asset="DAI").count() == 5
+
+        proxy.methods.clear()
+        chain.send_token("DAI", sessions[0].address, 1)
+        scan_network("anvil")  # one new block: 3 queries for 5 addresses
+        assert proxy.methods.count("eth_getLogs") == 3

@@ -43,13 +43,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from eth_utils import keccak, to_checksum_address
 
 from ..conf import NetworkConfig, gateway_settings
 from ..models import ChainCursor, CheckoutSession, DepositAddress, ScannedBlock, Transfer, TransferKind, TransferStatus
-from .rpc import RPCClient, RPCError, client_for
+from .rpc import RPCClient, RPCError, RPCResponseError, client_for
 
 logger = logging.getLogger(__name__)
 
@@ -224,11 +224,15 @@ class _Scan:
             self.cursor_number = max(head - self.network.max_block_range, -1)
             self.cursor_hash = ""
         watched = _watched_addresses(self.name, cutoff)
+        # Plain ETH is matched against every deposit address (a set lookup in the block bodies, no extra call),
+        # so ETH reaching an idle address is recorded (for no session) and the balance check never credits it
+        # to the address's next session.
+        everyone = {**_all_addresses(self.name), **watched} if watched else {}
         first = self.cursor_number + 1
         try:
             while self.cursor_number < head and time.monotonic() - started < max_seconds:
                 end = min(self.cursor_number + self.network.max_block_range, head)
-                last = self._scan_range(self.cursor_number + 1, end, watched, result)
+                last = self._scan_range(self.cursor_number + 1, end, watched, everyone, result)
                 result.status = "scanned"
                 result.from_block, result.to_block = first, end
                 if self.cursor_number == head and self.network.multicall3 and watched and _sweep_due(first, head):
@@ -294,7 +298,9 @@ class _Scan:
 
     # -- one range ---------------------------------------------------------------------------------------------
 
-    def _scan_range(self, start: int, end: int, watched: dict[str, Watched], result: ScanResult) -> _BlockInfo:
+    def _scan_range(
+        self, start: int, end: int, watched: dict[str, Watched], everyone: dict[str, Watched], result: ScanResult
+    ) -> _BlockInfo:
         blocks: dict[int, _BlockInfo] = {}
         candidates: list[tuple[_BlockInfo, dict[str, Any]]] = []
         parent = self.cursor_hash
@@ -312,7 +318,7 @@ class _Scan:
                 blocks[number] = info
                 for tx in (block.get("transactions") or ()) if watched else ():
                     to = tx.get("to")
-                    if to and to.lower() in watched and int(tx.get("value") or "0x0", 16) > 0:
+                    if to and to.lower() in everyone and int(tx.get("value") or "0x0", 16) > 0:
                         candidates.append((info, tx))
         receipts: dict[str, dict[str, Any]] = {}
         if candidates:
@@ -320,7 +326,7 @@ class _Scan:
             receipts = {tx["hash"].lower(): r for (_, tx), r in zip(candidates, fetched, strict=True) if r}
         rows = []
         for info, tx in candidates:
-            rows += _native_rows(self.network, info, [tx], watched, receipts)
+            rows += _native_rows(self.network, info, [tx], everyone, receipts)
         rows += _log_rows(self.network, self._get_logs(start, end, watched), watched, blocks)
         last = blocks[end]
         with transaction.atomic():
@@ -370,8 +376,18 @@ class _Scan:
             )
             for i in range(0, len(addresses), chunk)
         ]
+        try:
+            answers = self.client.batch(calls, max_size=10)
+        except RPCResponseError as exc:
+            # Providers refuse ranges with too many results ("query returned more than 10000 results"):
+            # halve the range rather than stall the network on it.
+            if start == end:
+                raise
+            middle = (start + end) // 2
+            logger.warning("network %r: eth_getLogs %d..%d refused (%s); splitting", self.name, start, end, exc)
+            return self._get_logs(start, middle, watched) + self._get_logs(middle + 1, end, watched)
         logs: list[dict[str, Any]] = []
-        for answer in self.client.batch(calls, max_size=10):
+        for answer in answers:
             if not isinstance(answer, list):
                 raise ScanError(f"eth_getLogs answered {str(answer)[:200]!r}, not a list of logs")
             logs.extend(answer)
@@ -677,6 +693,23 @@ def _match_session(deposit: Watched, at: datetime) -> tuple[int | None, bool]:
 
 
 # --- watched addresses, the lease ----------------------------------------------------------------------------
+
+
+def _all_addresses(network: str) -> dict[str, Watched]:
+    """Every deposit address of ``network``, from a per-process cache refreshed when addresses are added."""
+    stamp = tuple(
+        DepositAddress.objects.filter(network=network)
+        .aggregate(n=Count("pk"), last=Max("pk"), high=Max("address"), low=Min("address"))
+        .values()
+    )
+    cached = _address_cache.get(network)
+    if cached is None or cached[0] != stamp:
+        rows = DepositAddress.objects.filter(network=network).values_list("pk", "address")
+        cached = _address_cache[network] = (stamp, {a.lower(): Watched(pk, a) for pk, a in rows})
+    return cached[1]
+
+
+_address_cache: dict[str, tuple[tuple[Any, ...], dict[str, Watched]]] = {}
 
 
 def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watched]:
