@@ -214,6 +214,8 @@ class RPCClient:
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
             for method, params in calls
         ]
+        if not url.startswith(("http://", "https://")):
+            raise _Failover("only http(s) RPC URLs are supported by the scanner; add an http(s) URL to rpc_urls")
         self.calls += len(payload)
         self.requests += 1
         call_counts[self.network.name] += len(payload)

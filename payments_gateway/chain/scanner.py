@@ -106,7 +106,11 @@ def scan_network(name: str, now: datetime | None = None, *, max_seconds: float =
     cannot be read; the error is recorded in ``ChainCursor.last_error`` and the cursor keeps its last
     committed position.
     """
-    network = gateway_settings.network(name)
+    try:
+        network = gateway_settings.network(name)
+    except ValueError as exc:
+        logger.error("scan refused: %s", exc)
+        raise
     owner = _owner_id()
     cursor = _acquire_lease(name, owner)
     if cursor is None:
