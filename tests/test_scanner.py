@@ -354,6 +354,10 @@ def test_check_transaction_stores_a_real_payment_and_ignores_forged_hints(anvil_
     other = chain.send_token("USDC", new_address(), 2_000_000)
     assert check_transaction("anvil", other) == []
     assert check_transaction("anvil", "0x" + "ab" * 32) == []
+    usdc = chain.token("USDC")
+    failed = usdc.functions.transfer(session.address, 10**30).transact({"from": chain.accounts[1], "gas": 200_000})
+    assert chain.w3.eth.wait_for_transaction_receipt(failed)["status"] == 0  # mined, reverted: no payment
+    assert check_transaction("anvil", failed.to_0x_hex()) == []
     with pytest.raises(ValueError, match="malformed transaction hash"):
         check_transaction("anvil", "0x1234")
     with pytest.raises(ValueError, match="unknown network 'nope'"):

@@ -137,8 +137,16 @@ def check_transaction(network_name: str, tx_hash: str, now: datetime | None = No
     network = gateway_settings.network(network_name)
     if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash):
         raise ValueError(f"malformed transaction hash {tx_hash!r}: expected 0x followed by 64 hex digits")
-    tx_hash = tx_hash.lower()
-    now = now or timezone.now()
+    try:
+        return _check_transaction(network, tx_hash.lower(), now or timezone.now())
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ScanError(
+            f"network {network.name!r}: the RPC answered something malformed about {tx_hash} "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _check_transaction(network: NetworkConfig, tx_hash: str, now: datetime) -> list[Transfer]:
     client = client_for(network)
     tx, receipt, head_hex = client.batch(
         [("eth_getTransactionByHash", [tx_hash]), ("eth_getTransactionReceipt", [tx_hash]), ("eth_blockNumber", [])]
