@@ -68,7 +68,7 @@ class Command(BaseCommand):
             return False
         if result.status == "busy":
             self.stdout.write(f"{name}: another scanner holds the lease; skipped")
-        elif result.status == "scanned" or self.verbosity > 1:
+        elif self.verbosity > 1 or result.transfers or result.confirmed or result.reverted or result.reorg_depth:
             self.stdout.write(
                 f"{name}: blocks {result.from_block}..{result.to_block} (head {result.head}): "
                 f"{result.transfers} transfers, {result.confirmed} confirmed, {result.reverted} reverted"
