@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=Decimal, help="Seconds between scans with --loop.")
 
     def handle(self, *args: Any, networks: list[str] | None, loop: bool, interval: Decimal | None, **options: Any):
+        self.verbosity = options["verbosity"]
         try:
             configured = gateway_settings.networks
         except ImproperlyConfigured as exc:
