@@ -247,3 +247,12 @@ def test_log_queries_grow_with_address_chunks_only_and_split_refused_ranges(chai
         chain.send_token("DAI", sessions[0].address, 1)
         scan_network("anvil")  # one new block: 3 queries for 5 addresses
         assert proxy.methods.count("eth_getLogs") == 3
+
+
+def test_web3_for_skips_a_dead_url(chain):
+    from payments_gateway.chain.rpc import web3_for
+
+    with networks(anvil=chain.network_settings(rpc_urls=[dead_url(), chain.rpc_url])):
+        w3 = web3_for(gateway_settings.network("anvil"))
+        assert w3.eth.chain_id == 31337
+        assert w3.provider.endpoint_uri == chain.rpc_url
