@@ -480,3 +480,36 @@ def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credi
     assert Transfer.objects.filter(to_address=idle.address).count() == 1
     assert refreshed(session).payment_status == "unpaid"
     assert refreshed(watched).payment_status == "unpaid"
+
+
+def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverted(anvil_settings, chain):
+    from django.utils import timezone
+
+    session = open_session(asset="USDC", amount_due=1_000_000)
+    scan_network("anvil")
+    head = chain.w3.eth.block_number
+    # The database remembers a longer, different chain (say the dev chain was restarted): a cursor, kept hashes
+    # and a confirmed payment far above today's head.
+    fake = "0x" + "de" * 32
+    ChainCursor.objects.filter(network="anvil").update(block_number=head + 1000, block_hash=fake)
+    ScannedBlock.objects.all().delete()
+    ScannedBlock.objects.bulk_create(
+        ScannedBlock(network="anvil", number=n, hash=fake, parent_hash=fake) for n in range(head + 900, head + 1001)
+    )
+    Transfer.objects.create(
+        network="anvil", tx_hash="0x" + "77" * 32, log_index=0, kind="erc20", block_number=head + 950,
+        block_hash=fake, to_address=session.address, asset="USDC", amount=1_000_000, status="confirmed",
+        confirmations=50, session=session, deposit_address=session.deposit_address, confirmed_at=timezone.now(),
+    )  # fmt: skip
+    from payments_gateway.services.payments import refresh_session
+
+    assert refresh_session(session.pk).payment_status == "paid"
+
+    chain.send_token("USDC", session.address, 400_000)
+    result = scan_network("anvil")
+    assert result.reorg_depth > 1000
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert cursor.block_number == chain.w3.eth.block_number
+    assert Transfer.objects.get(block_hash=fake).status == "reverted"
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_pending + session.amount_received) == ("partially_paid", 400_000)

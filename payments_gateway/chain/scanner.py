@@ -278,7 +278,10 @@ class _Scan:
                 break
         if fork is None:
             oldest = stored[-1].number if stored else self.cursor_number
-            fork_number = max(oldest - 1, -1)
+            head = self.head or 0
+            # Below the oldest kept hash; if the chain is now shorter than that, it is another chain altogether
+            # (a dev chain restarted under the same database): rescan its last blocks.
+            fork_number = max(oldest - 1 if head >= oldest else head - self.keep, -1)
             fork_block = None
             if fork_number >= 0:
                 fork_block = self.client.call("eth_getBlockByNumber", [hex(fork_number), False])
