@@ -513,3 +513,15 @@ def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverte
     assert Transfer.objects.get(block_hash=fake).status == "reverted"
     session = refreshed(session)
     assert (session.payment_status, session.amount_pending + session.amount_received) == ("partially_paid", 400_000)
+
+
+def test_a_malformed_deposit_address_row_is_logged_and_skipped(anvil_settings, chain, caplog):
+    from payments_gateway.models import DepositAddress
+
+    session = open_session(asset="ETH", amount_due=10**17)
+    DepositAddress.objects.create(network="anvil", index=7, address="0x123", busy_until=session.expires_at)
+    chain.send_eth(session.address, 10**17)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert refreshed(session).payment_status == "paid"
+    assert "DepositAddress #" in caplog.text and "malformed address '0x123'" in caplog.text

@@ -71,6 +71,7 @@ BALANCE_CHUNK = 1000
 # created (by the node's clock) still belongs to it.
 CLOCK_SLACK = timedelta(minutes=5)
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class ScanError(Exception):
@@ -720,7 +721,7 @@ def _all_addresses(network: str) -> dict[str, Watched]:
     cached = _address_cache.get(network)
     if cached is None or cached[0] != stamp:
         rows = DepositAddress.objects.filter(network=network).values_list("pk", "address")
-        cached = _address_cache[network] = (stamp, {a.lower(): Watched(pk, a) for pk, a in rows})
+        cached = _address_cache[network] = (stamp, _valid(network, rows, log=False))
     return cached[1]
 
 
@@ -736,7 +737,19 @@ def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watch
         late = gateway_settings.LATE_PAYMENT_WINDOW
         since = cutoff - CLOCK_SLACK
         queryset = queryset.filter(Q(busy_until__gte=since) | Q(sessions__expires_at__gte=since - late))
-    return {address.lower(): Watched(pk, address) for pk, address in queryset.distinct().values_list("pk", "address")}
+    return _valid(network, queryset.distinct().values_list("pk", "address"))
+
+
+def _valid(network: str, rows: Iterable[tuple[int, str]], *, log: bool = True) -> dict[str, Watched]:
+    """lowercase address → :class:`Watched`, leaving out (and logging) a row whose address is malformed: one bad
+    row (typed into the admin, say) must not make every query of the network fail."""
+    valid = {}
+    for pk, address in rows:
+        if _ADDRESS.match(address or ""):
+            valid[address.lower()] = Watched(pk, address)
+        elif log:
+            logger.error("network %r: DepositAddress #%s has a malformed address %r; not watched", network, pk, address)
+    return valid
 
 
 def _deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:
