@@ -230,9 +230,14 @@ class _Scan:
             ) from exc
 
     def _run(self, max_seconds: float, started: float, calls_before: int) -> ScanResult:
-        self.head = head = _int(self.client.call("eth_blockNumber"), "eth_blockNumber")
+        # The head and the cursor's block in one round trip (the cursor's block tells whether a reorg happened).
+        calls: list[tuple[str, list[Any]]] = [("eth_blockNumber", [])]
+        if self.cursor_number >= 0:
+            calls.append(("eth_getBlockByNumber", [hex(self.cursor_number), False]))
+        head_hex, *cursor_block = self.client.batch(calls)
+        self.head = head = _int(head_hex, "eth_blockNumber")
         result = ScanResult(network=self.name, status="up_to_date", head=head)
-        cutoff = self._check_reorg(result)
+        cutoff = self._check_reorg(cursor_block[0] if cursor_block else None, result)
         if self.cursor_number < 0:
             self.cursor_number = max(head - self.network.max_block_range, -1)
             self.cursor_hash = ""
@@ -258,12 +263,12 @@ class _Scan:
 
     # -- reorgs ------------------------------------------------------------------------------------------------
 
-    def _check_reorg(self, result: ScanResult) -> datetime | None:
-        """Rewind to the fork point if the cursor's block left the canonical chain; return the cursor block's
-        time (addresses idle since before it need no watching)."""
+    def _check_reorg(self, block: dict[str, Any] | None, result: ScanResult) -> datetime | None:
+        """Rewind to the fork point if the cursor's block (``block``: the node's block at the cursor's number)
+        left the canonical chain; return the cursor block's time (addresses idle since before it need no
+        watching)."""
         if self.cursor_number < 0:
             return None
-        block = self.client.call("eth_getBlockByNumber", [hex(self.cursor_number), False])
         if block is not None and not self.cursor_hash:
             # A cursor set by hand (a number without its hash): adopt the canonical block as the resume point.
             self.cursor_hash = block["hash"]
@@ -320,10 +325,25 @@ class _Scan:
         blocks: dict[int, _BlockInfo] = {}
         candidates: list[tuple[_BlockInfo, dict[str, Any]]] = []
         parent = self.cursor_hash
+        log_calls = self._log_calls(start, end, watched)
+        logs: list[dict[str, Any]] | None = None if log_calls else []
         for batch_start in range(start, end + 1, BLOCK_BATCH):
             numbers = range(batch_start, min(batch_start + BLOCK_BATCH, end + 1))
             # Transaction bodies only when someone may be paid; the hashes are needed either way.
-            fetched = self.client.batch([("eth_getBlockByNumber", [hex(n), bool(watched)]) for n in numbers])
+            block_calls = [("eth_getBlockByNumber", [hex(n), bool(watched)]) for n in numbers]
+            if logs is None and log_calls:
+                # The log queries ride along with the first blocks: one round trip for a polling scan.
+                try:
+                    answers = self.client.batch(block_calls + log_calls, max_size=len(block_calls) + len(log_calls))
+                    fetched, logs = answers[: len(block_calls)], self._collect_logs(answers[len(block_calls) :])
+                except RPCResponseError as exc:
+                    # Providers refuse ranges with too many results: ask again in halves, below.
+                    if start == end:
+                        raise
+                    logger.warning("network %r: eth_getLogs %d..%d refused (%s); splitting", self.name, start, end, exc)
+                    fetched, log_calls = self.client.batch(block_calls), []
+            else:
+                fetched = self.client.batch(block_calls)
             for number, block in zip(numbers, fetched, strict=True):
                 if block is None:
                     raise _ChainMoved(f"block {number} disappeared")
@@ -343,7 +363,10 @@ class _Scan:
         rows = []
         for info, tx in candidates:
             rows += _native_rows(self.network, info, [tx], everyone, receipts)
-        rows += _log_rows(self.network, self._get_logs(start, end, watched), watched, blocks)
+        if logs is None:  # the node refused the range: ask again in halves
+            middle = (start + end) // 2
+            logs = self._get_logs(start, middle, watched) + self._get_logs(middle + 1, end, watched)
+        rows += _log_rows(self.network, logs, watched, blocks)
         last = blocks[end]
         with transaction.atomic():
             self._lock_cursor()
@@ -372,13 +395,14 @@ class _Scan:
         result.sessions |= store.sessions
         return last
 
-    def _get_logs(self, start: int, end: int, watched: dict[str, Watched]) -> list[dict[str, Any]]:
+    def _log_calls(self, start: int, end: int, watched: dict[str, Watched]) -> list[tuple[str, list[Any]]]:
+        """``eth_getLogs`` of token transfers to the watched addresses: one per ``address_chunk`` addresses."""
         tokens = [t.address for t in self.network.tokens.values()]
         if not tokens or not watched:
             return []
         addresses = sorted(watched)
         chunk = self.network.address_chunk
-        calls = [
+        return [
             (
                 "eth_getLogs",
                 [
@@ -392,6 +416,11 @@ class _Scan:
             )
             for i in range(0, len(addresses), chunk)
         ]
+
+    def _get_logs(self, start: int, end: int, watched: dict[str, Watched]) -> list[dict[str, Any]]:
+        calls = self._log_calls(start, end, watched)
+        if not calls:
+            return []
         try:
             answers = self.client.batch(calls, max_size=10)
         except RPCResponseError as exc:
@@ -402,6 +431,10 @@ class _Scan:
             middle = (start + end) // 2
             logger.warning("network %r: eth_getLogs %d..%d refused (%s); splitting", self.name, start, end, exc)
             return self._get_logs(start, middle, watched) + self._get_logs(middle + 1, end, watched)
+        return self._collect_logs(answers)
+
+    @staticmethod
+    def _collect_logs(answers: list[Any]) -> list[dict[str, Any]]:
         logs: list[dict[str, Any]] = []
         for answer in answers:
             if not isinstance(answer, list):
