@@ -330,3 +330,11 @@ def test_an_event_whose_source_was_removed_fails_with_a_clear_reason(post, setti
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEventStatus.FAILED
     assert "source 'partner' is no longer in WEBHOOK_SOURCES" in event.result
+
+
+def test_the_retry_sweep_stops_starting_events_when_its_time_is_up(post):
+    for n in range(3):
+        signed_post(post, h.envelope(f"evt_late_{n}"))
+    later = timezone.now() + timedelta(minutes=3)
+    assert retry_due_events(now=later, time_budget=-1) == 0  # out of time before the first
+    assert retry_due_events(now=later) == 3

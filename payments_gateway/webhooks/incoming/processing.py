@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ PROCESS_TASK = "payments_gateway.tasks.process_incoming_webhook"
 # broker down, worker killed).
 STALE_RECEIVED = timedelta(minutes=2)
 SWEEP_BATCH = 100
+SWEEP_TIME_BUDGET = 30.0  # seconds; Q_CLUSTER["timeout"] is 60 in the example shop
 
 
 def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> tuple[int, bool]:
@@ -72,11 +74,11 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
     return event_pk, False
 
 
-def enqueue(event_pk: int) -> None:
+def enqueue(event_pk: int, *, force: bool = False) -> None:
     """Queue the processing task of one event (the sweep catches it if the broker loses it)."""
     from django_q.tasks import async_task
 
-    async_task(PROCESS_TASK, event_pk, group="incoming-webhooks")
+    async_task(PROCESS_TASK, event_pk, force=force, group="incoming-webhooks")
 
 
 def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
@@ -123,14 +125,21 @@ def process_event(event_pk: int, *, now: datetime | None = None, force: bool = F
     return f"{event.status}: {event.source}:{event.event_id}"
 
 
-def retry_due_events(*, now: datetime | None = None) -> int:
-    """Process failed events due for a retry and received events whose task was lost; returns how many."""
+def retry_due_events(*, now: datetime | None = None, time_budget: float = SWEEP_TIME_BUDGET) -> int:
+    """Process failed events due for a retry and received events whose task was lost; returns how many.
+
+    Stops starting new events after ``time_budget`` seconds, so that the task ends within the task queue's
+    timeout even when handlers are slow (an unreachable RPC); the next run goes on.
+    """
     now = now or timezone.now()
+    deadline = time.monotonic() + time_budget
     due = Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now) | Q(
         status=WebhookEventStatus.RECEIVED, received_at__lte=now - STALE_RECEIVED
     )
     pks = list(WebhookEvent.objects.filter(due).order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH])
-    for pk in pks:
+    for done, pk in enumerate(pks):
+        if time.monotonic() > deadline:
+            return done
         process_event(pk, now=now)
     return len(pks)
 
@@ -139,14 +148,8 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
     pks = [event.pk for event in events]
     for pk in pks:
-        transaction.on_commit(lambda pk=pk: enqueue_forced(pk))
+        transaction.on_commit(lambda pk=pk: enqueue(pk, force=True))
     return len(pks)
-
-
-def enqueue_forced(event_pk: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(PROCESS_TASK, event_pk, force=True, group="incoming-webhooks")
 
 
 def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:
