@@ -88,6 +88,9 @@ class Transfer(models.Model):
         related_name="transfers",
     )
     late = models.BooleanField(default=False, help_text="Arrived after the session expired.")
+    notified_status = models.CharField(
+        max_length=16, blank=True, help_text="The status the last transaction.* event announced."
+    )
     detected_at = models.DateTimeField(default=timezone.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     reverted_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,236 @@
+"""The session lifecycle: what a session's transfers mean for its state, and the events that say so.
+
+A session's state is always *derived* from its transfers that are not reverted, so every caller (the scanner
+after new blocks or a reorg, the expiry task, a page read) gets the same answer, and running
+:func:`refresh_session` twice changes nothing the second time.
+
+``payment_status``:
+- ``unpaid``: nothing seen.
+- ``partially_paid``: less than the amount due (minus the tolerance) seen, confirmed or not.
+- ``pending``: enough seen, but not all of it has the network's confirmations yet.
+- ``paid`` / ``overpaid``: enough confirmed (``overpaid`` when more than the amount due is confirmed).
+
+``status``: ``complete`` once paid. A payment that covers the amount after expiry (inside the late payment
+window) still completes the session and marks it ``late``. If a reorg takes the payment away, a complete
+session goes back to ``open`` (or ``expired`` past its expiry) and ``payment.failed`` is emitted.
+
+Events: ``transaction.detected|confirmed|failed`` once per transfer status change; ``payment.pending`` when the
+payment status moves to ``pending`` or ``partially_paid``; ``payment.completed``; ``payment.expired``;
+``payment.failed``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import gateway_settings
+from ..events import emit
+from ..models import (
+    CheckoutSession,
+    OrderStatus,
+    PaymentStatus,
+    SessionStatus,
+    Transfer,
+    TransferStatus,
+)
+from ..money import format_units
+
+PAID = {PaymentStatus.PAID, PaymentStatus.OVERPAID}
+TRANSFER_EVENTS = {
+    TransferStatus.DETECTED: "transaction.detected",
+    TransferStatus.CONFIRMED: "transaction.confirmed",
+    TransferStatus.REVERTED: "transaction.failed",
+}
+
+
+def refresh_session(session_id: int, *, now: datetime | None = None) -> CheckoutSession:
+    """Recompute the session's amounts and statuses from its transfers; emit the events of what changed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = CheckoutSession.objects.select_for_update().select_related("order").get(pk=session_id)
+        transfers = list(session.transfers.filter(asset=session.asset).order_by("block_number", "log_index"))
+        _announce_transfers(session, transfers)
+        previous = (session.status, session.payment_status)
+        _apply(session, [t for t in transfers if t.status != TransferStatus.REVERTED], now)
+        session.save()
+        _announce_session(session, previous)
+    return session
+
+
+def expire_due_sessions(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Expire open sessions past ``expires_at``; safe to run in several workers at once. Returns the count."""
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        due = (
+            CheckoutSession.objects.select_for_update(skip_locked=True)
+            .filter(status=SessionStatus.OPEN, expires_at__lte=now)
+            .order_by("expires_at")[:limit]
+        )
+        for session in due:
+            _expire(session, now)
+            count += 1
+    return count
+
+
+def expire_if_due(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
+    """Expire this session if its time is up (used on read, so no page shows a stale open session)."""
+    now = now or timezone.now()
+    if session.status != SessionStatus.OPEN or session.expires_at > now:
+        return session
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status == SessionStatus.OPEN and locked.expires_at <= now:
+            _expire(locked, now)
+    session.refresh_from_db()
+    return session
+
+
+def expire_session(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
+    """Expire an open session now, whatever its ``expires_at`` (the merchant's "expire" action)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != SessionStatus.OPEN:
+            raise ValueError(f"session {locked.uuid} is {locked.status}; only an open session can be expired")
+        locked.expires_at = min(locked.expires_at, now)
+        _expire(locked, now)
+    session.refresh_from_db()
+    return session
+
+
+def session_payload(session: CheckoutSession) -> dict[str, Any]:
+    """The ``data`` of payment events and the API's view of a session's payment. Amounts are base-unit strings."""
+    network = gateway_settings.networks.get(session.network)
+    decimals = network.assets[session.asset].decimals if network and session.asset in network.assets else None
+    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
+    order = session.order
+    return {
+        "object": "checkout.session",
+        "uuid": str(session.uuid),
+        "type": session.type,
+        "status": session.status,
+        "payment_status": session.payment_status,
+        "network": session.network,
+        "asset": session.asset,
+        "decimals": decimals,
+        "amount_due": str(session.amount_due),
+        "amount_received": str(session.amount_received),
+        "amount_pending": str(session.amount_pending),
+        "amount_remaining": str(remaining),
+        "amount_due_display": format_units(session.amount_due, decimals) if decimals is not None else None,
+        "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
+        "late": session.late,
+        "expires_at": session.expires_at.isoformat(),
+        "completed_at": session.completed_at.isoformat() if session.completed_at else None,
+        "fiat_amount": str(session.fiat_amount),
+        "fiat_currency": session.fiat_currency,
+        "order": {
+            "uuid": str(order.uuid),
+            "reference": order.reference,
+            "amount": str(order.amount),
+            "currency": order.currency,
+        },
+        "customer": str(session.customer.uuid) if session.customer_id else None,
+        "metadata": session.metadata,
+    }
+
+
+def transfer_payload(t: Transfer) -> dict[str, Any]:
+    return {
+        "object": "transaction",
+        "network": t.network,
+        "tx_hash": t.tx_hash,
+        "log_index": t.log_index,
+        "block_number": t.block_number,
+        "block_hash": t.block_hash,
+        "from": t.from_address,
+        "to": t.to_address,
+        "asset": t.asset,
+        "amount": str(t.amount),
+        "confirmations": t.confirmations,
+        "status": t.status,
+        "late": t.late,
+        "session": str(t.session.uuid) if t.session_id else None,
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> None:
+    confirmed = sum((t.amount for t in counted if t.status == TransferStatus.CONFIRMED), 0)
+    seen = sum((t.amount for t in counted), 0)
+    session.amount_received = confirmed
+    session.amount_pending = seen - confirmed
+    threshold = max(session.amount_due - gateway_settings.tolerance(session.asset, session.amount_due), 0)
+
+    if seen == 0:
+        session.payment_status = PaymentStatus.UNPAID
+    elif seen < threshold:
+        session.payment_status = PaymentStatus.PARTIALLY_PAID
+    elif confirmed < threshold:
+        session.payment_status = PaymentStatus.PENDING
+    elif confirmed > session.amount_due:
+        session.payment_status = PaymentStatus.OVERPAID
+    else:
+        session.payment_status = PaymentStatus.PAID
+
+    if session.payment_status in PAID:
+        if session.status != SessionStatus.COMPLETE:
+            session.status = SessionStatus.COMPLETE
+            session.completed_at = now
+        session.late = any(t.late for t in counted)
+    elif session.status == SessionStatus.COMPLETE:
+        # A reorg took (part of) the payment away: back to what the remaining transfers justify.
+        session.status = SessionStatus.OPEN if session.expires_at > now else SessionStatus.EXPIRED
+        session.completed_at = None
+        session.late = False
+        if session.status == SessionStatus.EXPIRED and session.expired_at is None:
+            session.expired_at = now
+
+
+def _announce_transfers(session: CheckoutSession, transfers: list[Transfer]) -> None:
+    for t in transfers:
+        if t.notified_status == t.status:
+            continue
+        if t.status == TransferStatus.CONFIRMED and not t.notified_status:
+            # Seen for the first time already confirmed: say both, so listeners see every step.
+            emit("transaction.detected", transfer_payload(t) | {"status": "detected"}, session=session)
+        emit(TRANSFER_EVENTS[TransferStatus(t.status)], transfer_payload(t), session=session)
+        Transfer.objects.filter(pk=t.pk).update(notified_status=t.status)
+
+
+def _announce_session(session: CheckoutSession, previous: tuple[str, str]) -> None:
+    old_status, old_payment = previous
+    if (session.status, session.payment_status) == (old_status, old_payment):
+        return
+    order = session.order
+    if session.status == SessionStatus.COMPLETE and old_status != SessionStatus.COMPLETE:
+        emit("payment.completed", session_payload(session), session=session)
+        if order.status != OrderStatus.PAID:
+            order.status = OrderStatus.PAID
+            order.save(update_fields=["status", "updated"])
+        return
+    if old_status == SessionStatus.COMPLETE:
+        emit("payment.failed", session_payload(session) | {"reason": "payment_reverted"}, session=session)
+        if order.status == OrderStatus.PAID and not order.sessions.filter(status=SessionStatus.COMPLETE).exists():
+            order.status = OrderStatus.PENDING
+            order.save(update_fields=["status", "updated"])
+        return
+    if (
+        session.payment_status in {PaymentStatus.PENDING, PaymentStatus.PARTIALLY_PAID}
+        and session.payment_status != old_payment
+    ):
+        emit("payment.pending", session_payload(session), session=session)
+
+
+def _expire(session: CheckoutSession, now: datetime) -> None:
+    session.status = SessionStatus.EXPIRED
+    session.expired_at = now
+    session.save(update_fields=["status", "expired_at", "expires_at", "updated"])
+    emit("payment.expired", session_payload(session), session=session)
