@@ -17,7 +17,7 @@ def pad_existing_values(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0001_initial'),
+        ('payments_gateway', '0002_transfer_notified_status'),
     ]
 
     operations = [
