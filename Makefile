@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test lint format setup system-deps clean
+.PHONY: demo test lint format setup system-deps clean contracts contracts-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ test: setup
 
 demo: setup
 	ANVIL_BIN=$(CURDIR)/$(ANVIL) $(BIN)/python -m example_shop.demo
+
+# Rebuild the dev-chain contract artifacts (payments_gateway/chain/contracts/artifacts) with solcjs from npm.
+contracts: $(ANVIL) | $(BIN)/python
+	$(BIN)/python scripts/build_contracts.py
+
+contracts-check: $(ANVIL) | $(BIN)/python
+	$(BIN)/python scripts/build_contracts.py --check
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

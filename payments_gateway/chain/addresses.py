@@ -1,0 +1,93 @@
+"""Handing out deposit addresses: one session per address at a time, safe with any number of processes.
+
+An address is busy until its last session's expiry plus the late payment window (``busy_until``): until then a
+late payment to it must still be credited to that session, so it is not given to anyone else. After that it is
+reused (oldest first), which keeps the set of addresses the scanner watches small. When none is free, the next
+derivation index is taken from the network's ``AddressCounter`` row under a row lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F, Max, Q, QuerySet
+from django.utils import timezone
+
+from ..conf import gateway_settings
+from ..models import AddressCounter, CheckoutSession, DepositAddress, SessionStatus
+from .hd import derive_address
+
+
+def allocate_address(network: str, busy_until: datetime, *, now: datetime | None = None) -> DepositAddress:
+    """A deposit address on ``network`` reserved until ``busy_until``. Call inside ``transaction.atomic()``.
+
+    Reuses the address whose ``busy_until`` passed longest ago (locked with ``skip_locked``, so concurrent
+    callers take different ones and never wait on each other), or derives the next index from the xpub.
+    Raises ``ValueError`` for an unknown network and ``TransactionManagementError`` outside a transaction.
+    """
+    gateway_settings.network(network)  # ValueError naming the configured networks
+    if timezone.is_naive(busy_until):
+        raise ValueError(f"busy_until must be timezone-aware, not {busy_until!r}")
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "allocate_address() must run inside transaction.atomic(): the address is reserved by the caller's "
+            "transaction and released if it rolls back"
+        )
+    now = now or timezone.now()
+    address = _reuse(network, busy_until, now)
+    if address is None:
+        address = _derive_next(network, busy_until, now)
+    return address
+
+
+def watched_addresses(network: str, now: datetime | None = None) -> QuerySet[DepositAddress]:
+    """Addresses on ``network`` that can still receive a payment the gateway must record (busy at ``now``)."""
+    now = now or timezone.now()
+    return DepositAddress.objects.filter(network=network, busy_until__gte=now).order_by("index")
+
+
+def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress | None:
+    # An address whose last session is somehow still open is never reused, whatever busy_until says.
+    open_sessions = CheckoutSession.objects.filter(status=SessionStatus.OPEN).values("deposit_address_id")
+    free = (
+        DepositAddress.objects.select_for_update(skip_locked=True)
+        .filter(network=network)
+        .filter(Q(busy_until__lt=now) | Q(busy_until__isnull=True))
+        .exclude(pk__in=open_sessions)
+        .order_by(F("busy_until").asc(nulls_first=True), "index")
+    )
+    candidate = free.first()
+    if candidate is None:
+        return None
+    # The conditional update is the claim where rows cannot be locked (SQLite, which serialises writers).
+    claimed = (
+        DepositAddress.objects.filter(pk=candidate.pk)
+        .filter(Q(busy_until__lt=now) | Q(busy_until__isnull=True))
+        .update(busy_until=busy_until)
+    )
+    if not claimed:
+        return None
+    candidate.busy_until = busy_until
+    return candidate
+
+
+def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:
+    xpub = gateway_settings.XPUB
+    counter, created = AddressCounter.objects.get_or_create(network=network)
+    counter = AddressCounter.objects.select_for_update().get(pk=counter.pk)
+    index = counter.next_index
+    if created or index == 0:
+        # A counter lost or reset must not hand out an index that already has an address.
+        highest = DepositAddress.objects.filter(network=network).aggregate(m=Max("index"))["m"]
+        if highest is not None:
+            index = max(index, highest + 1)
+    counter.next_index = index + 1
+    counter.save(update_fields=["next_index"])
+    return DepositAddress.objects.create(
+        network=network,
+        index=index,
+        address=derive_address(xpub, index),
+        busy_until=busy_until,
+        created=now,
+    )

@@ -1,0 +1,439 @@
+"""A local development chain: anvil with test tokens, Multicall3 and an ETH/USD price feed deployed.
+
+Used by the tests (fixture ``devchain``), ``manage.py payments_gateway_devchain`` and the demo::
+
+    chain = start_devchain()            # anvil on a free port, contracts deployed, customers funded
+    settings["NETWORKS"]["anvil"] = chain.network_settings(confirmations=2)
+    ...
+    chain.stop()
+
+Customers are anvil's default accounts (from anvil's public test mnemonic; their keys are public, test money
+only). The merchant's xpub must come from a *different* mnemonic (``MERCHANT_XPUB``), or deposit address 0
+would be a funded customer account. Nothing here is used on a real network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from .contracts import abi, load_artifact
+
+#: Account xpub (m/44'/60'/0') of the public BIP39 test mnemonic "abandon ×11 about": the dev merchant wallet.
+MERCHANT_XPUB = (
+    "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt"
+)
+
+ANVIL_CHAIN_ID = 31337
+#: Test tokens deployed on the dev chain: symbol -> (name, decimals).
+TOKENS: dict[str, tuple[str, int]] = {
+    "USDC": ("USD Coin (dev)", 6),
+    "USDT": ("Tether USD (dev)", 6),
+    "DAI": ("Dai Stablecoin (dev)", 18),
+}
+#: Whole token units minted to every customer account.
+CUSTOMER_TOKEN_BALANCE = 1_000_000
+ETH_USD_DECIMALS = 8
+DEFAULT_ETH_USD = Decimal("3000")
+
+_ANVIL_NPM_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DevChainError(RuntimeError):
+    """anvil is missing, did not start, or a dev-chain call failed."""
+
+
+@dataclass
+class AnvilProcess:
+    """A running anvil node. ``stop()`` (or leaving the ``with`` block) ends it."""
+
+    process: subprocess.Popen
+    rpc_url: str
+    port: int
+    block_time: int | None
+    log_path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def private_keys(self) -> list[str]:
+        """Private keys of the default accounts, as anvil reported them (public test keys)."""
+        return list(self.config.get("private_keys", []))
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
+
+    def __enter__(self) -> AnvilProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class DevChain:
+    """A deployed dev chain: where it is, what is on it, and who can pay."""
+
+    rpc_url: str
+    chain_id: int
+    tokens: dict[str, str]  # symbol -> address
+    token_decimals: dict[str, int]
+    multicall3: str
+    price_feeds: dict[str, str]  # "ETH/USD" -> aggregator address
+    forwarder: str
+    accounts: list[str]  # customers: anvil's default accounts, unlocked on the node
+    private_keys: list[str] = field(default_factory=list, repr=False)
+    block_time: int | None = None
+    anvil: AnvilProcess | None = field(default=None, repr=False)
+    _w3: Web3 | None = field(default=None, repr=False)
+
+    # --- settings -------------------------------------------------------------------------------
+
+    def network_settings(self, confirmations: int = 2, **extra: Any) -> dict[str, Any]:
+        """A ``PAYMENTS_GATEWAY["NETWORKS"]`` entry for this chain (JSON-serialisable). ``extra`` keys override."""
+        entry: dict[str, Any] = {
+            "chain_id": self.chain_id,
+            "rpc_urls": [self.rpc_url],
+            "confirmations": confirmations,
+            "block_time": self.block_time or 1,
+            "native": {"symbol": "ETH", "decimals": 18},
+            "tokens": {
+                symbol: {"address": address, "decimals": self.token_decimals[symbol]}
+                for symbol, address in self.tokens.items()
+            },
+            "multicall3": self.multicall3,
+            "price_feeds": dict(self.price_feeds),
+            "dev": True,
+        }
+        entry.update(extra)
+        return entry
+
+    # --- access ---------------------------------------------------------------------------------
+
+    @property
+    def w3(self) -> Web3:
+        if self._w3 is None:
+            self._w3 = _connect(self.rpc_url)
+        return self._w3
+
+    def token(self, symbol: str):
+        """web3 contract object of test token ``symbol``."""
+        try:
+            address = self.tokens[symbol]
+        except KeyError:
+            raise ValueError(f"unknown dev token {symbol!r}; known: {', '.join(self.tokens)}") from None
+        return self.w3.eth.contract(address=address, abi=abi("TestToken"))
+
+    def contract(self, name: str, address: str):
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi(name))
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        """Raw JSON-RPC call (anvil_*, evm_* methods); raises ``DevChainError`` on an RPC error."""
+        response = self.w3.provider.make_request(method, params or [])
+        if "error" in response:
+            raise DevChainError(f"{method} failed: {response['error']}")
+        return response["result"]
+
+    # --- time travel (tests) --------------------------------------------------------------------
+
+    def snapshot(self) -> str:
+        """Take an anvil snapshot; ``revert(id)`` returns the chain to it (once: anvil drops it after)."""
+        return self.rpc("evm_snapshot")
+
+    def revert(self, snapshot_id: str) -> None:
+        if not self.rpc("evm_revert", [snapshot_id]):
+            raise DevChainError(f"evm_revert({snapshot_id}) failed: unknown snapshot")
+
+    def mine(self, blocks: int = 1) -> int:
+        """Mine ``blocks`` empty blocks; returns the new head number."""
+        self.rpc("anvil_mine", [hex(blocks)])
+        return self.w3.eth.block_number
+
+    # --- payments (tests, demo) -----------------------------------------------------------------
+
+    def send_eth(self, to: str, amount: int, account_index: int = 0, wait: bool = True) -> str:
+        """Send ``amount`` wei from customer ``account_index`` to ``to`` in a plain transaction; the tx hash."""
+        tx = {"from": self.accounts[account_index], "to": Web3.to_checksum_address(to), "value": amount}
+        return self._send(self.w3.eth.send_transaction(tx), wait)
+
+    def send_token(self, symbol: str, to: str, amount: int, account_index: int = 0, wait: bool = True) -> str:
+        """Transfer ``amount`` base units of token ``symbol`` from customer ``account_index``; the tx hash."""
+        fn = self.token(symbol).functions.transfer(Web3.to_checksum_address(to), amount)
+        return self._send(fn.transact({"from": self.accounts[account_index]}), wait)
+
+    def forward_eth(self, to: str, amount: int, account_index: int = 0, wait: bool = True) -> str:
+        """Pay ``amount`` wei to ``to`` through the Forwarder contract (an internal call, as a Safe would)."""
+        fn = self.contract("Forwarder", self.forwarder).functions.forward(Web3.to_checksum_address(to))
+        return self._send(fn.transact({"from": self.accounts[account_index], "value": amount}), wait)
+
+    def set_eth_usd(self, price: Decimal | str | int) -> None:
+        """Set the ETH/USD feed's answer (whole dollars as a Decimal, scaled to the feed's 8 decimals)."""
+        answer = int(Decimal(price).scaleb(ETH_USD_DECIMALS))
+        fn = self.contract("MockV3Aggregator", self.price_feeds["ETH/USD"]).functions.updateAnswer(answer)
+        self._send(fn.transact({"from": self.accounts[0]}), wait=True)
+
+    def _send(self, tx_hash: bytes, wait: bool) -> str:
+        if wait:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+            if receipt["status"] != 1:
+                raise DevChainError(f"transaction {tx_hash.hex()} reverted")
+        return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+    def stop(self) -> None:
+        """Stop anvil if this object started it."""
+        if self.anvil is not None:
+            self.anvil.stop()
+
+
+# --- starting and deploying -------------------------------------------------------------------------
+
+
+def start_devchain(port: int = 0, block_time: int | None = None, **anvil_options: Any) -> DevChain:
+    """Start anvil (``port=0``: a free port) and deploy the dev contracts on it; stop with ``.stop()``.
+
+    ``anvil_options`` go to ``start_anvil`` (``host``, ``detach``, ``extra_args``, ...)."""
+    node = start_anvil(port=port, block_time=block_time, **anvil_options)
+    try:
+        chain = deploy(node.rpc_url, private_keys=node.private_keys)
+    except BaseException:
+        node.stop()
+        raise
+    chain.anvil = node
+    chain.block_time = block_time
+    return chain
+
+
+def find_anvil() -> str:
+    """Path of the anvil binary: ``$ANVIL_BIN``, the repo's npm install, or ``anvil`` on PATH."""
+    env = os.environ.get("ANVIL_BIN")
+    if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise DevChainError(f"ANVIL_BIN={env!r} is not an executable file; unset it or run `make setup`.")
+        return env
+    for root in (_REPO_ROOT, Path.cwd()):
+        candidate = root / _ANVIL_NPM_PATH
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    on_path = shutil.which("anvil")
+    if on_path:
+        return on_path
+    raise DevChainError(
+        "anvil (Foundry's dev node) was not found: run `make setup` (installs @foundry-rs/anvil from npm into "
+        "node_modules/) or set ANVIL_BIN to the anvil binary."
+    )
+
+
+def start_anvil(
+    port: int = 0,
+    block_time: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    chain_id: int = ANVIL_CHAIN_ID,
+    accounts: int = 10,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 30,
+    detach: bool = False,
+) -> AnvilProcess:
+    """Start anvil and wait until it answers. ``port=0`` picks a free port; ``block_time=None`` mines one block
+    per transaction (automine), an int mines every that many seconds. ``detach=True`` puts anvil in its own
+    session so it outlives this process (stop it with ``kill <pid>``)."""
+    binary = find_anvil()
+    attempts = 3 if port == 0 else 1  # a free port found by binding can be taken before anvil binds it
+    last_error = ""
+    for _ in range(attempts):
+        chosen = port or _free_port(host)
+        workdir = Path(tempfile.mkdtemp(prefix="pg-anvil-"))
+        log_path = workdir / "anvil.log"
+        config_path = workdir / "anvil.json"
+        args = [
+            binary,
+            "--host", host,
+            "--port", str(chosen),
+            "--chain-id", str(chain_id),
+            "--accounts", str(accounts),
+            "--config-out", str(config_path),
+            *extra_args,
+        ]  # fmt: skip
+        if block_time is not None:
+            args += ["--block-time", str(block_time)]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+            )
+        rpc_url = f"http://{host}:{chosen}"
+        if _wait_ready(process, rpc_url, timeout):
+            config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+            return AnvilProcess(process, rpc_url, chosen, block_time, log_path, config)
+        process.kill()
+        process.wait()
+        last_error = log_path.read_text(errors="replace")[-2000:]
+    if port and not _port_free(host, port):
+        raise DevChainError(f"port {port} on {host} is already in use (another anvil?): choose another port")
+    raise DevChainError(f"anvil did not start on {host}:{port or 'a free port'}: {last_error.strip() or 'no output'}")
+
+
+def deploy(
+    rpc_url: str,
+    *,
+    eth_usd: Decimal = DEFAULT_ETH_USD,
+    customer_tokens: int = CUSTOMER_TOKEN_BALANCE,
+    private_keys: list[str] | None = None,
+) -> DevChain:
+    """Deploy the test tokens, Multicall3, an ETH/USD feed and the Forwarder on the node at ``rpc_url`` from its
+    first unlocked account, and mint ``customer_tokens`` whole units of each token to every unlocked account."""
+    w3 = _connect(rpc_url)
+    accounts = [Web3.to_checksum_address(a) for a in w3.eth.accounts]
+    if not accounts:
+        raise DevChainError(f"the node at {rpc_url} has no unlocked accounts; is it anvil?")
+    deployer = accounts[0]
+
+    def send_deploy(name: str, *args: Any) -> bytes:
+        artifact = load_artifact(name)
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        return factory.constructor(*args).transact({"from": deployer})
+
+    # Send everything first, then wait: with interval mining all of it lands in one or two blocks.
+    pending = {f"token:{s}": send_deploy("TestToken", name, s, decimals) for s, (name, decimals) in TOKENS.items()}
+    pending["multicall3"] = send_deploy("Multicall3")
+    pending["ETH/USD"] = send_deploy(
+        "MockV3Aggregator", ETH_USD_DECIMALS, "ETH / USD", int(eth_usd.scaleb(ETH_USD_DECIMALS))
+    )
+    pending["forwarder"] = send_deploy("Forwarder")
+    addresses = {key: _receipt(w3, tx)["contractAddress"] for key, tx in pending.items()}
+
+    tokens = {symbol: addresses[f"token:{symbol}"] for symbol in TOKENS}
+    mints = [
+        w3.eth.contract(address=address, abi=abi("TestToken"))
+        .functions.mintMany(accounts, customer_tokens * 10 ** TOKENS[symbol][1])
+        .transact({"from": deployer})
+        for symbol, address in tokens.items()
+    ]
+    for tx in mints:
+        _receipt(w3, tx)
+    return DevChain(
+        rpc_url=rpc_url,
+        chain_id=w3.eth.chain_id,
+        tokens=tokens,
+        token_decimals={symbol: decimals for symbol, (_, decimals) in TOKENS.items()},
+        multicall3=addresses["multicall3"],
+        price_feeds={"ETH/USD": addresses["ETH/USD"]},
+        forwarder=addresses["forwarder"],
+        accounts=accounts,
+        private_keys=list(private_keys or []),
+        _w3=w3,
+    )
+
+
+# --- paying a checkout session from a dev account ---------------------------------------------------
+
+
+def pay_session(session: Any, amount: int | None = None, account_index: int = 0, *, wait: bool = True) -> str:
+    """Pay checkout ``session`` from dev account ``account_index``; return the transaction hash.
+
+    ``amount`` is in base units (wei, token units); ``None`` pays what is still due (amount due minus what is
+    received or pending). Only on a network configured with ``"dev": True``: anywhere else it raises
+    ``DevChainError``, because the payer is a well-known test account. Used by ``payments_gateway_pay`` and the
+    hosted page's "Pay with test wallet" button.
+    """
+    from ..conf import gateway_settings
+
+    network = gateway_settings.network(session.network)
+    if not network.dev:
+        raise DevChainError(
+            f'network {network.name!r} is not a dev chain (its settings lack "dev": True): refusing to pay '
+            "from a test account"
+        )
+    asset = network.asset(session.asset)
+    if amount is None:
+        amount = remaining_amount(session)
+        if amount <= 0:
+            raise DevChainError(f"session {session.uuid} has nothing left to pay (received or pending in full)")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"amount must be a positive whole number of base units, not {amount!r}")
+    w3 = _connect(network.rpc_urls[0])
+    accounts = w3.eth.accounts
+    if not 0 <= account_index < len(accounts):
+        raise ValueError(f"dev account {account_index} does not exist: the node has accounts 0..{len(accounts) - 1}")
+    payer = accounts[account_index]
+    to = Web3.to_checksum_address(session.deposit_address.address)
+    if asset.is_native:
+        tx_hash = w3.eth.send_transaction({"from": payer, "to": to, "value": amount})
+    else:
+        token = w3.eth.contract(address=asset.address, abi=abi("TestToken"))
+        balance = token.functions.balanceOf(payer).call()
+        if balance < amount:
+            raise DevChainError(f"dev account {account_index} holds {balance} base units of {asset.symbol}, less than "
+                                f"{amount}")  # fmt: skip
+        tx_hash = token.functions.transfer(to, amount).transact({"from": payer})
+    if wait:
+        _receipt(w3, tx_hash)
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
+def remaining_amount(session: Any) -> int:
+    """Base units still to pay on ``session`` (never negative)."""
+    return max(session.amount_due - session.amount_received - session.amount_pending, 0)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _connect(rpc_url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+
+
+def _receipt(w3: Web3, tx_hash: bytes) -> Any:
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+    if receipt["status"] != 1:
+        raise DevChainError(f"dev-chain transaction {bytes(tx_hash).hex()} reverted")
+    return receipt
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _wait_ready(process: subprocess.Popen, rpc_url: str, timeout: float) -> bool:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.post(rpc_url, json=payload, timeout=2).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    return False
