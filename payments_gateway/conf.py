@@ -372,6 +372,8 @@ class GatewaySettings:
     def validate(self, attr: str, value: Any) -> Any:
         """``value`` checked and normalised as the key ``attr`` (raises ``ImproperlyConfigured``)."""
         key = _key(attr)
+        if attr == "RATE_PROVIDER_OPTIONS":
+            _refuse_floats(value, key)  # rates are money: a float anywhere in the options is a mistake
         if attr == "NETWORKS":
             if not isinstance(value, dict):
                 raise ImproperlyConfigured(f"{key} must be a dict {{name: {{chain_id, rpc_urls, ...}}}}.")
@@ -399,13 +401,11 @@ class GatewaySettings:
         if attr in {"RATE_PROVIDER_OPTIONS", "WEBHOOK_SOURCES"}:
             if not isinstance(value, dict):
                 raise ImproperlyConfigured(f"{key} must be a dict.")
-            if attr == "RATE_PROVIDER_OPTIONS":
-                _refuse_floats(value, key)  # rates are money
             return value
         if attr == "WEBHOOK_RETRY_SCHEDULE":
             if not isinstance(value, list | tuple) or not value:
                 raise ImproperlyConfigured(f"{key} must be a non-empty list of seconds between attempts.")
-            return [_positive_int(v, f"{key}[{i}]") for i, v in enumerate(value)]
+            return [_positive_int(v, key) for v in value]
         if attr in {"WEBHOOK_TIMEOUT", "WEBHOOK_MAX_BODY"}:
             return _positive_int(value, key)
         if attr == "SCAN_INTERVAL":

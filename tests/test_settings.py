@@ -150,7 +150,7 @@ MISTAKES = {
     ),
     "retry schedule with zero": (
         valid_config(WEBHOOK_RETRY_SCHEDULE=[5, 0]),
-        "PAYMENTS_GATEWAY['WEBHOOK_RETRY_SCHEDULE'][1]",
+        "PAYMENTS_GATEWAY['WEBHOOK_RETRY_SCHEDULE'] must be a whole number",
         ">= 1",
         "E008",
     ),
