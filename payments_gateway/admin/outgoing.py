@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models import Event, WebhookDelivery, WebhookEndpoint
 from .base import ReadOnlyAdmin
 
 
@@ -34,11 +34,3 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["state", ("created", admin.DateFieldListFilter)]
     search_fields = ["event__id", "endpoint__url"]
     list_select_related = ["event", "endpoint"]
-
-
-@admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["delivery", "started_at", "status_code", "success", "duration_ms", "error"]
-    list_filter = ["success", ("started_at", admin.DateFieldListFilter)]
-    search_fields = ["delivery__event__id", "delivery__endpoint__url"]
-    list_select_related = ["delivery__event", "delivery__endpoint"]
