@@ -164,7 +164,7 @@ def _asset(spec: Any, symbol: str, key: str, *, native: bool) -> AssetConfig:
         example = '{"symbol": "ETH", "decimals": 18}' if native else '{"address": "0x...", "decimals": 6}'
         raise ImproperlyConfigured(f"{key} must be a dict like {example}, not {spec!r}.")
     if "decimals" not in spec:
-        raise ImproperlyConfigured(f"{key} has no 'decimals': add the token's decimals, e.g. 'decimals': 6.")
+        raise ImproperlyConfigured(f"{key} has no 'decimals': add them, e.g. 'decimals': {18 if native else 6}.")
     decimals = spec["decimals"]
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 77:
         raise ImproperlyConfigured(f"{_key_join(key, 'decimals')} must be a whole number 0..77, not {decimals!r}.")

@@ -89,6 +89,7 @@ class ExactDecimalField(models.DecimalField):
     fixed-point text with the integer part zero-padded to ``max_digits - decimal_places`` digits: equality,
     ordering and range lookups still work in SQL because such strings sort like the numbers. Floats are refused
     (they cannot hold a price exactly), and so is a value with more digits than the column holds (never rounded).
+    Compute in Python, not in SQL: on SQLite an ``F("amount") + 1`` update or a ``Sum`` goes through floats.
     """
 
     description = "Exact non-negative decimal number"
