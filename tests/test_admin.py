@@ -198,3 +198,20 @@ def test_revoke_action_disables_the_key(staff):
     assert key.revoked_at is not None and not key.is_active
     assert APIKey.objects.get_active(raw) is None
     assert APIKey.objects.get_active(other_raw) == other
+
+
+def test_order_can_be_edited_and_its_constraints_are_checked(staff, world):
+    order = world["order"]
+    url = reverse("admin:payments_gateway_order_change", args=[order.pk])
+    form = {"reference": "SHOP-000042", "description": "2 × Mug, gift wrapped", "amount": "24.00", "currency": "USD"}
+    response = staff.post(url, {**form, "status": "pending", "metadata": "{}"})
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.description == "2 × Mug, gift wrapped"
+    assert order.amount == Decimal("24.00")
+    # The check constraint (amount > 0) is enforced by the form too, with a message instead of a 500.
+    response = staff.post(url, {**form, "amount": "0", "status": "pending", "metadata": "{}"})
+    assert response.status_code == 200
+    assert "The amount of an order must be greater than zero." in response.content.decode()
+    order.refresh_from_db()
+    assert order.amount == Decimal("24.00")

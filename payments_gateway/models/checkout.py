@@ -52,7 +52,11 @@ class Order(models.Model):
         ordering = ["-created"]
         constraints = [
             models.UniqueConstraint(fields=["reference"], condition=~Q(reference=""), name="pg_order_reference_unique"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="pg_order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="pg_order_amount_positive",
+                violation_error_message="The amount of an order must be greater than zero.",
+            ),
         ]
 
     def __str__(self) -> str:
