@@ -38,3 +38,12 @@ def test_png_decodes_to_the_text(uri):
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     decoded = subprocess.run(["zbarimg", "--raw", "-q", "-"], input=png, capture_output=True, check=True)
     assert decoded.stdout.decode().strip() == uri
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_the_chosen_code_is_exactly_what_qrcode_would_draw(uri):
+    # Same penalty scores as qrcode's own mask selection, hence the same mask and the same matrix.
+    code = QRCode(error_correction=ERROR_CORRECT_M, border=0)
+    code.add_data(uri)
+    code.make(fit=True)
+    assert qr_rows(uri) == ["".join("1" if m else "0" for m in row) for row in code.modules]
