@@ -9,8 +9,9 @@ of creating a session:
   flips data modules), and score them with the same four ISO/IEC 18004 penalty rules on strings and integers.
 - the PNG: a 1-bit grayscale PNG written directly (zlib), instead of drawing a Pillow image.
 
-The penalties equal ``qrcode``'s own, so the result is exactly the matrix ``qrcode`` draws (tested module by
-module).
+Each candidate is ``qrcode``'s own matrix for that mask and gets ``qrcode``'s own penalty score (both tested).
+One difference: we score the finished symbols, format information included (as ISO/IEC 18004 and ZXing do);
+``qrcode`` scores them with the format bits blank, so now and then the two pick different (equally valid) masks.
 """
 
 from __future__ import annotations

@@ -41,9 +41,13 @@ def test_png_decodes_to_the_text(uri):
 
 
 @pytest.mark.parametrize("uri", URIS)
-def test_the_chosen_code_is_exactly_what_qrcode_would_draw(uri):
-    # Same penalty scores as qrcode's own mask selection, hence the same mask and the same matrix.
-    code = QRCode(error_correction=ERROR_CORRECT_M, border=0)
-    code.add_data(uri)
-    code.make(fit=True)
-    assert qr_rows(uri) == ["".join("1" if m else "0" for m in row) for row in code.modules]
+def test_masks_are_scored_like_qrcode_and_the_lowest_penalty_wins(uri):
+    from qrcode.util import lost_point
+
+    from payments_gateway.qr import _penalty
+
+    n, candidates = masked_candidates(uri)
+    ours = [_penalty(rows, strings, n) for rows, strings in candidates]
+    theirs = [lost_point([[ch == "1" for ch in row] for row in strings]) for _, strings in candidates]
+    assert ours == theirs
+    assert qr_rows(uri) == candidates[ours.index(min(ours))][1]
