@@ -7,7 +7,14 @@ class PaymentsGatewayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+        from django.db.models.signals import post_migrate
+
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             signals,  # noqa: F401  (defines the signals; receivers connect in their own apps)
         )
+        from .schedules import ensure_schedules_after_migrate
+
+        if apps.is_installed("django_q"):
+            post_migrate.connect(ensure_schedules_after_migrate, sender=self)

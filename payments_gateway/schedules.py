@@ -1,0 +1,61 @@
+"""django-q2 schedules of the gateway's periodic tasks, created idempotently by :func:`ensure_schedules`.
+
+Runs after ``migrate`` (post_migrate) and from ``manage.py payments_gateway_schedules``. Each branch adds its
+periodic task as one entry of :data:`SCHEDULES`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.db import transaction
+
+#: name → Schedule fields. Minute granularity is django-q2's; ``payments_gateway_scan --loop`` scans every block.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "payments_gateway.scan_all_networks": {
+        "func": "payments_gateway.tasks.scan_all_networks",
+        "schedule_type": "I",  # Schedule.MINUTES
+        "minutes": 1,
+    },
+    # branch checkout
+    "payments_gateway.expire_sessions": {
+        "func": "payments_gateway.tasks.expire_sessions",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    "payments_gateway.purge_idempotency_keys": {
+        "func": "payments_gateway.tasks.purge_idempotency_keys",
+        "schedule_type": "H",  # Schedule.HOURLY
+    },
+}
+
+
+def ensure_schedules() -> list[str]:
+    """Create or update every schedule of :data:`SCHEDULES` (one row per name); return the names created."""
+    from django_q.models import Schedule
+
+    created = []
+    with transaction.atomic():
+        for name, fields in SCHEDULES.items():
+            rows = list(Schedule.objects.select_for_update().filter(name=name).order_by("pk"))
+            if not rows:
+                Schedule.objects.create(name=name, repeats=-1, **fields)
+                created.append(name)
+                continue
+            first, duplicates = rows[0], rows[1:]
+            for duplicate in duplicates:
+                duplicate.delete()
+            changed = {k: v for k, v in fields.items() if getattr(first, k) != v}
+            if changed:
+                Schedule.objects.filter(pk=first.pk).update(**changed)
+    return created
+
+
+def ensure_schedules_after_migrate(sender: Any, **kwargs: Any) -> None:
+    """post_migrate receiver: the schedules exist as soon as the database does."""
+    from django.db.utils import DatabaseError
+
+    # django_q's tables may not be migrated yet (a partial migrate): then the next migrate creates them.
+    with contextlib.suppress(DatabaseError):
+        ensure_schedules()

@@ -1,0 +1,55 @@
+"""django-q2 task functions. Thin: each calls a service and is safe to run twice or in several workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+# --- chain scanner (branch scanner) ------------------------------------------------------------------------
+
+
+def scan_all_networks() -> dict[str, Any]:
+    """Scan every configured network, each in isolation: one failing network never stalls the others.
+
+    Returns ``{network: summary or "error: ..."}``; the error of a network is also in its
+    ``ChainCursor.last_error`` and the log.
+    """
+    from .chain.scanner import scan_network
+    from .conf import gateway_settings
+    from .models import ChainCursor
+
+    outcome: dict[str, Any] = {}
+    for name in sorted(gateway_settings.networks):
+        try:
+            result = scan_network(name)
+        except Exception as exc:  # isolation: log, record, next network
+            logger.error("scan_all_networks: network %r failed: %s", name, exc)
+            ChainCursor.objects.filter(network=name).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+            outcome[name] = f"error: {exc}"
+            continue
+        outcome[name] = {"status": result.status, "to_block": result.to_block, "transfers": result.transfers}
+    return outcome
+
+
+# --- checkout sessions (branch checkout) -------------------------------------------------------------------
+
+
+def expire_sessions() -> int:
+    """Periodic: expire open sessions past ``expires_at`` (several workers may run it: rows are claimed with
+    ``skip_locked``). Reads expire a due session too, so a page never waits for this task."""
+    from .services.payments import expire_due_sessions
+
+    total = 0
+    while count := expire_due_sessions():
+        total += count
+    return total
+
+
+def purge_idempotency_keys() -> int:
+    """Periodic: forget ``Idempotency-Key`` records older than ``IDEMPOTENCY_KEY_TTL``."""
+    from .api.idempotency import purge_expired_keys
+
+    return purge_expired_keys()

@@ -1,0 +1,258 @@
+"""RPC failover, backoff and the chain-id check, with real local HTTP servers in front of anvil."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.conf import settings
+from django.test import override_settings
+
+from payments_gateway.chain import rpc
+from payments_gateway.chain.rpc import ChainIdMismatch, RPCUnavailable, client_for
+from payments_gateway.chain.scanner import ScanError, scan_network
+from payments_gateway.conf import gateway_settings
+from payments_gateway.models import ChainCursor, Transfer
+from payments_gateway.schedules import ensure_schedules
+from payments_gateway.tasks import scan_all_networks
+from tests.scanner_helpers import open_session
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rpc_state():
+    rpc.reset_backoff()
+    yield
+    rpc.reset_backoff()
+
+
+class FakeRPC:
+    """A local HTTP server that answers every request the same bad way (or with a chain id of its own)."""
+
+    def __init__(self, mode: str, chain_id: int = 31337, upstream: str = "", max_log_range: int = 0) -> None:
+        self.mode, self.chain_id, self.hits = mode, chain_id, 0
+        self.upstream, self.max_log_range = upstream, max_log_range
+        self.methods: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                fake.hits += 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if fake.mode == "429":
+                    return self._answer(429, b"slow down", {"Retry-After": "30"})
+                if fake.mode == "500":
+                    return self._answer(500, b"internal error")
+                if fake.mode == "garbage":
+                    return self._answer(200, b"<html>gateway</html>")
+                if fake.mode == "proxy":
+                    return self._answer(200, json.dumps(fake.proxy(body)).encode())
+                if fake.mode == "sleep":
+                    time.sleep(2)  # the client has given up by now: close without an answer
+                    self.close_connection = True
+                    return None
+                # mode "chain": a node of another chain
+                items = body if isinstance(body, list) else [body]
+                answer = [{"jsonrpc": "2.0", "id": i["id"], "result": hex(fake.chain_id)} for i in items]
+                return self._answer(200, json.dumps(answer).encode())
+
+            def _answer(self, status, payload, headers=None):
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def proxy(self, body):
+        """Forward to the real node, refusing eth_getLogs over more than ``max_log_range`` blocks."""
+        items = body if isinstance(body, list) else [body]
+        self.methods += [i["method"] for i in items]
+        refused = {}
+        for item in items:
+            if item["method"] == "eth_getLogs" and self.max_log_range:
+                query = item["params"][0]
+                if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.max_log_range:
+                    refused[item["id"]] = {"code": -32602, "message": "query returned more than 10000 results"}
+        forward = [i for i in items if i["id"] not in refused]
+        answers = requests.post(self.upstream, json=forward, timeout=30).json() if forward else []
+        answers += [{"jsonrpc": "2.0", "id": i, "error": e} for i, e in refused.items()]
+        return answers
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_rpc():
+    servers = []
+
+    def make(mode, **kwargs):
+        servers.append(FakeRPC(mode, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"  # closed again: nothing listens there
+
+
+@contextmanager
+def networks(**entries):
+    with override_settings(PAYMENTS_GATEWAY={**settings.PAYMENTS_GATEWAY, "NETWORKS": entries}):
+        yield
+
+
+def test_throttled_failing_and_garbage_urls_fail_over_to_a_good_one(chain, fake_rpc):
+    throttled, failing, garbage = fake_rpc("429"), fake_rpc("500"), fake_rpc("garbage")
+    urls = [throttled.url, failing.url, garbage.url, chain.rpc_url]
+    with networks(anvil=chain.network_settings(rpc_urls=urls)):
+        session = open_session(asset="USDC", amount_due=1_000_000)
+        chain.send_token("USDC", session.address, 1_000_000)
+        chain.mine(1)
+        result = scan_network("anvil")
+        assert result.status == "scanned"
+        assert Transfer.objects.get().amount == 1_000_000
+        assert (throttled.hits, failing.hits, garbage.hits) == (1, 1, 1)
+        # They are backing off now: the next scans go straight to the good URL.
+        chain.mine(1)
+        scan_network("anvil")
+        assert (throttled.hits, failing.hits, garbage.hits) == (1, 1, 1)
+        session.refresh_from_db()
+        assert session.payment_status == "paid"
+
+
+def test_a_url_that_times_out_is_skipped(chain, fake_rpc):
+    slow = fake_rpc("sleep")
+    with networks(anvil=chain.network_settings(rpc_urls=[slow.url, chain.rpc_url], rpc_timeout="0.3")):
+        client = client_for(gateway_settings.network("anvil"))
+        assert int(client.call("eth_blockNumber"), 16) == chain.w3.eth.block_number
+        assert slow.hits == 1
+
+
+def test_a_wrong_chain_id_is_refused_naming_url_and_ids(anvil_settings, chain):
+    with networks(anvil=chain.network_settings(chain_id=1)):
+        with pytest.raises(ChainIdMismatch) as exc:
+            scan_network("anvil")
+        message = str(exc.value)
+        assert chain.rpc_url in message
+        assert "31337" in message and "chain id 1" in message
+        cursor = ChainCursor.objects.get(network="anvil")
+        assert cursor.block_number == -1  # nothing scanned from the wrong chain
+        assert "ChainIdMismatch" in cursor.last_error and chain.rpc_url in cursor.last_error
+        assert cursor.lease_owner == ""
+
+
+def test_a_url_of_another_chain_is_skipped_for_the_right_one(chain, fake_rpc, caplog):
+    other = fake_rpc("chain", chain_id=1)
+    with networks(anvil=chain.network_settings(rpc_urls=[other.url, chain.rpc_url])):
+        assert scan_network("anvil").status == "scanned"
+    assert f"RPC URL {other.url} serves chain id 1, but the network expects chain id 31337" in caplog.text
+
+
+def test_every_url_down_is_a_clear_error_and_keeps_the_cursor(anvil_settings, chain, fake_rpc):
+    scan_network("anvil")
+    cursor = ChainCursor.objects.get(network="anvil")
+    down, garbage = dead_url(), fake_rpc("garbage")
+    with networks(anvil=chain.network_settings(rpc_urls=[down, garbage.url])):
+        with pytest.raises(RPCUnavailable) as exc:
+            scan_network("anvil")
+        assert down in str(exc.value) and "connection error" in str(exc.value)
+        assert garbage.url in str(exc.value) and "not JSON" in str(exc.value)
+        with pytest.raises(RPCUnavailable, match="every RPC URL is backing off"):
+            scan_network("anvil")
+    after = ChainCursor.objects.get(network="anvil")
+    assert (after.block_number, after.block_hash) == (cursor.block_number, cursor.block_hash)
+    assert "RPCUnavailable" in after.last_error
+
+
+def test_a_dead_network_never_stalls_the_others(chain):
+    dead = chain.network_settings(rpc_urls=[dead_url()])
+    with networks(anvil=chain.network_settings(), dead=dead):
+        session = open_session(asset="ETH", amount_due=10**18)
+        chain.send_eth(session.address, 10**18)
+        first = scan_all_networks()
+        chain.mine(1)
+        second = scan_all_networks()
+        assert first["dead"].startswith("error: ") and second["dead"].startswith("error: ")
+        assert second["anvil"]["status"] == "scanned"
+        session.refresh_from_db()
+        assert (session.status, session.payment_status) == ("complete", "paid")
+        assert "RPCUnavailable" in ChainCursor.objects.get(network="dead").last_error
+        assert ChainCursor.objects.get(network="anvil").last_error == ""
+
+
+def test_schedules_are_created_once():
+    from django_q.models import Schedule
+
+    ensure_schedules()  # already run by post_migrate; running again changes nothing
+    ensure_schedules()
+    schedule = Schedule.objects.get(name="payments_gateway.scan_all_networks")
+    assert schedule.func == "payments_gateway.tasks.scan_all_networks"
+    assert schedule.repeats == -1
+
+
+def test_a_node_answering_nonsense_is_a_clear_error_and_keeps_the_cursor(anvil_settings, chain, fake_rpc):
+    scan_network("anvil")
+    before = ChainCursor.objects.values_list("block_number", "block_hash").get(network="anvil")
+    nonsense = fake_rpc("chain")  # right chain id, but every method answers that same number
+    bad = chain.network_settings(rpc_urls=[nonsense.url])
+    with networks(anvil=bad), pytest.raises(ScanError, match="the RPC answered something malformed"):
+        scan_network("anvil")
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert (cursor.block_number, cursor.block_hash) == before
+    assert "malformed" in cursor.last_error
+    assert Transfer.objects.count() == 0
+
+
+def test_log_queries_grow_with_address_chunks_only_and_split_refused_ranges(chain, fake_rpc):
+    proxy = fake_rpc("proxy", upstream=chain.rpc_url, max_log_range=3)
+    settings_ = chain.network_settings(rpc_urls=[proxy.url], address_chunk=2, max_block_range=8)
+    with networks(anvil=settings_):
+        sessions = [open_session(asset="DAI", amount_due=10**18) for _ in range(5)]
+        scan_network("anvil")
+        for s in sessions:
+            chain.send_token("DAI", s.address, 10**18)
+        chain.mine(3)  # 8 new blocks: one range
+        proxy.methods.clear()
+        scan_network("anvil")
+        # 5 addresses in chunks of 2 → 3 queries per block range; the node refused 8 blocks, so the range was
+        # split in halves of 4 and then 2: 3 + 2×3 + 4×3 queries, never one per address per block.
+        assert proxy.methods.count("eth_getLogs") == 3 + 6 + 12
+        assert Transfer.objects.filter(asset="DAI").count() == 5
+
+        proxy.methods.clear()
+        chain.send_token("DAI", sessions[0].address, 1)
+        scan_network("anvil")  # one new block: 3 queries for 5 addresses
+        assert proxy.methods.count("eth_getLogs") == 3
+
+
+def test_web3_for_skips_a_dead_url(chain):
+    from payments_gateway.chain.rpc import web3_for
+
+    with networks(anvil=chain.network_settings(rpc_urls=[dead_url(), chain.rpc_url])):
+        w3 = web3_for(gateway_settings.network("anvil"))
+        assert w3.eth.chain_id == 31337
+        assert w3.provider.endpoint_uri == chain.rpc_url
