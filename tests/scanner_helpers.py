@@ -21,10 +21,12 @@ def open_session(
 ) -> CheckoutSession:
     """An open session on a fresh deposit address (an address nobody else pays)."""
     now = timezone.now()
-    n = DepositAddress.objects.filter(network=network).count()
-    deposit = DepositAddress.objects.create(
-        network=network, index=10_000 + n, address=address or new_address(), busy_until=now + timedelta(days=2)
-    )
+    deposit = fields.pop("deposit_address", None)
+    if deposit is None:
+        n = DepositAddress.objects.filter(network=network).count()
+        deposit = DepositAddress.objects.create(
+            network=network, index=10_000 + n, address=address or new_address(), busy_until=now + timedelta(days=2)
+        )
     order = Order.objects.create(amount=Decimal("10.00"), currency="USD")
     values = {
         "order": order,

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import _Store, check_transaction, scan_network
+from payments_gateway.chain.scanner import BALANCE_CHECK_EVERY, _Store, check_transaction, scan_network
 from payments_gateway.models import ChainCursor, Event, ScannedBlock, SessionStatus, Transfer
 from tests.scanner_helpers import new_address, open_session
 
@@ -255,7 +255,7 @@ def test_rescanning_a_range_never_counts_a_payment_twice(anvil_settings, chain):
     start = ChainCursor.objects.get(network="anvil").block_number
     chain.send_token("USDT", session.address, 1_000_000)
     chain.forward_eth(session.address, 10**15)  # ETH through a contract, found by the balance check
-    chain.mine(2)
+    chain.mine(BALANCE_CHECK_EVERY)
     scan_network("anvil")
     events = event_types(session)
     first = sorted(Transfer.objects.values_list("tx_hash", "log_index", "amount", "status"))
@@ -326,6 +326,7 @@ def test_eth_paid_through_a_contract_is_found_by_the_balance_check(anvil_setting
     scan_network("anvil")
     chain.send_eth(session.address, 4 * 10**17)  # a plain transfer: found in the block body
     chain.forward_eth(session.address, 6 * 10**17)  # through the Forwarder: no tx to the address, no log
+    chain.mine(BALANCE_CHECK_EVERY)  # the balance check runs every BALANCE_CHECK_EVERY blocks
     scan_network("anvil")
     internal = Transfer.objects.get(kind="internal")
     assert internal.amount == 6 * 10**17
@@ -353,6 +354,10 @@ def test_check_transaction_stores_a_real_payment_and_ignores_forged_hints(anvil_
     other = chain.send_token("USDC", new_address(), 2_000_000)
     assert check_transaction("anvil", other) == []
     assert check_transaction("anvil", "0x" + "ab" * 32) == []
+    usdc = chain.token("USDC")
+    failed = usdc.functions.transfer(session.address, 10**30).transact({"from": chain.accounts[1], "gas": 200_000})
+    assert chain.w3.eth.wait_for_transaction_receipt(failed)["status"] == 0  # mined, reverted: no payment
+    assert check_transaction("anvil", failed.to_0x_hex()) == []
     with pytest.raises(ValueError, match="malformed transaction hash"):
         check_transaction("anvil", "0x1234")
     with pytest.raises(ValueError, match="unknown network 'nope'"):
@@ -374,3 +379,149 @@ def test_scan_command_and_bad_input(anvil_settings, chain, capsys):
         call_command("payments_gateway_scan", "--network", "mainnet")
     with pytest.raises(ValueError, match="unknown network 'mainnet'"):
         scan_network("mainnet")
+
+
+def test_hand_written_multicall_encoding_matches_the_abi():
+    from eth_abi import encode
+
+    from payments_gateway.chain.scanner import AGGREGATE3, GET_ETH_BALANCE, decode_balances, encode_balance_calls
+
+    multicall, addresses = new_address(), [new_address() for _ in range(7)]
+    calls = [(multicall, True, GET_ETH_BALANCE + encode(["address"], [a])) for a in addresses]
+    expected = AGGREGATE3 + encode(["(address,bool,bytes)[]"], [calls])
+    assert encode_balance_calls(multicall, addresses) == "0x" + expected.hex()
+    balances = [0, 1, 2**256 - 1, 10**18, 7, 10**30 + 1, 3]
+    answer = "0x" + encode(["(bool,bytes)[]"], [[(True, b.to_bytes(32, "big")) for b in balances]]).hex()
+    assert decode_balances(answer, 7) == balances
+    for garbage in ["0x", "nope", answer[:-64], None]:
+        with pytest.raises(ValueError):
+            decode_balances(garbage, 7)
+    failed = "0x" + encode(["(bool,bytes)[]"], [[(False, b"")] * 7]).hex()
+    with pytest.raises(ValueError, match="failed"):
+        decode_balances(failed, 7)
+
+
+def test_xpub_address_paid_with_the_dev_wallet_completes_the_session(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from payments_gateway.chain.addresses import allocate_address
+    from payments_gateway.chain.devchain import pay_session
+    from payments_gateway.chain.hd import derive_address
+
+    with transaction.atomic():
+        deposit = allocate_address("anvil", timezone.now() + timedelta(days=2))
+    assert deposit.address == derive_address(anvil_settings["XPUB"], deposit.index)
+    session = open_session(asset="USDT", amount_due=7_500_000, deposit_address=deposit)
+    pay_session(session, 2_500_000)
+    scan_network("anvil")
+    assert refreshed(session).payment_status == "partially_paid"
+    pay_session(session)  # the rest
+    chain.mine(1)
+    scan_network("anvil")
+    session = refreshed(session)
+    assert (session.status, session.payment_status, session.amount_received) == ("complete", "paid", 7_500_000)
+
+
+def test_late_payment_is_credited_and_marked_late_but_not_after_the_late_window(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    late = open_session(
+        asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=2), expires_at=now - timedelta(minutes=30),
+        status="expired",
+    )  # fmt: skip
+    too_late = open_session(
+        asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=30), expires_at=now - timedelta(hours=25),
+        status="expired",
+    )  # fmt: skip
+    chain.send_token("USDC", late.address, 1_000_000)
+    chain.send_token("USDC", too_late.address, 1_000_000)
+    chain.mine(1)
+    scan_network("anvil")
+    credited = Transfer.objects.get(to_address=late.address)
+    assert (credited.session_id, credited.late) == (late.pk, True)
+    late = refreshed(late)
+    assert (late.status, late.payment_status, late.late) == ("complete", "paid", True)
+    # After expiry + LATE_PAYMENT_WINDOW (24 h) the money is recorded on the address but credits no session.
+    orphan = Transfer.objects.get(to_address=too_late.address)
+    assert orphan.session_id is None and orphan.deposit_address_id == too_late.deposit_address_id
+    assert refreshed(too_late).payment_status == "unpaid"
+
+
+def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credits_its_next_one(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments_gateway.models import DepositAddress
+
+    now = timezone.now()
+    watched = open_session(asset="ETH", amount_due=10**18)  # keeps the scan looking at block bodies
+    idle = DepositAddress.objects.create(
+        network="anvil", index=1, address=new_address(), busy_until=now - timedelta(days=1)
+    )
+    scan_network("anvil")
+    chain.send_eth(idle.address, 5 * 10**17)  # a customer pays an old address from their wallet history
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    stray = Transfer.objects.get(to_address=idle.address)
+    assert (stray.session_id, stray.kind, stray.amount) == (None, "native", 5 * 10**17)
+
+    # The address is handed to a new session: the old ETH on it is explained, the session stays unpaid.
+    DepositAddress.objects.filter(pk=idle.pk).update(busy_until=now + timedelta(days=2))
+    session = open_session(asset="ETH", amount_due=10**17, deposit_address=DepositAddress.objects.get(pk=idle.pk))
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert Transfer.objects.filter(to_address=idle.address).count() == 1
+    assert refreshed(session).payment_status == "unpaid"
+    assert refreshed(watched).payment_status == "unpaid"
+
+
+def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverted(anvil_settings, chain):
+    from django.utils import timezone
+
+    session = open_session(asset="USDC", amount_due=1_000_000)
+    scan_network("anvil")
+    head = chain.w3.eth.block_number
+    # The database remembers a longer, different chain (say the dev chain was restarted): a cursor, kept hashes
+    # and a confirmed payment far above today's head.
+    fake = "0x" + "de" * 32
+    ChainCursor.objects.filter(network="anvil").update(block_number=head + 1000, block_hash=fake)
+    ScannedBlock.objects.all().delete()
+    ScannedBlock.objects.bulk_create(
+        ScannedBlock(network="anvil", number=n, hash=fake, parent_hash=fake) for n in range(head + 900, head + 1001)
+    )
+    Transfer.objects.create(
+        network="anvil", tx_hash="0x" + "77" * 32, log_index=0, kind="erc20", block_number=head + 950,
+        block_hash=fake, to_address=session.address, asset="USDC", amount=1_000_000, status="confirmed",
+        confirmations=50, session=session, deposit_address=session.deposit_address, confirmed_at=timezone.now(),
+    )  # fmt: skip
+    from payments_gateway.services.payments import refresh_session
+
+    assert refresh_session(session.pk).payment_status == "paid"
+
+    chain.send_token("USDC", session.address, 400_000)
+    result = scan_network("anvil")
+    assert result.reorg_depth > 1000
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert cursor.block_number == chain.w3.eth.block_number
+    assert Transfer.objects.get(block_hash=fake).status == "reverted"
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_pending + session.amount_received) == ("partially_paid", 400_000)
+
+
+def test_a_malformed_deposit_address_row_is_logged_and_skipped(anvil_settings, chain, caplog):
+    from payments_gateway.models import DepositAddress
+
+    session = open_session(asset="ETH", amount_due=10**17)
+    DepositAddress.objects.create(network="anvil", index=7, address="0x123", busy_until=session.expires_at)
+    chain.send_eth(session.address, 10**17)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert refreshed(session).payment_status == "paid"
+    assert "DepositAddress #" in caplog.text and "malformed address '0x123'" in caplog.text

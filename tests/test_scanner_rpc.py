@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from django.conf import settings
 from django.test import override_settings
 
 from payments_gateway.chain import rpc
 from payments_gateway.chain.rpc import ChainIdMismatch, RPCUnavailable, client_for
-from payments_gateway.chain.scanner import scan_network
+from payments_gateway.chain.scanner import ScanError, scan_network
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import ChainCursor, Transfer
 from payments_gateway.schedules import ensure_schedules
@@ -35,8 +36,10 @@ def _fresh_rpc_state():
 class FakeRPC:
     """A local HTTP server that answers every request the same bad way (or with a chain id of its own)."""
 
-    def __init__(self, mode: str, chain_id: int = 31337) -> None:
+    def __init__(self, mode: str, chain_id: int = 31337, upstream: str = "", max_log_range: int = 0) -> None:
         self.mode, self.chain_id, self.hits = mode, chain_id, 0
+        self.upstream, self.max_log_range = upstream, max_log_range
+        self.methods: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +52,8 @@ class FakeRPC:
                     return self._answer(500, b"internal error")
                 if fake.mode == "garbage":
                     return self._answer(200, b"<html>gateway</html>")
+                if fake.mode == "proxy":
+                    return self._answer(200, json.dumps(fake.proxy(body)).encode())
                 if fake.mode == "sleep":
                     time.sleep(2)  # the client has given up by now: close without an answer
                     self.close_connection = True
@@ -74,6 +79,21 @@ class FakeRPC:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def proxy(self, body):
+        """Forward to the real node, refusing eth_getLogs over more than ``max_log_range`` blocks."""
+        items = body if isinstance(body, list) else [body]
+        self.methods += [i["method"] for i in items]
+        refused = {}
+        for item in items:
+            if item["method"] == "eth_getLogs" and self.max_log_range:
+                query = item["params"][0]
+                if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.max_log_range:
+                    refused[item["id"]] = {"code": -32602, "message": "query returned more than 10000 results"}
+        forward = [i for i in items if i["id"] not in refused]
+        answers = requests.post(self.upstream, json=forward, timeout=30).json() if forward else []
+        answers += [{"jsonrpc": "2.0", "id": i, "error": e} for i, e in refused.items()]
+        return answers
 
     def close(self):
         self.server.shutdown()
@@ -192,3 +212,47 @@ def test_schedules_are_created_once():
     schedule = Schedule.objects.get(name="payments_gateway.scan_all_networks")
     assert schedule.func == "payments_gateway.tasks.scan_all_networks"
     assert schedule.repeats == -1
+
+
+def test_a_node_answering_nonsense_is_a_clear_error_and_keeps_the_cursor(anvil_settings, chain, fake_rpc):
+    scan_network("anvil")
+    before = ChainCursor.objects.values_list("block_number", "block_hash").get(network="anvil")
+    nonsense = fake_rpc("chain")  # right chain id, but every method answers that same number
+    bad = chain.network_settings(rpc_urls=[nonsense.url])
+    with networks(anvil=bad), pytest.raises(ScanError, match="the RPC answered something malformed"):
+        scan_network("anvil")
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert (cursor.block_number, cursor.block_hash) == before
+    assert "malformed" in cursor.last_error
+    assert Transfer.objects.count() == 0
+
+
+def test_log_queries_grow_with_address_chunks_only_and_split_refused_ranges(chain, fake_rpc):
+    proxy = fake_rpc("proxy", upstream=chain.rpc_url, max_log_range=3)
+    settings_ = chain.network_settings(rpc_urls=[proxy.url], address_chunk=2, max_block_range=8)
+    with networks(anvil=settings_):
+        sessions = [open_session(asset="DAI", amount_due=10**18) for _ in range(5)]
+        scan_network("anvil")
+        for s in sessions:
+            chain.send_token("DAI", s.address, 10**18)
+        chain.mine(3)  # 8 new blocks: one range
+        proxy.methods.clear()
+        scan_network("anvil")
+        # 5 addresses in chunks of 2 → 3 queries per block range; the node refused 8 blocks, so the range was
+        # split in halves of 4 and then 2: 3 + 2×3 + 4×3 queries, never one per address per block.
+        assert proxy.methods.count("eth_getLogs") == 3 + 6 + 12
+        assert Transfer.objects.filter(asset="DAI").count() == 5
+
+        proxy.methods.clear()
+        chain.send_token("DAI", sessions[0].address, 1)
+        scan_network("anvil")  # one new block: 3 queries for 5 addresses
+        assert proxy.methods.count("eth_getLogs") == 3
+
+
+def test_web3_for_skips_a_dead_url(chain):
+    from payments_gateway.chain.rpc import web3_for
+
+    with networks(anvil=chain.network_settings(rpc_urls=[dead_url(), chain.rpc_url])):
+        w3 = web3_for(gateway_settings.network("anvil"))
+        assert w3.eth.chain_id == 31337
+        assert w3.provider.endpoint_uri == chain.rpc_url

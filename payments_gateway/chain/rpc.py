@@ -132,6 +132,7 @@ class RPCClient:
         self.calls = 0  # JSON-RPC calls sent by this client (a batch of n counts n)
         self.requests = 0  # HTTP requests sent by this client
         self._ids = itertools.count(1)
+        self._last_url = ""
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """Send one call; return its ``result`` or raise :class:`RPCResponseError` / :class:`RPCUnavailable`."""
@@ -213,6 +214,8 @@ class RPCClient:
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
             for method, params in calls
         ]
+        if not url.startswith(("http://", "https://")):
+            raise _Failover("only http(s) RPC URLs are supported by the scanner; add an http(s) URL to rpc_urls")
         self.calls += len(payload)
         self.requests += 1
         call_counts[self.network.name] += len(payload)

@@ -15,10 +15,11 @@ call per ``address_chunk`` addresses):
   OR-list on the recipient topic, per ``max_block_range`` blocks and ``address_chunk`` addresses.
 - ETH sent by a plain transaction: the block bodies (``eth_getBlockByNumber`` with transactions, which the
   scanner fetches anyway for the block hashes); a receipt is fetched only for a match, to check its status.
-- ETH sent by a contract (a Safe, a forwarder): no log, no top-level transaction to the address. After each
-  scan the watched addresses' balances are read through Multicall3 ``getEthBalance`` (``address_chunk``
-  addresses per ``eth_call``) and compared with the ETH transfers stored for them; the unexplained surplus is
-  stored as an ``internal`` transfer seen at that block (``log_index`` -2, a synthetic ``tx_hash``).
+- ETH sent by a contract (a Safe, a forwarder): no log, no top-level transaction to the address. When a scan
+  reaches a block number divisible by ``BALANCE_CHECK_EVERY``, the watched addresses' balances are read through
+  Multicall3 ``getEthBalance`` (1000 addresses per ``eth_call``) and compared with the ETH transfers stored for
+  them; the unexplained surplus is stored as an ``internal`` transfer seen at that block (``log_index`` -2, a
+  synthetic ``tx_hash``). A balance below the transfers seen (the merchant moved funds out) credits nothing.
 
 Each range is written in one transaction together with the cursor, so a crash mid-range leaves the cursor before
 it; a transfer is unique on (network, tx hash, log index), so a rescan never counts it twice. Block hashes of the
@@ -42,15 +43,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from ..conf import NetworkConfig, gateway_settings
-from ..models import ChainCursor, DepositAddress, ScannedBlock, Transfer, TransferKind, TransferStatus
-from .rpc import RPCClient, RPCError, client_for
+from ..models import ChainCursor, CheckoutSession, DepositAddress, ScannedBlock, Transfer, TransferKind, TransferStatus
+from .rpc import RPCClient, RPCError, RPCResponseError, client_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +62,16 @@ INTERNAL_LOG_INDEX = -2
 LEASE_TTL = timedelta(minutes=2)
 # Blocks fetched per JSON-RPC batch (keeps one HTTP answer of full blocks at a sane size).
 BLOCK_BATCH = 50
+# The balance check runs when a scan reaches a block number divisible by this: at most every few blocks while
+# polling (its cost grows with the watched addresses, unlike the rest of a scan), once per catch-up scan.
+BALANCE_CHECK_EVERY = 4
 # Addresses per Multicall3 eth_call (each getEthBalance costs ~3k gas; nodes cap eth_call gas near 30-50M).
 BALANCE_CHUNK = 1000
 # Block timestamps and the server clock may differ a little: a payment mined seconds before its session was
 # created (by the node's clock) still belongs to it.
 CLOCK_SLACK = timedelta(minutes=5)
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class ScanError(Exception):
@@ -104,7 +107,11 @@ def scan_network(name: str, now: datetime | None = None, *, max_seconds: float =
     cannot be read; the error is recorded in ``ChainCursor.last_error`` and the cursor keeps its last
     committed position.
     """
-    network = gateway_settings.network(name)
+    try:
+        network = gateway_settings.network(name)
+    except ValueError as exc:
+        logger.error("scan refused: %s", exc)
+        raise
     owner = _owner_id()
     cursor = _acquire_lease(name, owner)
     if cursor is None:
@@ -131,8 +138,16 @@ def check_transaction(network_name: str, tx_hash: str, now: datetime | None = No
     network = gateway_settings.network(network_name)
     if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash):
         raise ValueError(f"malformed transaction hash {tx_hash!r}: expected 0x followed by 64 hex digits")
-    tx_hash = tx_hash.lower()
-    now = now or timezone.now()
+    try:
+        return _check_transaction(network, tx_hash.lower(), now or timezone.now())
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ScanError(
+            f"network {network.name!r}: the RPC answered something malformed about {tx_hash} "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _check_transaction(network: NetworkConfig, tx_hash: str, now: datetime) -> list[Transfer]:
     client = client_for(network)
     tx, receipt, head_hex = client.batch(
         [("eth_getTransactionByHash", [tx_hash]), ("eth_getTransactionReceipt", [tx_hash]), ("eth_blockNumber", [])]
@@ -164,6 +179,14 @@ def check_transaction(network_name: str, tx_hash: str, now: datetime | None = No
 
 
 # --- the scan ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A deposit address the scan looks for: its row id and EIP-55 address."""
+
+    pk: int
+    address: str
 
 
 @dataclass
@@ -198,21 +221,39 @@ class _Scan:
     def run(self, max_seconds: float) -> ScanResult:
         started = time.monotonic()
         calls_before = self.client.calls
-        self.head = head = _int(self.client.call("eth_blockNumber"), "eth_blockNumber")
+        try:
+            return self._run(max_seconds, started, calls_before)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            # Our code checks what it parses; anything else here is an answer of the node we cannot read.
+            raise ScanError(
+                f"network {self.name!r}: the RPC answered something malformed ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _run(self, max_seconds: float, started: float, calls_before: int) -> ScanResult:
+        # The head and the cursor's block in one round trip (the cursor's block tells whether a reorg happened).
+        calls: list[tuple[str, list[Any]]] = [("eth_blockNumber", [])]
+        if self.cursor_number >= 0:
+            calls.append(("eth_getBlockByNumber", [hex(self.cursor_number), False]))
+        head_hex, *cursor_block = self.client.batch(calls)
+        self.head = head = _int(head_hex, "eth_blockNumber")
         result = ScanResult(network=self.name, status="up_to_date", head=head)
-        cutoff = self._check_reorg(result)
+        cutoff = self._check_reorg(cursor_block[0] if cursor_block else None, result)
         if self.cursor_number < 0:
             self.cursor_number = max(head - self.network.max_block_range, -1)
             self.cursor_hash = ""
         watched = _watched_addresses(self.name, cutoff)
+        # Plain ETH is matched against every deposit address (a set lookup in the block bodies, no extra call),
+        # so ETH reaching an idle address is recorded (for no session) and the balance check never credits it
+        # to the address's next session.
+        everyone = {**_all_addresses(self.name), **watched} if watched else {}
         first = self.cursor_number + 1
         try:
             while self.cursor_number < head and time.monotonic() - started < max_seconds:
                 end = min(self.cursor_number + self.network.max_block_range, head)
-                last = self._scan_range(self.cursor_number + 1, end, watched, result)
+                last = self._scan_range(self.cursor_number + 1, end, watched, everyone, result)
                 result.status = "scanned"
                 result.from_block, result.to_block = first, end
-                if self.cursor_number == head and self.network.multicall3 and watched:
+                if self.cursor_number == head and self.network.multicall3 and watched and _sweep_due(first, head):
                     self._sweep_balances(last, watched, result)
         except _ChainMoved as exc:
             logger.warning("network %r changed while scanning (%s); the next scan rewinds", self.name, exc)
@@ -222,12 +263,16 @@ class _Scan:
 
     # -- reorgs ------------------------------------------------------------------------------------------------
 
-    def _check_reorg(self, result: ScanResult) -> datetime | None:
-        """Rewind to the fork point if the cursor's block left the canonical chain; return the cursor block's
-        time (addresses idle since before it need no watching)."""
+    def _check_reorg(self, block: dict[str, Any] | None, result: ScanResult) -> datetime | None:
+        """Rewind to the fork point if the cursor's block (``block``: the node's block at the cursor's number)
+        left the canonical chain; return the cursor block's time (addresses idle since before it need no
+        watching)."""
         if self.cursor_number < 0:
             return None
-        block = self.client.call("eth_getBlockByNumber", [hex(self.cursor_number), False])
+        if block is not None and not self.cursor_hash:
+            # A cursor set by hand (a number without its hash): adopt the canonical block as the resume point.
+            self.cursor_hash = block["hash"]
+            return None
         if block is not None and block["hash"] == self.cursor_hash:
             return _BlockInfo.from_rpc(block).timestamp
         stored = list(ScannedBlock.objects.filter(network=self.name).order_by("-number")[: self.keep])
@@ -239,7 +284,14 @@ class _Scan:
                 break
         if fork is None:
             oldest = stored[-1].number if stored else self.cursor_number
-            fork_number, fork_hash = max(oldest - 1, -1), ""
+            head = self.head or 0
+            # Below the oldest kept hash; if the chain is now shorter than that, it is another chain altogether
+            # (a dev chain restarted under the same database): rescan its last blocks.
+            fork_number = max(oldest - 1 if head >= oldest else head - self.keep, -1)
+            fork_block = None
+            if fork_number >= 0:
+                fork_block = self.client.call("eth_getBlockByNumber", [hex(fork_number), False])
+            fork_hash = fork_block["hash"] if fork_block else ""
             logger.error(
                 "network %r: reorg deeper than the %d kept block hashes; rescanning from block %d",
                 self.name, self.keep, fork_number + 1,
@@ -267,14 +319,31 @@ class _Scan:
 
     # -- one range ---------------------------------------------------------------------------------------------
 
-    def _scan_range(self, start: int, end: int, watched: dict[str, DepositAddress], result: ScanResult) -> _BlockInfo:
+    def _scan_range(
+        self, start: int, end: int, watched: dict[str, Watched], everyone: dict[str, Watched], result: ScanResult
+    ) -> _BlockInfo:
         blocks: dict[int, _BlockInfo] = {}
         candidates: list[tuple[_BlockInfo, dict[str, Any]]] = []
         parent = self.cursor_hash
+        log_calls = self._log_calls(start, end, watched)
+        logs: list[dict[str, Any]] | None = None if log_calls else []
         for batch_start in range(start, end + 1, BLOCK_BATCH):
             numbers = range(batch_start, min(batch_start + BLOCK_BATCH, end + 1))
             # Transaction bodies only when someone may be paid; the hashes are needed either way.
-            fetched = self.client.batch([("eth_getBlockByNumber", [hex(n), bool(watched)]) for n in numbers])
+            block_calls = [("eth_getBlockByNumber", [hex(n), bool(watched)]) for n in numbers]
+            if logs is None and log_calls:
+                # The log queries ride along with the first blocks: one round trip for a polling scan.
+                try:
+                    answers = self.client.batch(block_calls + log_calls, max_size=len(block_calls) + len(log_calls))
+                    fetched, logs = answers[: len(block_calls)], self._collect_logs(answers[len(block_calls) :])
+                except RPCResponseError as exc:
+                    # Providers refuse ranges with too many results: ask again in halves, below.
+                    if start == end:
+                        raise
+                    logger.warning("network %r: eth_getLogs %d..%d refused (%s); splitting", self.name, start, end, exc)
+                    fetched, log_calls = self.client.batch(block_calls), []
+            else:
+                fetched = self.client.batch(block_calls)
             for number, block in zip(numbers, fetched, strict=True):
                 if block is None:
                     raise _ChainMoved(f"block {number} disappeared")
@@ -285,7 +354,7 @@ class _Scan:
                 blocks[number] = info
                 for tx in (block.get("transactions") or ()) if watched else ():
                     to = tx.get("to")
-                    if to and to.lower() in watched and int(tx.get("value") or "0x0", 16) > 0:
+                    if to and to.lower() in everyone and int(tx.get("value") or "0x0", 16) > 0:
                         candidates.append((info, tx))
         receipts: dict[str, dict[str, Any]] = {}
         if candidates:
@@ -293,8 +362,11 @@ class _Scan:
             receipts = {tx["hash"].lower(): r for (_, tx), r in zip(candidates, fetched, strict=True) if r}
         rows = []
         for info, tx in candidates:
-            rows += _native_rows(self.network, info, [tx], watched, receipts)
-        rows += _log_rows(self.network, self._get_logs(start, end, watched), watched, blocks)
+            rows += _native_rows(self.network, info, [tx], everyone, receipts)
+        if logs is None:  # the node refused the range: ask again in halves
+            middle = (start + end) // 2
+            logs = self._get_logs(start, middle, watched) + self._get_logs(middle + 1, end, watched)
+        rows += _log_rows(self.network, logs, watched, blocks)
         last = blocks[end]
         with transaction.atomic():
             self._lock_cursor()
@@ -323,13 +395,14 @@ class _Scan:
         result.sessions |= store.sessions
         return last
 
-    def _get_logs(self, start: int, end: int, watched: dict[str, DepositAddress]) -> list[dict[str, Any]]:
+    def _log_calls(self, start: int, end: int, watched: dict[str, Watched]) -> list[tuple[str, list[Any]]]:
+        """``eth_getLogs`` of token transfers to the watched addresses: one per ``address_chunk`` addresses."""
         tokens = [t.address for t in self.network.tokens.values()]
         if not tokens or not watched:
             return []
         addresses = sorted(watched)
         chunk = self.network.address_chunk
-        calls = [
+        return [
             (
                 "eth_getLogs",
                 [
@@ -343,8 +416,27 @@ class _Scan:
             )
             for i in range(0, len(addresses), chunk)
         ]
+
+    def _get_logs(self, start: int, end: int, watched: dict[str, Watched]) -> list[dict[str, Any]]:
+        calls = self._log_calls(start, end, watched)
+        if not calls:
+            return []
+        try:
+            answers = self.client.batch(calls, max_size=10)
+        except RPCResponseError as exc:
+            # Providers refuse ranges with too many results ("query returned more than 10000 results"):
+            # halve the range rather than stall the network on it.
+            if start == end:
+                raise
+            middle = (start + end) // 2
+            logger.warning("network %r: eth_getLogs %d..%d refused (%s); splitting", self.name, start, end, exc)
+            return self._get_logs(start, middle, watched) + self._get_logs(middle + 1, end, watched)
+        return self._collect_logs(answers)
+
+    @staticmethod
+    def _collect_logs(answers: list[Any]) -> list[dict[str, Any]]:
         logs: list[dict[str, Any]] = []
-        for answer in self.client.batch(calls, max_size=10):
+        for answer in answers:
             if not isinstance(answer, list):
                 raise ScanError(f"eth_getLogs answered {str(answer)[:200]!r}, not a list of logs")
             logs.extend(answer)
@@ -352,7 +444,7 @@ class _Scan:
 
     # -- ETH through contracts ---------------------------------------------------------------------------------
 
-    def _sweep_balances(self, block: _BlockInfo, watched: dict[str, DepositAddress], result: ScanResult) -> None:
+    def _sweep_balances(self, block: _BlockInfo, watched: dict[str, Watched], result: ScanResult) -> None:
         """Store as ``internal`` transfers the ETH that watched addresses hold beyond the ETH transfers seen."""
         addresses = sorted(watched)
         balances = self._eth_balances(addresses, block)
@@ -390,7 +482,7 @@ class _Scan:
                     asset=self.network.native.symbol,
                     token_address="",
                     amount=surplus,
-                )  # fmt: skip
+                )
             )
         if not rows:
             return
@@ -403,21 +495,21 @@ class _Scan:
             result.sessions |= store.sessions
 
     def _eth_balances(self, addresses: list[str], block: _BlockInfo) -> list[int]:
-        calls = []
-        for start in range(0, len(addresses), BALANCE_CHUNK):
-            chunk = addresses[start : start + BALANCE_CHUNK]
-            inner = [(self.network.multicall3, False, GET_ETH_BALANCE + abi_encode(["address"], [a])) for a in chunk]
-            data = AGGREGATE3 + abi_encode(["(address,bool,bytes)[]"], [inner])
-            calls.append(("eth_call", [{"to": self.network.multicall3, "data": "0x" + data.hex()}, hex(block.number)]))
+        multicall = self.network.multicall3
+        assert multicall is not None
+        chunks = [addresses[i : i + BALANCE_CHUNK] for i in range(0, len(addresses), BALANCE_CHUNK)]
+        calls = [
+            ("eth_call", [{"to": multicall, "data": encode_balance_calls(multicall, chunk)}, hex(block.number)])
+            for chunk in chunks
+        ]
         balances: list[int] = []
-        for answer in self.client.batch(calls, max_size=10):
+        # ~400 KB of hex calldata per 1000 addresses: two calls per HTTP request keeps bodies under nodes' limits.
+        answers = self.client.batch(calls, max_size=2)
+        for answer, chunk in zip(answers, chunks, strict=True):
             try:
-                (results,) = abi_decode(["(bool,bytes)[]"], bytes.fromhex(answer[2:]))
-                balances.extend(int.from_bytes(data, "big") for _, data in results)
-            except Exception as exc:  # eth_abi raises several types for malformed data
-                raise ScanError(f"Multicall3 at {self.network.multicall3} answered garbage: {exc}") from None
-        if len(balances) != len(addresses):
-            raise ScanError(f"Multicall3 returned {len(balances)} balances for {len(addresses)} addresses")
+                balances.extend(decode_balances(answer, len(chunk)))
+            except ValueError as exc:
+                raise ScanError(f"Multicall3 at {multicall} answered garbage: {exc}") from None
         return balances
 
     # -- confirmations -----------------------------------------------------------------------------------------
@@ -546,7 +638,7 @@ class _Store:
         }
 
 
-def _row(network: NetworkConfig, deposit: DepositAddress, block: _BlockInfo, **fields: Any) -> dict[str, Any]:
+def _row(network: NetworkConfig, deposit: Watched, block: _BlockInfo, **fields: Any) -> dict[str, Any]:
     session_id, late = _match_session(deposit, block.timestamp)
     return {
         "network": network.name,
@@ -564,7 +656,7 @@ def _native_rows(
     network: NetworkConfig,
     block: _BlockInfo,
     txs: Iterable[dict[str, Any]],
-    watched: dict[str, DepositAddress],
+    watched: dict[str, Watched],
     receipts: dict[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     rows = []
@@ -588,7 +680,7 @@ def _native_rows(
                 asset=network.native.symbol,
                 token_address="",
                 amount=value,
-            )  # fmt: skip
+            )
         )
     return rows
 
@@ -596,7 +688,7 @@ def _native_rows(
 def _log_rows(
     network: NetworkConfig,
     logs: Iterable[dict[str, Any]],
-    watched: dict[str, DepositAddress],
+    watched: dict[str, Watched],
     blocks: dict[int, _BlockInfo],
 ) -> list[dict[str, Any]]:
     tokens = {t.address.lower(): t for t in network.tokens.values()}
@@ -630,14 +722,19 @@ def _log_rows(
                 asset=token.symbol,
                 token_address=token.address,
                 amount=amount,
-            )  # fmt: skip
+            )
         )
     return rows
 
 
-def _match_session(deposit: DepositAddress, at: datetime) -> tuple[int | None, bool]:
+def _match_session(deposit: Watched, at: datetime) -> tuple[int | None, bool]:
     """The session on ``deposit`` whose lifetime (created .. expires_at + late window) covers ``at``."""
-    session = deposit.sessions.filter(created__lte=at + CLOCK_SLACK).order_by("-created").first()
+    session = (
+        CheckoutSession.objects.filter(deposit_address_id=deposit.pk, created__lte=at + CLOCK_SLACK)
+        .order_by("-created")
+        .only("pk", "expires_at")
+        .first()
+    )
     if session is None or at > session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW:
         return None, False
     return session.pk, at > session.expires_at
@@ -646,7 +743,24 @@ def _match_session(deposit: DepositAddress, at: datetime) -> tuple[int | None, b
 # --- watched addresses, the lease ----------------------------------------------------------------------------
 
 
-def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, DepositAddress]:
+def _all_addresses(network: str) -> dict[str, Watched]:
+    """Every deposit address of ``network``, from a per-process cache refreshed when addresses are added."""
+    stamp = tuple(
+        DepositAddress.objects.filter(network=network)
+        .aggregate(n=Count("pk"), last=Max("pk"), high=Max("address"), low=Min("address"))
+        .values()
+    )
+    cached = _address_cache.get(network)
+    if cached is None or cached[0] != stamp:
+        rows = DepositAddress.objects.filter(network=network).values_list("pk", "address")
+        cached = _address_cache[network] = (stamp, _valid(network, rows, log=False))
+    return cached[1]
+
+
+_address_cache: dict[str, tuple[tuple[Any, ...], dict[str, Watched]]] = {}
+
+
+def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watched]:
     """Deposit addresses that may still receive a payment for a session (lowercase address → row)."""
     queryset = DepositAddress.objects.filter(network=network)
     if cutoff is None:
@@ -655,14 +769,27 @@ def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Depos
         late = gateway_settings.LATE_PAYMENT_WINDOW
         since = cutoff - CLOCK_SLACK
         queryset = queryset.filter(Q(busy_until__gte=since) | Q(sessions__expires_at__gte=since - late))
-    return {a.address.lower(): a for a in queryset.distinct().only("pk", "address", "network")}
+    return _valid(network, queryset.distinct().values_list("pk", "address"))
 
 
-def _deposit_addresses(network: str, candidates: set[str]) -> dict[str, DepositAddress]:
+def _valid(network: str, rows: Iterable[tuple[int, str]], *, log: bool = True) -> dict[str, Watched]:
+    """lowercase address → :class:`Watched`, leaving out (and logging) a row whose address is malformed: one bad
+    row (typed into the admin, say) must not make every query of the network fail."""
+    valid = {}
+    for pk, address in rows:
+        if _ADDRESS.match(address or ""):
+            valid[address.lower()] = Watched(pk, address)
+        elif log:
+            logger.error("network %r: DepositAddress #%s has a malformed address %r; not watched", network, pk, address)
+    return valid
+
+
+def _deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:
     if not candidates:
         return {}
     checksummed = [to_checksum_address(a) for a in candidates]
-    return {a.address.lower(): a for a in DepositAddress.objects.filter(network=network, address__in=checksummed)}
+    rows = DepositAddress.objects.filter(network=network, address__in=checksummed).values_list("pk", "address")
+    return {address.lower(): Watched(pk, address) for pk, address in rows}
 
 
 def _candidate_recipients(network: NetworkConfig, tx: dict[str, Any], logs: list[dict[str, Any]]) -> set[str]:
@@ -704,6 +831,11 @@ def _release_lease(name: str, owner: str, *, error: str, head: int | None) -> No
     ChainCursor.objects.filter(network=name, lease_owner=owner).update(**fields)
 
 
+def _sweep_due(first: int, last: int) -> bool:
+    """Whether blocks ``first..last`` contain a balance-check block."""
+    return last // BALANCE_CHECK_EVERY > (first - 1) // BALANCE_CHECK_EVERY
+
+
 def _owner_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
@@ -717,3 +849,47 @@ def _int(value: Any, what: str) -> int:
         return int(value, 16)
     except (TypeError, ValueError):
         raise ScanError(f"{what} answered {value!r}, not a hex number") from None
+
+
+def encode_balance_calls(multicall: str, addresses: list[str]) -> str:
+    """Calldata of ``Multicall3.aggregate3`` calling its own ``getEthBalance`` once per address.
+
+    Written by hand: eth_abi's generic encoder is most of a scan's CPU time for a thousand addresses. The layout
+    is the ABI's (array of dynamic tuples: offsets, then ``(target, allowFailure, offset, length, data)`` each).
+    """
+    n = len(addresses)
+    target = multicall[2:].lower().rjust(64, "0")
+    word = "{:064x}".format
+    parts = [AGGREGATE3.hex(), word(0x20), word(n)]
+    parts += [word(32 * n + 192 * i) for i in range(n)]
+    call_head = target + word(1) + word(0x60) + word(36) + GET_ETH_BALANCE.hex() + "0" * 24
+    for address in addresses:
+        parts.append(call_head + address[2:].lower() + "0" * 56)
+    return "0x" + "".join(parts)
+
+
+def decode_balances(data: Any, count: int) -> list[int]:
+    """Balances from the ``(bool success, bytes returnData)[]`` that ``aggregate3`` returns; ``ValueError`` if
+    the answer is not that."""
+    if not isinstance(data, str) or not data.startswith("0x"):
+        raise ValueError(f"not hex data: {str(data)[:80]!r}")
+    raw = bytes.fromhex(data[2:])
+
+    def word(at: int) -> int:
+        if at < 0 or at + 32 > len(raw):
+            raise ValueError(f"truncated answer ({len(raw)} bytes)")
+        return int.from_bytes(raw[at : at + 32], "big")
+
+    base = word(0) + 32  # the array's elements start after its length word
+    if word(base - 32) != count:
+        raise ValueError(f"{word(base - 32)} results for {count} addresses")
+    balances = []
+    for i in range(count):
+        item = base + word(base + 32 * i)
+        if word(item) != 1:
+            raise ValueError(f"getEthBalance of address {i} failed")
+        returned = item + word(item + 32)
+        if word(returned) != 32:
+            raise ValueError(f"getEthBalance of address {i} returned {word(returned)} bytes")
+        balances.append(word(returned + 32))
+    return balances

@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=Decimal, help="Seconds between scans with --loop.")
 
     def handle(self, *args: Any, networks: list[str] | None, loop: bool, interval: Decimal | None, **options: Any):
+        self.verbosity = options["verbosity"]
         try:
             configured = gateway_settings.networks
         except ImproperlyConfigured as exc:
@@ -46,12 +47,17 @@ class Command(BaseCommand):
             raise CommandError("--interval must be a positive number of seconds.")
         delay = interval or gateway_settings.SCAN_INTERVAL or min(configured[n].block_time for n in names)
         failures = 0
-        while True:
-            started = time.monotonic()
-            failures = sum(not self._scan(name) for name in names)
-            if not loop:
-                break
-            time.sleep(max(float(delay) - (time.monotonic() - started), 0.05))
+        try:
+            while True:
+                started = time.monotonic()
+                failures = sum(not self._scan(name) for name in names)
+                if not loop:
+                    break
+                time.sleep(max(float(delay) - (time.monotonic() - started), 0.05))
+        except KeyboardInterrupt:
+            # Ctrl-C (or the demo stopping): a range is committed whole or not at all, so stopping here is safe.
+            self.stdout.write("scanner stopped")
+            return
         if failures:
             raise CommandError(f"{failures} of {len(names)} networks failed to scan (see the log above).")
 
@@ -63,7 +69,7 @@ class Command(BaseCommand):
             return False
         if result.status == "busy":
             self.stdout.write(f"{name}: another scanner holds the lease; skipped")
-        elif result.status == "scanned" or self.verbosity > 1:
+        elif self.verbosity > 1 or result.transfers or result.confirmed or result.reverted or result.reorg_depth:
             self.stdout.write(
                 f"{name}: blocks {result.from_block}..{result.to_block} (head {result.head}): "
                 f"{result.transfers} transfers, {result.confirmed} confirmed, {result.reverted} reverted"
