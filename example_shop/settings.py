@@ -80,6 +80,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Crypto checkout sessions, customers, webhooks and events.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "payments_gateway.models.SessionStatus",
+        "PaymentStatusEnum": "payments_gateway.models.PaymentStatus",
+        "TransferStatusEnum": "payments_gateway.models.TransferStatus",
+    },
 }
 
 # django-q2: the ORM broker on the embedded default; Redis when Q_BROKER=redis.

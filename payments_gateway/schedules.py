@@ -18,6 +18,16 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",  # Schedule.MINUTES
         "minutes": 1,
     },
+    # branch checkout
+    "payments_gateway.expire_sessions": {
+        "func": "payments_gateway.tasks.expire_sessions",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    "payments_gateway.purge_idempotency_keys": {
+        "func": "payments_gateway.tasks.purge_idempotency_keys",
+        "schedule_type": "H",  # Schedule.HOURLY
+    },
 }
 
 

@@ -32,3 +32,24 @@ def scan_all_networks() -> dict[str, Any]:
             continue
         outcome[name] = {"status": result.status, "to_block": result.to_block, "transfers": result.transfers}
     return outcome
+
+
+# --- checkout sessions (branch checkout) -------------------------------------------------------------------
+
+
+def expire_sessions() -> int:
+    """Periodic: expire open sessions past ``expires_at`` (several workers may run it: rows are claimed with
+    ``skip_locked``). Reads expire a due session too, so a page never waits for this task."""
+    from .services.payments import expire_due_sessions
+
+    total = 0
+    while count := expire_due_sessions():
+        total += count
+    return total
+
+
+def purge_idempotency_keys() -> int:
+    """Periodic: forget ``Idempotency-Key`` records older than ``IDEMPOTENCY_KEY_TTL``."""
+    from .api.idempotency import purge_expired_keys
+
+    return purge_expired_keys()

@@ -1,5 +1,19 @@
 """Mount with ``path("", include("payments_gateway.urls"))`` (or under a prefix of your choice)."""
 
+from django.urls import include, path
+
+from .views import checkout
+
 app_name = "payments_gateway"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("api/v1/", include("payments_gateway.api.urls")),
+    path("pay/<uuid:uuid>/", checkout.checkout, name="checkout"),
+    path("pay/<uuid:uuid>/status", checkout.status, name="checkout-status"),
+    path("pay/<uuid:uuid>/events", checkout.events, name="checkout-events"),
+    path("pay/<uuid:uuid>/qr.png", checkout.qr, name="checkout-qr"),
+    path("pay/<uuid:uuid>/customer", checkout.customer, name="checkout-customer"),
+    path("pay/<uuid:uuid>/cancel", checkout.cancel, name="checkout-cancel"),
+    path("pay/<uuid:uuid>/continue", checkout.success, name="checkout-success"),
+    path("pay/<uuid:uuid>/test-pay", checkout.test_pay, name="checkout-test-pay"),
+]

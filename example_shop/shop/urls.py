@@ -11,4 +11,6 @@ urlpatterns = [
     path("cart/", views.cart_view, name="cart"),
     path("cart/order/", views.place_order, name="place_order"),
     path("orders/<uuid:uuid>/", views.order_detail, name="order"),
+    path("orders/<uuid:uuid>/pay/", views.pay_with_crypto, name="pay_with_crypto"),
+    path("orders/<uuid:uuid>/paid/", views.payment_success, name="payment_success"),
 ]

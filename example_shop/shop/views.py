@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from payments_gateway.models import Order
+from payments_gateway.conf import gateway_settings
+from payments_gateway.models import Order, SessionStatus
+from payments_gateway.money import format_units
+from payments_gateway.pricing import RateUnavailable
+from payments_gateway.services.sessions import create_session
 
 from .cart import MAX_QUANTITY, Cart
 from .models import Product, ShopOrderLine
@@ -16,6 +22,10 @@ from .models import Product, ShopOrderLine
 
 class QuantityForm(forms.Form):
     quantity = forms.IntegerField(min_value=0, max_value=MAX_QUANTITY, initial=1)
+
+
+class CartUpdateForm(QuantityForm):
+    product = forms.IntegerField(min_value=1)
 
 
 def product_list(request):
@@ -42,10 +52,12 @@ def cart_add(request, slug):
 def cart_view(request):
     cart = Cart(request.session)
     if request.method == "POST":
-        form = QuantityForm(request.POST)
-        product = get_object_or_404(Product, pk=request.POST.get("product"))
+        form = CartUpdateForm(request.POST)
         if form.is_valid():
-            cart.set(product, form.cleaned_data["quantity"])
+            # 404 for a product that is not (or no longer) for sale, never a traceback for a bad id.
+            cart.set(get_object_or_404(Product, pk=form.cleaned_data["product"]), form.cleaned_data["quantity"])
+        elif "product" in form.errors:
+            messages.error(request, "That product is not in your cart.")
         else:
             messages.error(request, f"Choose a quantity between 0 and {MAX_QUANTITY}.")
         return redirect("shop:cart")
@@ -81,8 +93,77 @@ def place_order(request):
 
 def order_detail(request, uuid):
     order = get_object_or_404(Order, uuid=uuid)
+    if request.GET.get("canceled"):
+        messages.info(request, "Payment canceled. You can choose another way to pay.")
+    open_session = order.sessions.filter(status=SessionStatus.OPEN).order_by("-created").first()
     return render(
         request,
         "shop/order_detail.html",
-        {"order": order, "lines": order.shop_lines.select_related("product")},
+        {
+            "order": order,
+            "lines": order.shop_lines.select_related("product"),
+            "pay_form": PayWithCryptoForm(),
+            "open_session": open_session,
+        },
     )
+
+
+class PayWithCryptoForm(forms.Form):
+    """Choose one of the configured (network, asset) pairs."""
+
+    option = forms.ChoiceField(label="Pay with")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["option"].choices = [
+            (f"{name}:{symbol}", f"{symbol} on {name}")
+            for name, network in sorted(gateway_settings.networks.items())
+            for symbol in network.assets
+        ]
+
+
+@require_POST
+def pay_with_crypto(request, uuid):
+    """Start a checkout session for the order and send the customer to the hosted payment page."""
+    order = get_object_or_404(Order, uuid=uuid)
+    form = PayWithCryptoForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a network and an asset to pay with.")
+        return redirect("shop:order", uuid=order.uuid)
+    network, asset = form.cleaned_data["option"].split(":", 1)
+    order_url = request.build_absolute_uri(reverse("shop:order", args=[order.uuid]))
+    try:
+        session = create_session(
+            order=order,
+            asset=asset,
+            network=network,
+            success_url=request.build_absolute_uri(reverse("shop:payment_success", args=[order.uuid]))
+            + "?session={CHECKOUT_SESSION_ID}",
+            cancel_url=order_url + "?canceled=1",
+            metadata={"shop": "example"},
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+        return redirect("shop:order", uuid=order.uuid)
+    except RateUnavailable as exc:
+        messages.error(request, f"No price available right now, please try again shortly ({exc}).")
+        return redirect("shop:order", uuid=order.uuid)
+    return redirect("payments_gateway:checkout", uuid=session.uuid)
+
+
+def payment_success(request, uuid):
+    """Where the payment page sends the customer. It never trusts the redirect: the session is checked here."""
+    order = get_object_or_404(Order, uuid=uuid)
+    session = None
+    session_id = request.GET.get("session", "")
+    try:
+        session = order.sessions.filter(uuid=session_id).first() if session_id else None
+    except ValidationError:
+        session = None  # not a uuid
+    paid = session is not None and session.status == SessionStatus.COMPLETE
+    received = None
+    if paid:
+        decimals = gateway_settings.network(session.network).asset(session.asset).decimals
+        received = format_units(session.amount_received, decimals)
+    context = {"order": order, "session": session, "paid": paid, "received": received}
+    return render(request, "shop/payment_success.html", context)

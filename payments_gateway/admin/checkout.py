@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
-from ..models import CheckoutSession, Customer, Order
+from ..models import CheckoutSession, Customer, Event, Order, Transfer
 
 
 @admin.register(Customer)
@@ -18,6 +20,38 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["uuid", "reference", "description", "customer__email"]
     readonly_fields = ["uuid", "created", "updated"]
     list_select_related = ["customer"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SessionTransferInline(ReadOnlyInline):
+    """The session's on-chain payments, newest first."""
+
+    model = Transfer
+    fk_name = "session"
+    fields = ["tx_hash", "block_number", "asset", "amount", "confirmations", "status", "late", "detected_at"]
+    readonly_fields = fields
+    verbose_name_plural = "transfers"
+
+
+class SessionEventInline(ReadOnlyInline):
+    """The session's timeline: every event written for it, oldest first."""
+
+    model = Event
+    fields = ["created", "type", "id"]
+    readonly_fields = fields
+    ordering = ["created"]
+    verbose_name_plural = "timeline (events)"
 
 
 @admin.register(CheckoutSession)
@@ -42,6 +76,30 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
         "quoted_at", "expires_at", "deposit_address", "late", "created", "updated", "completed_at", "expired_at",
         "canceled_at",
     ]  # fmt: skip
+
+    inlines = [SessionTransferInline, SessionEventInline]
+    actions = ["expire"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "checkout_page"]
+
+    @admin.display(description="Checkout page")
+    def checkout_page(self, obj):
+        url = reverse("payments_gateway:checkout", args=[obj.uuid])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+    @admin.action(description="Expire selected open sessions now")
+    def expire(self, request, queryset):
+        from ..services.payments import expire_session
+
+        done = 0
+        for session in queryset.filter(status="open"):
+            try:
+                expire_session(session)
+            except ValueError:  # became complete or expired meanwhile
+                continue
+            done += 1
+        self.message_user(request, f"Expired {done} session(s).", messages.SUCCESS)
 
     def has_add_permission(self, request, obj=None):
         return False  # sessions are created through the API or the shop, which allocate an address and a quote

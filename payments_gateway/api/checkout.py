@@ -1,0 +1,164 @@
+"""API views: checkout sessions, their transaction status, customers. Thin: the services do the work."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, pagination, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..events import emit
+from ..models import CheckoutSession, Customer
+from ..pricing import RateUnavailable
+from ..services.payments import expire_if_due, expire_session
+from ..services.sessions import create_session, customer_payload
+from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
+from .auth import APIKeyAuthentication, HasAPIKey
+from .errors import exception_handler
+from .idempotency import HEADER, idempotent
+from .serializers import (
+    CustomerSerializer,
+    SessionCreateSerializer,
+    SessionSerializer,
+    TransactionStatusSerializer,
+)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Same key + same body → the same response; a different body → 400; while running → 409.",
+)
+AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <API key>'."
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request: `error.fields` names each bad field."),
+    401: OpenApiResponse(description="Missing, invalid or revoked API key."),
+    404: OpenApiResponse(description="No such object."),
+}
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "rate_unavailable"
+
+
+class GatewayAPIMixin:
+    """API key auth and JSON errors on every API view, without touching the project's REST_FRAMEWORK setting."""
+
+    authentication_classes = [APIKeyAuthentication]
+    permission_classes = [HasAPIKey]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.authenticators and not request.successful_authenticator:
+            raise exceptions.NotAuthenticated(AUTH_REQUIRED)
+        super().permission_denied(request, message, code)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Create a checkout session",
+        request=SessionCreateSerializer,
+        responses={201: SessionSerializer, **ERRORS, 409: OpenApiResponse(description="Idempotency-Key in use.")},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    ),
+    retrieve=extend_schema(summary="Retrieve a checkout session", responses={200: SessionSerializer, **ERRORS}),
+)
+class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Checkout sessions. A read expires a session whose time is up, so no caller sees a stale open one."""
+
+    serializer_class = SessionSerializer
+    lookup_field = "uuid"
+    queryset = CheckoutSession.objects.select_related("order", "customer", "deposit_address")
+
+    def get_object(self):
+        return expire_if_due(super().get_object())
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        form = SessionCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            session = create_session(**form.validated_data)
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict)
+        except RateUnavailable as exc:
+            raise ServiceUnavailable(f"No price can be quoted right now: {exc}")
+        return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Expire an open checkout session now",
+        request=None,
+        responses={200: SessionSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def expire(self, request, *args, **kwargs):
+        session = self.get_object()
+        try:
+            session = expire_session(session)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"status": [str(exc)]})
+        return Response(self.get_serializer(session).data)
+
+
+class TransactionStatusView(GatewayAPIMixin, APIView):
+    """Where a session's payment stands: statuses, amounts, and each transfer with its confirmations."""
+
+    @extend_schema(summary="Payment status of a checkout session", responses={200: TransactionStatusSerializer,
+                   **ERRORS})  # fmt: skip
+    def get(self, request, uuid):
+        session = CheckoutSession.objects.filter(uuid=uuid).select_related("deposit_address").first()
+        if session is None:
+            raise Http404(f"No checkout session {uuid}.")
+        session = expire_if_due(session)
+        return Response(TransactionStatusSerializer(session).data)
+
+
+class CustomerPagination(pagination.LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customers"),
+    create=extend_schema(summary="Create a customer", parameters=[IDEMPOTENCY_PARAMETER]),
+    retrieve=extend_schema(summary="Retrieve a customer"),
+    update=extend_schema(summary="Replace a customer"),
+    partial_update=extend_schema(summary="Update a customer"),
+)
+class CustomerViewSet(
+    GatewayAPIMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Customers. Creating one emits ``customer.created``; a change emits ``customer.updated``."""
+
+    serializer_class = CustomerSerializer
+    lookup_field = "uuid"
+    queryset = Customer.objects.order_by("-created", "-pk")
+    pagination_class = CustomerPagination
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            customer = serializer.save()
+            emit("customer.created", customer_payload(customer))
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            customer = serializer.save()
+            emit("customer.updated", customer_payload(customer))

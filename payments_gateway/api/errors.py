@@ -1,0 +1,70 @@
+"""JSON errors for every API failure: ``{"error": {"status", "code", "message", "fields"?}}``.
+
+``message`` is one readable sentence naming what is wrong; ``fields`` maps each bad request field to its
+messages (field-level 400s). Django's ``Http404`` and ``ValidationError`` are translated too, so no view can
+answer with an HTML page or a bare DRF ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER`` for the gateway's API views."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: let Django log it and answer 500
+    response.data = {"error": error_body(exc, response.status_code)}
+    return response
+
+
+def error_body(exc: Exception, status_code: int) -> dict[str, Any]:
+    detail = getattr(exc, "detail", str(exc))
+    body: dict[str, Any] = {"status": status_code, "code": _code(exc, status_code)}
+    if isinstance(exc, exceptions.ValidationError):
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        fields = {name: _messages(value) for name, value in fields.items()}
+        body["message"] = "; ".join(
+            f"{name}: {' '.join(msgs)}" if name != "non_field_errors" else " ".join(msgs)
+            for name, msgs in fields.items()
+        )
+        body["fields"] = fields
+    else:
+        body["message"] = " ".join(_messages(detail))
+    return body
+
+
+def json_error(status_code: int, message: str, code: str = "error") -> JsonResponse:
+    """The same error shape outside DRF views (e.g. the hosted page's JSON endpoints)."""
+    return JsonResponse({"error": {"status": status_code, "code": code, "message": message}}, status=status_code)
+
+
+def _code(exc: Exception, status_code: int) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid_request"
+    codes = getattr(exc, "get_codes", None)
+    code = codes() if codes else None
+    if isinstance(code, str):
+        return code
+    return {status.HTTP_404_NOT_FOUND: "not_found"}.get(status_code, "error")
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [f"{key}: {' '.join(_messages(v))}" for key, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [m for item in value for m in _messages(item)]
+    return [str(value)]

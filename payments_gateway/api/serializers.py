@@ -1,0 +1,190 @@
+"""Request and response shapes of the API. Amounts on chain are strings of base units (exact for uint256)
+with a ``*_display`` decimal string beside them; fiat amounts are decimal strings."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..conf import gateway_settings
+from ..models import CheckoutSession, Customer, SessionType, Transfer
+from ..money import format_units
+from ..services.sessions import payment_uri
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order."""
+
+    amount = serializers.CharField(
+        required=False, max_length=40, help_text='Fiat price as a decimal string, e.g. "19.99".'
+    )
+    currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
+    order = serializers.CharField(
+        required=False, max_length=200, help_text="Reference of an existing unpaid order (instead of amount)."
+    )
+    reference = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Your order number for a new order."
+    )
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    asset = serializers.CharField(max_length=12, help_text="ETH, USDC, ... (configured on the network).")
+    network = serializers.CharField(max_length=40, help_text="A configured network name.")
+    type = serializers.ChoiceField(choices=SessionType.choices, default=SessionType.PAYMENT)
+    success_url = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000,
+        help_text="May contain {{UUID}}, {{TRANSACTION_TYPE}}, {CHECKOUT_SESSION_ID}.",
+    )  # fmt: skip
+    cancel_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    customer = serializers.UUIDField(required=False, help_text="uuid of an existing customer.")
+    metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the session.")
+
+
+class AmountMixin:
+    def _decimals(self, session: CheckoutSession) -> int | None:
+        network = gateway_settings.networks.get(session.network)
+        asset = network.assets.get(session.asset) if network else None
+        return asset.decimals if asset else None
+
+    def _display(self, session: CheckoutSession, units: int) -> str | None:
+        decimals = self._decimals(session)
+        return format_units(units, decimals) if decimals is not None else None
+
+
+class QuoteSerializer(serializers.Serializer):
+    rate = serializers.DecimalField(
+        source="quote_rate", max_digits=40, decimal_places=18, help_text="Fiat per one whole unit of the asset."
+    )
+    source = serializers.CharField(source="quote_source")
+    quoted_at = serializers.DateTimeField()
+    fiat_amount = serializers.DecimalField(max_digits=24, decimal_places=8)
+    fiat_currency = serializers.CharField()
+
+
+class SessionSerializer(AmountMixin, serializers.ModelSerializer):
+    """A checkout session as the API shows it."""
+
+    link = serializers.SerializerMethodField(help_text="The hosted checkout page (absolute URL).")
+    deposit_address = serializers.CharField(source="deposit_address.address")
+    chain_id = serializers.SerializerMethodField()
+    decimals = serializers.SerializerMethodField()
+    amount_due = serializers.CharField(help_text="Base units (wei, token units), as a string.")
+    amount_due_display = serializers.SerializerMethodField()
+    amount_received = serializers.CharField(help_text="Confirmed base units received.")
+    amount_received_display = serializers.SerializerMethodField()
+    amount_pending = serializers.CharField(help_text="Base units seen but not yet confirmed.")
+    amount_remaining = serializers.SerializerMethodField(help_text="Base units still to pay.")
+    amount_remaining_display = serializers.SerializerMethodField()
+    quote = QuoteSerializer(source="*")
+    payment_uri = serializers.SerializerMethodField(
+        help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
+    )
+    order = serializers.SerializerMethodField()
+    customer = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
+
+    class Meta:
+        model = CheckoutSession
+        fields = [
+            "uuid", "link", "type", "status", "payment_status", "expires_at", "network", "chain_id", "asset",
+            "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
+            "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display",
+            "payment_uri", "quote",
+            "success_url", "cancel_url", "late", "order", "customer", "metadata", "created", "completed_at",
+            "expired_at", "canceled_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_link(self, session: CheckoutSession) -> str:
+        path = reverse("payments_gateway:checkout", args=[session.uuid])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_payment_uri(self, session: CheckoutSession) -> str | None:
+        try:
+            return payment_uri(session)
+        except ValueError:  # the network or asset was removed from the settings since
+            return None
+
+    def get_chain_id(self, session: CheckoutSession) -> int | None:
+        network = gateway_settings.networks.get(session.network)
+        return network.chain_id if network else None
+
+    def get_decimals(self, session: CheckoutSession) -> int | None:
+        return self._decimals(session)
+
+    def get_amount_due_display(self, session: CheckoutSession) -> str | None:
+        return self._display(session, session.amount_due)
+
+    def get_amount_received_display(self, session: CheckoutSession) -> str | None:
+        return self._display(session, session.amount_received)
+
+    def get_amount_remaining(self, session: CheckoutSession) -> str:
+        return str(remaining(session))
+
+    def get_amount_remaining_display(self, session: CheckoutSession) -> str | None:
+        return self._display(session, remaining(session))
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"uuid": {"type": "string"}, "reference": {"type": "string"}}}
+    )
+    def get_order(self, session: CheckoutSession) -> dict:
+        return {"uuid": str(session.order.uuid), "reference": session.order.reference}
+
+
+class TransferSerializer(serializers.ModelSerializer):
+    amount = serializers.CharField(help_text="Base units, as a string.")
+    confirmations_required = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transfer
+        fields = [
+            "tx_hash", "log_index", "block_number", "from_address", "to_address", "asset", "amount",
+            "confirmations", "confirmations_required", "status", "late", "detected_at", "confirmed_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_confirmations_required(self, transfer: Transfer) -> int | None:
+        network = gateway_settings.networks.get(transfer.network)
+        return network.confirmations if network else None
+
+
+class TransactionStatusSerializer(AmountMixin, serializers.ModelSerializer):
+    """``GET /transactions/<uuid>/status/``: where the payment of a session stands, with its transfers."""
+
+    amount_due = serializers.CharField()
+    amount_received = serializers.CharField()
+    amount_pending = serializers.CharField()
+    amount_remaining = serializers.SerializerMethodField()
+    confirmations_required = serializers.SerializerMethodField()
+    transfers = TransferSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CheckoutSession
+        fields = [
+            "uuid", "type", "status", "payment_status", "network", "asset", "amount_due", "amount_received",
+            "amount_pending", "amount_remaining", "confirmations_required", "late", "expires_at", "transfers",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_amount_remaining(self, session: CheckoutSession) -> str:
+        return str(remaining(session))
+
+    def get_confirmations_required(self, session: CheckoutSession) -> int | None:
+        network = gateway_settings.networks.get(session.network)
+        return network.confirmations if network else None
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["uuid", "email", "name", "metadata", "created", "updated"]
+        read_only_fields = ["uuid", "created", "updated"]
+
+    def validate_metadata(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object.")
+        return value
+
+
+def remaining(session: CheckoutSession) -> int:
+    """Base units the customer still has to send (what is seen, confirmed or not, counts as sent)."""
+    return max(session.amount_due - session.amount_received - session.amount_pending, 0)

@@ -1,0 +1,267 @@
+"""Fiat price → exact asset amount in base units, through the configured rate provider.
+
+A rate provider answers one question: how much fiat is one whole unit of an asset worth (``rate``)? The
+gateway turns a fiat price into base units as ``ceil(price / rate * 10**decimals)``, computed with exact
+rational arithmetic: **rounding is always up, in the merchant's favour** — the customer may pay at most one
+base unit (1 wei, 0.000001 USDC) more than the exact price, never less. The quote (rate, source, time) is
+stored on the checkout session when it is created and never changes afterwards.
+
+Providers are a seam like django-payments' variants: one small base class, :class:`RateProvider`, and a
+registry of names. ``PAYMENTS_GATEWAY["RATE_PROVIDER"]`` is a registered name (``"fixed"``, ``"chainlink"``)
+or a dotted path to a subclass; ``PAYMENTS_GATEWAY["RATE_PROVIDER_OPTIONS"]`` is passed to its constructor.
+
+Built-ins:
+
+- :class:`FixedRateProvider` — a table ``{"rates": {"ETH": {"USD": "3000"}}}``; the stablecoins USDC, USDT and
+  DAI are 1:1 to USD unless the table says otherwise.
+- :class:`ChainlinkRateProvider` — reads ``latestRoundData()`` and ``decimals()`` of the network's
+  Chainlink-style price feed ``NetworkConfig.price_feeds["ETH/USD"]``; refuses non-positive, incomplete or
+  stale answers (older than ``max_age`` seconds, default 3600). Pairs without a feed fall back to the fixed
+  table (so stablecoins stay 1:1 to USD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from .conf import AssetConfig, NetworkConfig, gateway_settings
+
+# ISO 4217 minor-unit exponents of the fiat currencies a price may be given in.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2, "JPY": 0, "KRW": 0, "CNY": 2,
+    "HKD": 2, "SGD": 2, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2,
+    "CZK": 2, "HUF": 2, "TRY": 2, "ILS": 2, "AED": 2, "ISK": 0, "KWD": 3, "BHD": 3, "TND": 3, "VND": 0,
+}  # fmt: skip
+
+STABLECOINS_USD = ("USDC", "USDT", "DAI")
+
+
+class PricingError(Exception):
+    """No quote can be given."""
+
+
+class NoRate(PricingError):
+    """The provider has no rate for this asset and currency (a client error: choose another pair)."""
+
+
+class RateUnavailable(PricingError):
+    """The provider should have a rate but cannot give a trustworthy one now (feed stale, RPC down)."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A locked price: ``amount`` base units of ``asset`` for ``fiat_amount`` ``currency`` at ``rate``."""
+
+    asset: str
+    currency: str
+    fiat_amount: Decimal
+    rate: Decimal  # fiat per one whole unit of the asset
+    source: str
+    quoted_at: datetime
+    amount: int  # base units, rounded up
+
+
+def currency_exponent(currency: str) -> int:
+    """Minor-unit digits of an ISO 4217 currency (USD 2, JPY 0, KWD 3); ``NoRate`` for an unknown one."""
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except KeyError:
+        raise NoRate(f"unknown currency {currency!r}; supported: {', '.join(sorted(CURRENCY_EXPONENTS))}") from None
+
+
+def amount_for(fiat_amount: Decimal, rate: Decimal, decimals: int) -> int:
+    """Base units to charge for ``fiat_amount`` at ``rate`` fiat per whole unit: exact, rounded up."""
+    exact = Fraction(fiat_amount) * 10**decimals / Fraction(rate)
+    return -(-exact.numerator // exact.denominator)
+
+
+def get_rate_provider() -> RateProvider:
+    """The configured provider (``RATE_PROVIDER`` + ``RATE_PROVIDER_OPTIONS``)."""
+    path = gateway_settings.RATE_PROVIDER
+    cls = RateProvider.registry.get(path)
+    if cls is None:
+        try:
+            cls = import_string(path)
+        except ImportError as exc:
+            known = ", ".join(sorted(RateProvider.registry))
+            raise ImproperlyConfigured(
+                f"PAYMENTS_GATEWAY['RATE_PROVIDER']: cannot import {path!r} ({exc}); "
+                f"use a dotted path or one of: {known}."
+            ) from None
+    if not (isinstance(cls, type) and issubclass(cls, RateProvider)):
+        raise ImproperlyConfigured(f"PAYMENTS_GATEWAY['RATE_PROVIDER']: {path!r} is not a RateProvider subclass.")
+    return cls(**gateway_settings.RATE_PROVIDER_OPTIONS)
+
+
+def get_quote(
+    fiat_amount: Decimal, currency: str, asset: str, network: NetworkConfig, *, now: datetime | None = None
+) -> Quote:
+    """Quote ``fiat_amount`` ``currency`` in ``asset`` on ``network`` with the configured provider."""
+    return get_rate_provider().quote(fiat_amount, currency, network.asset(asset), network, now=now)
+
+
+class RateProvider:
+    """Base class of rate providers. Subclasses set ``name`` and implement :meth:`rate`."""
+
+    name: ClassVar[str] = ""
+    registry: ClassVar[dict[str, type[RateProvider]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            RateProvider.registry[cls.name] = cls
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def rate(self, asset: AssetConfig, currency: str, network: NetworkConfig) -> tuple[Decimal, str]:
+        """``(fiat per one whole asset unit, source description)``; raise :class:`PricingError` if none."""
+        raise NotImplementedError
+
+    def quote(
+        self,
+        fiat_amount: Decimal,
+        currency: str,
+        asset: AssetConfig,
+        network: NetworkConfig,
+        *,
+        now: datetime | None = None,
+    ) -> Quote:
+        """Lock a price: the rate now and the amount in base units, rounded up."""
+        currency_exponent(currency)
+        rate, source = self.rate(asset, currency, network)
+        if not rate.is_finite() or rate <= 0:
+            raise RateUnavailable(f"{self.name or type(self).__name__} gave a non-positive rate {rate}.")
+        return Quote(
+            asset=asset.symbol,
+            currency=currency,
+            fiat_amount=fiat_amount,
+            rate=rate,
+            source=source[:100],
+            quoted_at=now or timezone.now(),
+            amount=amount_for(fiat_amount, rate, asset.decimals),
+        )
+
+
+class FixedRateProvider(RateProvider):
+    """Rates from a table: ``RATE_PROVIDER_OPTIONS = {"rates": {"ETH": {"USD": "3000"}}}``.
+
+    Rates are strings, ints or Decimals (never floats). USDC, USDT and DAI are 1 USD unless the table says
+    otherwise.
+    """
+
+    name = "fixed"
+
+    def __init__(self, rates: dict | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        table: dict[str, dict[str, Decimal]] = {coin: {"USD": Decimal(1)} for coin in STABLECOINS_USD}
+        if not isinstance(rates or {}, dict):
+            raise ImproperlyConfigured("PAYMENTS_GATEWAY['RATE_PROVIDER_OPTIONS']['rates'] must be a dict.")
+        for asset, per_currency in (rates or {}).items():
+            key = f"PAYMENTS_GATEWAY['RATE_PROVIDER_OPTIONS']['rates'][{asset!r}]"
+            if not isinstance(per_currency, dict):
+                raise ImproperlyConfigured(f"{key} must be a dict like {{'USD': '3000'}}.")
+            for currency, value in per_currency.items():
+                table.setdefault(asset, {})[currency] = _rate(value, f"{key}[{currency!r}]")
+        self.rates = table
+
+    def rate(self, asset: AssetConfig, currency: str, network: NetworkConfig) -> tuple[Decimal, str]:
+        try:
+            return self.rates[asset.symbol][currency], "fixed"
+        except KeyError:
+            raise NoRate(
+                f"no {asset.symbol}/{currency} rate: add it to "
+                f"PAYMENTS_GATEWAY['RATE_PROVIDER_OPTIONS']['rates'][{asset.symbol!r}][{currency!r}]"
+            ) from None
+
+
+class ChainlinkRateProvider(RateProvider):
+    """Rates read on chain from Chainlink-style aggregators (``latestRoundData`` + ``decimals``).
+
+    The feed of ``ETH`` in ``USD`` on a network is ``NETWORKS[name]["price_feeds"]["ETH/USD"]``. Options:
+    ``max_age`` (seconds, default 3600) — an answer updated longer ago is refused; ``rates`` — a fixed
+    table for pairs without a feed (stablecoins are 1:1 to USD by default).
+    """
+
+    name = "chainlink"
+
+    def __init__(self, max_age: int = 3600, rates: dict | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+            raise ImproperlyConfigured("PAYMENTS_GATEWAY['RATE_PROVIDER_OPTIONS']['max_age'] must be seconds > 0.")
+        self.max_age = timedelta(seconds=max_age)
+        self.fallback = FixedRateProvider(rates=rates)
+
+    def rate(self, asset: AssetConfig, currency: str, network: NetworkConfig) -> tuple[Decimal, str]:
+        feed = network.price_feeds.get(f"{asset.symbol}/{currency}")
+        if feed is None:
+            return self.fallback.rate(asset, currency, network)
+        round_id, answer, updated_at, decimals = self._read_feed(network, feed)
+        if answer <= 0:
+            raise RateUnavailable(f"price feed {feed} on {network.name} answered {answer} (not a price).")
+        age = timezone.now() - datetime.fromtimestamp(updated_at, tz=UTC)
+        if updated_at == 0 or age > self.max_age:
+            raise RateUnavailable(
+                f"price feed {feed} on {network.name} is stale: last updated {age} ago (max {self.max_age})."
+            )
+        return Decimal(answer).scaleb(-decimals), f"chainlink:{feed}#{round_id}"
+
+    def _read_feed(self, network: NetworkConfig, feed: str) -> tuple[int, int, int, int]:
+        from web3 import Web3
+
+        errors = []
+        for url in network.rpc_urls:
+            w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": float(network.rpc_timeout)}))
+            contract = w3.eth.contract(address=feed, abi=AGGREGATOR_V3_ABI)
+            try:
+                decimals = contract.functions.decimals().call()
+                round_id, answer, _started, updated_at, _answered = contract.functions.latestRoundData().call()
+            except Exception as exc:  # any RPC or decoding failure: try the next URL, then give up
+                errors.append(f"{url}: {exc}")
+                continue
+            return round_id, answer, updated_at, decimals
+        raise RateUnavailable(f"cannot read price feed {feed} on {network.name}: {'; '.join(errors)}")
+
+
+def _rate(value: Any, key: str) -> Decimal:
+    if isinstance(value, float | bool):
+        raise ImproperlyConfigured(f"{key} must be a string, int or Decimal, not {value!r} (no floats for money).")
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        rate = Decimal(0)
+    if not rate.is_finite() or rate <= 0:
+        raise ImproperlyConfigured(f"{key} must be a positive number, not {value!r}.")
+    return rate
+
+
+AGGREGATOR_V3_ABI = [
+    {
+        "inputs": [],
+        "name": "decimals",
+        "outputs": [{"name": "", "type": "uint8"}],
+        "stateMutability": "view",
+        "type": "function",
+    },
+    {
+        "inputs": [],
+        "name": "latestRoundData",
+        "outputs": [
+            {"name": "roundId", "type": "uint80"},
+            {"name": "answer", "type": "int256"},
+            {"name": "startedAt", "type": "uint256"},
+            {"name": "updatedAt", "type": "uint256"},
+            {"name": "answeredInRound", "type": "uint80"},
+        ],
+        "stateMutability": "view",
+        "type": "function",
+    },
+]

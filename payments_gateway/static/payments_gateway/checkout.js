@@ -1,0 +1,88 @@
+// Live status for the hosted checkout page: Server-Sent Events, with JSON polling as a fallback.
+// Without JavaScript the page still works (meta refresh + "Refresh status" link).
+(function () {
+  "use strict";
+  var root = document.getElementById("checkout");
+  if (!root) return;
+  var $ = function (id) { return document.getElementById(id); };
+  var lastToPay = null;
+  var finished = false;
+  var source = null;
+
+  function render(state) {
+    var box = $("status");
+    box.className = "status status-" + state.status + " payment-" + state.payment_status;
+    box.dataset.status = state.status;
+    box.dataset.paymentStatus = state.payment_status;
+    $("status-message").textContent = state.message;
+    var conf = $("confirmations");
+    if (state.confirmations === null || state.status !== "open") {
+      conf.hidden = true;
+    } else {
+      conf.hidden = false;
+      $("confirmations-count").textContent = state.confirmations;
+    }
+    $("amount-to-pay").textContent = state.amount_to_pay_display;
+    if (lastToPay !== null && lastToPay !== state.amount_to_pay) {
+      $("qr").src = root.dataset.qrUrl + "?units=" + state.amount_to_pay;
+    }
+    lastToPay = state.amount_to_pay;
+    $("payment-uri").href = state.payment_uri;
+    $("countdown").dataset.secondsLeft = state.seconds_left;
+    var open = state.status === "open";
+    $("pay-box").hidden = !open;
+    ["test-wallet", "customer-form"].forEach(function (id) { if (!open && $(id)) $(id).hidden = true; });
+    if ($("cancel-form")) $("cancel-form").hidden = !(open && state.payment_status === "unpaid");
+    var cont = $("continue");
+    if (state.status === "complete" && cont) cont.hidden = false;
+    if (!open) stop();
+  }
+
+  function stop() {
+    finished = true;
+    if (source) source.close();
+  }
+
+  function poll() {
+    if (finished) return;
+    fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (state) { if (state) render(state); })
+      .catch(function () {});
+  }
+
+  function tick() {
+    var el = $("countdown");
+    var left = Math.max(parseInt(el.dataset.secondsLeft, 10) - 1, 0);
+    el.dataset.secondsLeft = left;
+    var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+    el.textContent = (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
+    if (left === 0) poll();
+  }
+
+  document.querySelectorAll("button.copy").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var text = document.querySelector(button.dataset.copy).textContent.trim();
+      var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () {});
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        try { document.execCommand("copy"); done(); } catch (e) { /* nothing to do */ }
+        document.body.removeChild(area);
+      }
+    });
+  });
+
+  lastToPay = $("qr").dataset.units;
+  setInterval(tick, 1000);
+  tick();
+  if ($("status").dataset.status !== "open") { finished = true; return; }
+  if (window.EventSource) {
+    source = new EventSource(root.dataset.eventsUrl);
+    source.addEventListener("status", function (e) { render(JSON.parse(e.data)); });
+  }
+  // Polling as well, slower: covers proxies that buffer the stream.
+  setInterval(poll, window.EventSource ? 5000 : 2000);
+})();

@@ -1,0 +1,1 @@
+"""Customer-facing pages of the gateway."""

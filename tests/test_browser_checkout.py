@@ -1,0 +1,160 @@
+"""A customer in Chromium (Playwright) on a 375 px wide screen: pays, pays half and tops up, lets a session expire —
+and sees each state arrive without reloading the page. Payments are real transfers on anvil found by the scanner."""
+
+import base64
+import os
+import shutil
+import subprocess
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
+
+from payments_gateway.chain import rpc
+from payments_gateway.chain.scanner import scan_network
+from payments_gateway.models import CheckoutSession
+from payments_gateway.services.sessions import create_session, payment_uri
+
+pytestmark = [pytest.mark.browser, pytest.mark.anvil, pytest.mark.django_db(transaction=True)]
+# Playwright's sync API runs an event loop in this thread; the ORM calls made here between page actions are plain
+# synchronous calls, which Django only allows with this flag.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+WAIT = 20_000  # ms: how long the browser may take to show a state the server already has
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def dev_network(anvil_settings, chain, settings):
+    rpc.reset_backoff()
+    settings.PAYMENTS_GATEWAY = anvil_settings | {
+        "NETWORKS": {"anvil": chain.network_settings(confirmations=3, dev=True)}
+    }
+    scan_network("anvil")  # catch up to the head before anything is paid
+    return chain
+
+
+def new_session(live_server, **kwargs):
+    fields = {"amount": "12.00", "currency": "USD", "asset": "USDC", "network": "anvil",
+              "success_url": f"{live_server.url}/orders/00000000-0000-0000-0000-000000000000/paid/"
+                             "?session={CHECKOUT_SESSION_ID}"} | kwargs  # fmt: skip
+    return create_session(**fields)
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_pays_in_full_sees_confirmations_rise_to_paid_and_continues(dev_network, live_server, page):
+    chain = dev_network
+    session = new_session(live_server)
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    expect(page.locator("#status-message")).to_have_text("Waiting for your payment.")
+    assert no_horizontal_scroll(page)
+    page.evaluate("window.__notReloaded = true")
+
+    chain.send_token("USDC", session.deposit_address.address, session.amount_due)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text(
+        "Payment received, waiting for confirmations (1/3).", timeout=WAIT
+    )
+    chain.mine(1)
+    scan_network("anvil")
+    expect(page.locator("#confirmations-count")).to_have_text("2", timeout=WAIT)
+    chain.mine(1)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
+    assert page.evaluate("window.__notReloaded") is True
+    expect(page.locator("#pay-box")).to_be_hidden()
+
+    page.locator("#continue").click()
+    page.wait_for_url(f"**/paid/?session={session.uuid}")
+    assert page.url.endswith(f"?session={session.uuid}")
+
+
+def test_pays_half_sees_the_remainder_tops_up_and_sees_paid(dev_network, live_server, page):
+    chain = dev_network
+    session = new_session(live_server)
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    page.evaluate("window.__notReloaded = true")
+
+    chain.send_token("USDC", session.deposit_address.address, 4_000_000)
+    chain.mine(2)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text(
+        "Partially paid: 8 USDC still to pay to the same address.", timeout=WAIT
+    )
+    expect(page.locator("#amount-to-pay")).to_have_text("8")
+    # The QR code now asks for the remainder.
+    expect(page.locator("#qr")).to_have_attribute("src", f"/pay/{session.uuid}/qr.png?units=8000000", timeout=WAIT)
+
+    chain.send_token("USDC", session.deposit_address.address, 8_000_000)
+    chain.mine(2)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def test_test_wallet_button_pays_on_the_dev_chain(dev_network, live_server, page):
+    session = new_session(live_server)
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    page.get_by_role("button", name="Pay the full amount with test wallet").click()
+    expect(page.locator(".messages")).to_contain_text("Test wallet sent the full amount")
+    expect(page.locator("#status-message")).to_have_text(
+        "Payment received, waiting for confirmations (1/3).", timeout=WAIT
+    )
+    dev_network.mine(2)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
+
+
+def test_lets_the_session_expire_and_sees_expired(dev_network, live_server, page):
+    session = new_session(live_server)
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    page.evaluate("window.__notReloaded = true")
+    CheckoutSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    expect(page.locator("#status-message")).to_have_text(
+        "This payment expired. Please start a new checkout.", timeout=WAIT
+    )
+    expect(page.locator("#pay-box")).to_be_hidden()
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def test_the_qr_code_on_the_page_is_the_exact_eip681_uri(dev_network, live_server, page):
+    session = new_session(live_server, asset="ETH")
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    src = page.locator("#qr").get_attribute("src")
+    png = base64.b64decode(src.split(",", 1)[1])
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", "-"], input=png, capture_output=True, check=True)
+    expected = f"ethereum:{session.deposit_address.address}@31337?value={session.amount_due}"
+    assert decoded.stdout.decode().strip() == expected == payment_uri(session)
+
+
+def test_works_without_javascript(dev_network, live_server, browser):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    session = new_session(live_server)
+    page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    expect(page.locator("#status-message")).to_have_text("Waiting for your payment.")
+    dev_network.send_token("USDC", session.deposit_address.address, session.amount_due)
+    dev_network.mine(2)
+    scan_network("anvil")
+    page.get_by_role("link", name="Refresh status").click()
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!")
+    context.close()

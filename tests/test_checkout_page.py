@@ -1,0 +1,201 @@
+"""The hosted checkout page, its QR code, live status (JSON + SSE), customer form, cancel and continue."""
+
+import json
+import subprocess
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils import timezone
+from eth_utils import to_checksum_address
+
+from payments_gateway.models import CheckoutSession, Customer, Event, Transfer
+from payments_gateway.services.payments import refresh_session
+from payments_gateway.services.sessions import create_session
+from payments_gateway.views import checkout as views
+
+from .factories import TEST_NETWORK, make_transfer
+
+pytestmark = pytest.mark.django_db
+TOKEN = to_checksum_address(TEST_NETWORK["tokens"]["USDC"]["address"])
+
+
+@pytest.fixture(autouse=True)
+def gateway(settings):
+    settings.PAYMENTS_GATEWAY = {
+        "XPUB": django_settings.DEV_XPUB,
+        "NETWORKS": {"test": TEST_NETWORK},
+        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
+    }
+
+
+def new(**kwargs):
+    fields = {"amount": "25.00", "currency": "USD", "asset": "USDC", "network": "test",
+              "success_url": "https://shop.example/done/{{UUID}}?type={{TRANSACTION_TYPE}}",
+              "cancel_url": "https://shop.example/order?session={CHECKOUT_SESSION_ID}"} | kwargs  # fmt: skip
+    return create_session(**fields)
+
+
+def status(client, session):
+    return client.get(f"/pay/{session.uuid}/status").json()
+
+
+def decode_qr(png: bytes) -> str:
+    result = subprocess.run(["zbarimg", "--raw", "-q", "-"], input=png, capture_output=True, check=True)
+    return result.stdout.decode().strip()
+
+
+def test_page_shows_what_to_pay(client):
+    session = new()
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    address = session.deposit_address.address
+    assert 'Pay <span id="amount-due">25</span> USDC' in page
+    assert f'<code id="address">{address}</code>' in page and '<code id="amount-to-pay">25</code>' in page
+    assert page.count('class="copy"') == 2
+    assert 'src="data:image/png;base64,' in page and 'id="countdown"' in page
+    assert "Waiting for your payment." in page
+    assert '<noscript><meta http-equiv="refresh"' in page and 'id="refresh"' in page
+    assert 'name="viewport" content="width=device-width' in page
+    assert 'id="customer-form"' in page and 'id="cancel-form"' in page
+    assert "test wallet" not in page  # not a dev network
+
+
+def test_qr_code_is_the_exact_eip681_uri_of_what_remains(client):
+    token_session = new()
+    address = token_session.deposit_address.address
+    png = client.get(f"/pay/{token_session.uuid}/qr.png")
+    assert png["Content-Type"] == "image/png"
+    assert decode_qr(png.content) == f"ethereum:{TOKEN}@31337/transfer?address={address}&uint256=25000000"
+    make_transfer(token_session, 10_000_000)
+    refresh_session(token_session.pk)
+    remainder = decode_qr(client.get(f"/pay/{token_session.uuid}/qr.png").content)
+    assert remainder == f"ethereum:{TOKEN}@31337/transfer?address={address}&uint256=15000000"
+
+    eth_session = new(asset="ETH")
+    uri = decode_qr(client.get(f"/pay/{eth_session.uuid}/qr.png").content)
+    assert uri == f"ethereum:{eth_session.deposit_address.address}@31337?value=8333333333333334"
+
+
+def test_status_follows_the_payment(client):
+    session = new()
+    assert status(client, session)["message"] == "Waiting for your payment."
+    first = make_transfer(session, 10_000_000, confirmations=1)
+    refresh_session(session.pk)
+    state = status(client, session)
+    assert state["payment_status"] == "partially_paid" and state["amount_remaining_display"] == "15"
+    assert state["message"] == "Partially paid: 15 USDC still to pay to the same address."
+    second = make_transfer(session, 15_000_000, confirmations=1)
+    Transfer.objects.filter(pk=first.pk).update(confirmations=2)
+    refresh_session(session.pk)
+    state = status(client, session)
+    assert state["payment_status"] == "pending" and (state["confirmations"], state["confirmations_required"]) == (1, 3)
+    assert state["message"] == "Payment received, waiting for confirmations (1/3)."
+    Transfer.objects.filter(pk__in=[first.pk, second.pk]).update(status="confirmed", confirmations=3)
+    refresh_session(session.pk)
+    state = status(client, session)
+    assert (state["status"], state["payment_status"], state["message"]) == ("complete", "paid", "Paid — thank you!")
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    assert 'id="continue"' in page and 'id="pay-box" hidden' in page
+
+
+def test_overpayment_is_flagged_with_the_excess(client):
+    session = new()
+    make_transfer(session, 26_500_000, status="confirmed")
+    refresh_session(session.pk)
+    assert status(client, session)["message"] == "Paid — thank you! You sent 1.5 USDC more than the amount due."
+
+
+def test_a_page_never_shows_a_stale_open_session(client):
+    session = new()
+    CheckoutSession.objects.filter(pk=session.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    assert "This payment expired" in page and 'data-status="expired"' in page
+    assert status(client, session)["status"] == "expired"
+    assert Event.objects.filter(type="payment.expired").count() == 1
+
+
+def test_sse_stream_sends_the_state_and_ends_when_the_session_is_done(client, monkeypatch):
+    session = new()
+    monkeypatch.setattr(views, "STREAM_SECONDS", 0)
+    response = client.get(f"/pay/{session.uuid}/events")
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response.streaming_content).decode()
+    assert body.startswith("retry: 2000\n\n")
+    events = [block for block in body.split("\n\n") if block.startswith("event: status")]
+    assert len(events) == 1
+    assert json.loads(events[0].split("data: ", 1)[1])["payment_status"] == "unpaid"
+
+    make_transfer(session, 25_000_000, status="confirmed")
+    refresh_session(session.pk)
+    monkeypatch.setattr(views, "STREAM_SECONDS", 3600)  # ends because the session is complete, not by time
+    body = b"".join(client.get(f"/pay/{session.uuid}/events").streaming_content).decode()
+    assert '"status": "complete"' in body
+
+
+def test_unknown_session_is_404_everywhere(client):
+    missing = uuid.uuid4()
+    assert client.get(f"/pay/{missing}/").status_code == 404
+    response = client.get(f"/pay/{missing}/status")
+    assert response.status_code == 404 and response.json()["error"]["message"] == f"No payment {missing}."
+    assert client.get(f"/pay/{missing}/events").status_code == 404
+    assert client.post(f"/pay/{missing}/cancel").status_code == 404
+
+
+def test_customer_form_creates_or_reuses_the_customer(client):
+    first, second = new(), new()
+    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Dee"})
+    assert response.status_code == 302
+    client.post(f"/pay/{second.uuid}/customer", {"email": "dee@example.com"})
+    customer = Customer.objects.get()
+    assert {s.customer for s in CheckoutSession.objects.all()} == {customer}
+    assert Event.objects.filter(type="customer.created").count() == 1
+    page = client.get(f"/pay/{first.uuid}/").content.decode()
+    assert 'id="customer-form"' not in page and "dee@example.com" in page
+
+    third = new()
+    page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()
+    assert "enter a valid e-mail address." in page and Customer.objects.count() == 1
+
+
+def test_cancel_redirects_to_cancel_url_with_placeholders(client):
+    session = new()
+    response = client.post(f"/pay/{session.uuid}/cancel")
+    assert response.status_code == 302
+    assert response["Location"] == f"https://shop.example/order?session={session.uuid}"
+    session.refresh_from_db()
+    assert session.status == "canceled"
+    assert client.get(f"/pay/{session.uuid}/status").json()["message"] == "This payment was canceled."
+
+
+def test_cancel_is_refused_once_money_was_seen(client):
+    session = new()
+    make_transfer(session, 1_000_000)
+    refresh_session(session.pk)
+    page = client.post(f"/pay/{session.uuid}/cancel", follow=True).content.decode()
+    assert "cannot be canceled" in page
+    session.refresh_from_db()
+    assert session.status == "open"
+
+
+def test_continue_goes_to_success_url_only_when_paid(client):
+    session = new()
+    assert client.get(f"/pay/{session.uuid}/continue")["Location"] == f"/pay/{session.uuid}/"
+    make_transfer(session, 25_000_000, status="confirmed")
+    refresh_session(session.pk)
+    response = client.get(f"/pay/{session.uuid}/continue")
+    assert response["Location"] == f"https://shop.example/done/{session.uuid}?type=payment"
+
+
+def test_test_wallet_is_refused_off_a_dev_chain(client):
+    session = new()
+    assert client.post(f"/pay/{session.uuid}/test-pay", {"amount": "full"}).status_code == 404
+
+
+def test_forms_need_csrf():
+    session = new()
+    csrf_client = Client(enforce_csrf_checks=True)
+    assert csrf_client.post(f"/pay/{session.uuid}/cancel").status_code == 403
+    session.refresh_from_db()
+    assert session.status == "open"

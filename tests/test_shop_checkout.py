@@ -1,0 +1,94 @@
+"""The example shop: order → "Pay with crypto" → hosted page → success page that checks the session itself."""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings as django_settings
+
+from example_shop.shop.models import Product
+from payments_gateway.models import CheckoutSession, Order
+from payments_gateway.services.payments import refresh_session
+
+from .factories import TEST_NETWORK, make_transfer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def gateway(settings):
+    settings.PAYMENTS_GATEWAY = {
+        "XPUB": django_settings.DEV_XPUB,
+        "NETWORKS": {"test": TEST_NETWORK},
+        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
+    }
+
+
+@pytest.fixture
+def order(client) -> Order:
+    product = Product.objects.create(slug="mug", name="Mug", price=Decimal("12.00"))
+    client.post(f"/products/{product.slug}/add/", {"quantity": 2})
+    client.post("/cart/order/")
+    return Order.objects.get()
+
+
+def pay(client, order, option="test:USDC"):
+    return client.post(f"/orders/{order.uuid}/pay/", {"option": option})
+
+
+def test_order_page_offers_the_configured_networks_and_assets(client, order):
+    page = client.get(f"/orders/{order.uuid}/").content.decode()
+    assert 'id="pay-with-crypto"' in page
+    assert '<option value="test:ETH">ETH on test</option>' in page
+    assert '<option value="test:USDC">USDC on test</option>' in page
+
+
+def test_pay_with_crypto_starts_a_session_and_opens_the_hosted_page(client, order):
+    response = pay(client, order)
+    session = CheckoutSession.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/pay/{session.uuid}/"
+    assert session.order == order and session.amount_due == 24_000_000 and session.asset == "USDC"
+    assert session.success_url == f"http://testserver/orders/{order.uuid}/paid/?session={{CHECKOUT_SESSION_ID}}"
+    page = client.get(f"/orders/{order.uuid}/").content.decode()
+    assert f'href="/pay/{session.uuid}/"' in page  # continue the open payment
+
+
+def test_unknown_option_is_refused(client, order):
+    page = client.post(f"/orders/{order.uuid}/pay/", {"option": "mars:DOGE"}, follow=True).content.decode()
+    assert "Choose a network and an asset" in page and not CheckoutSession.objects.exists()
+
+
+def test_cancel_returns_to_the_order(client, order):
+    pay(client, order)
+    session = CheckoutSession.objects.get()
+    response = client.post(f"/pay/{session.uuid}/cancel")
+    assert response["Location"] == f"http://testserver/orders/{order.uuid}/?canceled=1"
+    page = client.get(response["Location"]).content.decode()
+    assert "Payment canceled" in page and 'id="pay-with-crypto"' in page
+
+
+def test_success_page_says_paid_only_when_the_session_is_paid(client, order):
+    pay(client, order)
+    session = CheckoutSession.objects.get()
+    success = f"/orders/{order.uuid}/paid/?session={session.uuid}"
+    # Visiting the success URL directly (a forged redirect) does not make the order paid.
+    page = client.get(success).content.decode()
+    assert 'data-paid="false"' in page and "not received your payment" in page
+    assert 'data-paid="false"' in client.get(f"/orders/{order.uuid}/paid/?session=garbage").content.decode()
+
+    make_transfer(session, 24_000_000, status="confirmed")
+    refresh_session(session.pk)
+    continue_to = client.get(f"/pay/{session.uuid}/continue")["Location"]
+    assert continue_to == f"http://testserver{success}"
+    page = client.get(success).content.decode()
+    assert 'data-paid="true"' in page and "Received 24 USDC on test" in page
+    assert "Paid — thank you!" in client.get(f"/orders/{order.uuid}/").content.decode()
+
+
+def test_a_session_of_another_order_does_not_count(client, order):
+    pay(client, order)
+    session = CheckoutSession.objects.get()
+    make_transfer(session, 24_000_000, status="confirmed")
+    refresh_session(session.pk)
+    other = Order.objects.create(reference="OTHER", amount=Decimal("1000"), currency="USD")
+    page = client.get(f"/orders/{other.uuid}/paid/?session={session.uuid}").content.decode()
+    assert 'data-paid="false"' in page and "could not find this payment" in page
