@@ -516,15 +516,15 @@ class _Scan:
 
     def _update_confirmations(self, result: ScanResult) -> None:
         head = self.head
-        if head is None:
+        # Only blocks the scan has verified as canonical (at or below the cursor) may confirm.
+        detected = Transfer.objects.filter(
+            network=self.name, status=TransferStatus.DETECTED, block_number__lte=self.cursor_number
+        )
+        if head is None or not detected.exists():
             return
         with transaction.atomic():
             self._lock_cursor()
             store = _Store(self.network, head, self._now())
-            # Only blocks the scan has verified as canonical (at or below the cursor) may confirm.
-            detected = Transfer.objects.filter(
-                network=self.name, status=TransferStatus.DETECTED, block_number__lte=self.cursor_number
-            )
             result.confirmed += store.update_confirmations(detected)
             store.refresh_sessions()
             result.sessions |= store.sessions
