@@ -12,7 +12,7 @@ worker, a free port) and, as an HTTP client, measures:
 - baseline: a DRF endpoint in the same server, with the same API key authentication, that parses the JSON body
   and inserts one row.
 
-The baseline runs before and after the sessions and is averaged, so drift on a shared machine cancels out. The
+Both are measured in five interleaved rounds, so a change of load on a shared machine hits both alike. The
 same two operations are also timed in-process (Django test client, no HTTP), which shows the application's own
 CPU cost. It prints the rates and ratios; the last line is JSON with ``ratio_sqlite`` and ``ratio_postgres`` (over
 HTTP) and the target, at least 0.3.
@@ -196,16 +196,16 @@ def compare(session, baseline, n: int) -> dict:
         session(i)
         baseline(i)
 
-    def rate(fn) -> float:
-        start = time.perf_counter()
-        for i in range(n):
-            fn(i)
-        return n / (time.perf_counter() - start)
-
-    before = rate(baseline)
-    sessions = rate(session)
-    after = rate(baseline)
-    base = (before + after) / 2
+    # Interleaved rounds, so a change of load on a shared machine hits both sides alike.
+    rounds, per = 5, max(n // 5, 1)
+    spent = {"session": 0.0, "baseline": 0.0}
+    for r in range(rounds):
+        for name, fn in (("baseline", baseline), ("session", session)):
+            start = time.perf_counter()
+            for i in range(per):
+                fn(1000 + r * per + i)
+            spent[name] += time.perf_counter() - start
+    sessions, base = rounds * per / spent["session"], rounds * per / spent["baseline"]
     return {"sessions_per_s": round(sessions, 1), "baseline_per_s": round(base, 1), "ratio": round(sessions / base, 3)}
 
 

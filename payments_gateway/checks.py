@@ -1,4 +1,9 @@
-"""System checks (``manage.py check``): the same validation as the settings object, as E### messages."""
+"""System checks (``manage.py check``): the same validation as the settings object, as E### messages.
+
+Each key of ``DEFAULTS`` has its own id, ``payments_gateway.E001`` for the first key onwards (append new keys at
+the end of ``DEFAULTS`` so the ids stay stable). The message is the text of the ``ImproperlyConfigured`` that
+reading the key raises, so an operator sees the same words at startup and in ``manage.py check``.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +12,53 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, SETTING_NAME, gateway_settings
+from .conf import DEFAULTS, SETTING_NAME, gateway_settings, parse_network, unknown_keys_message
 
 # One id per key, so an operator can look an error up and silence nothing by accident.
 CHECK_IDS = {name: f"payments_gateway.E{index:03d}" for index, name in enumerate(DEFAULTS, start=1)}
+NOT_A_DICT_ID = "payments_gateway.E099"
 UNKNOWN_KEY_ID = "payments_gateway.E100"
+XPUB_MISSING_ID = "payments_gateway.W001"
 
 
 @checks.register("payments_gateway")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    errors: list[checks.CheckMessage] = []
+    """Every mistake in ``PAYMENTS_GATEWAY`` at once (reading the settings stops at the first one)."""
+    from django.conf import settings
+
     try:
         user = gateway_settings.user_settings
     except ImproperlyConfigured as exc:
-        return [checks.Error(str(exc), id=UNKNOWN_KEY_ID)]
-    unknown = sorted(set(user) - set(DEFAULTS))
+        user = getattr(settings, SETTING_NAME)
+        if not isinstance(user, dict):
+            return [checks.Error(str(exc), id=NOT_A_DICT_ID)]
+        # Otherwise the error was unknown keys: reported below, beside the other mistakes.
+    errors: list[checks.CheckMessage] = []
+    unknown = sorted(set(user) - set(DEFAULTS), key=str)
     if unknown:
-        errors.append(
-            checks.Error(
-                f"{SETTING_NAME} has unknown keys {unknown}.",
-                hint=f"Known keys: {', '.join(DEFAULTS)}.",
-                id=UNKNOWN_KEY_ID,
-            )
-        )
+        errors.append(checks.Error(unknown_keys_message(unknown), id=UNKNOWN_KEY_ID))
     for name in DEFAULTS:
-        if name == "XPUB" and "XPUB" not in user:
+        if name == "XPUB" and user.get("XPUB") is None:
             errors.append(
                 checks.Warning(
                     f"{SETTING_NAME}['XPUB'] is not set: no deposit address can be derived.",
                     hint="Set it to the account-level xpub (m/44'/60'/0') of the merchant wallet.",
-                    id="payments_gateway.W001",
+                    id=XPUB_MISSING_ID,
                 )
             )
             continue
-        try:
-            getattr(gateway_settings, name)
-        except ImproperlyConfigured as exc:
-            errors.append(checks.Error(str(exc), id=CHECK_IDS[name]))
+        if name == "NETWORKS" and isinstance(user.get(name), dict):
+            # One message per broken network, so fixing one does not reveal the next only on the next run.
+            for network, spec in user[name].items():
+                errors.extend(_errors(CHECK_IDS[name], parse_network, network, spec))
+            continue
+        errors.extend(_errors(CHECK_IDS[name], gateway_settings.validate, name, user.get(name, DEFAULTS[name])))
     return errors
+
+
+def _errors(check_id: str, validate: Any, *args: Any) -> list[checks.CheckMessage]:
+    try:
+        validate(*args)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id=check_id)]
+    return []

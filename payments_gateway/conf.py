@@ -9,6 +9,7 @@ naming the key and how to fix it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -115,11 +116,14 @@ def _key(*parts: str) -> str:
 
 
 def _duration(value: Any, key: str) -> timedelta:
-    if isinstance(value, timedelta):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if isinstance(value, timedelta) and value >= timedelta(0):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    raise ImproperlyConfigured(f"{key} must be a timedelta or a whole number of seconds, not {value!r}.")
+    raise ImproperlyConfigured(
+        f"{key} must be a timedelta or a whole number of seconds, not negative, e.g. timedelta(hours=24); "
+        f"got {value!r}."
+    )
 
 
 def _positive_int(value: Any, key: str, *, allow_zero: bool = False) -> int:
@@ -131,7 +135,11 @@ def _positive_int(value: Any, key: str, *, allow_zero: bool = False) -> int:
 
 def _decimal(value: Any, key: str) -> Decimal:
     if isinstance(value, float):
-        raise ImproperlyConfigured(f"{key} must be an int, a Decimal or a string, not a float ({value!r}).")
+        raise ImproperlyConfigured(
+            f"{key} must be an int, a Decimal or a string, not a float ({value!r}): write it as {str(value)!r}."
+        )
+    if isinstance(value, bool):
+        raise ImproperlyConfigured(f"{key} must be a number, not {value!r}.")
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -139,6 +147,12 @@ def _decimal(value: Any, key: str) -> Decimal:
     if not result.is_finite() or result <= 0:
         raise ImproperlyConfigured(f"{key} must be a positive number, not {value!r}.")
     return result
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{key} must be True or False, not {value!r}.")
+    return value
 
 
 def _address(value: Any, key: str) -> str:
@@ -154,7 +168,7 @@ def _asset(spec: Any, symbol: str, key: str, *, native: bool) -> AssetConfig:
         example = '{"symbol": "ETH", "decimals": 18}' if native else '{"address": "0x...", "decimals": 6}'
         raise ImproperlyConfigured(f"{key} must be a dict like {example}, not {spec!r}.")
     if "decimals" not in spec:
-        raise ImproperlyConfigured(f"{key} has no 'decimals': add the token's decimals, e.g. 'decimals': 6.")
+        raise ImproperlyConfigured(f"{key} has no 'decimals': add them, e.g. 'decimals': {18 if native else 6}.")
     decimals = spec["decimals"]
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 77:
         raise ImproperlyConfigured(f"{_key_join(key, 'decimals')} must be a whole number 0..77, not {decimals!r}.")
@@ -229,7 +243,7 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         address_chunk=_positive_int(spec.get("address_chunk", 1000), _key_join(key, "address_chunk")),
         rpc_timeout=_decimal(spec.get("rpc_timeout", 10), _key_join(key, "rpc_timeout")),
         multicall3=_address(multicall3, _key_join(key, "multicall3")) if multicall3 else None,
-        dev=bool(spec.get("dev", False)),
+        dev=_bool(spec.get("dev", False), _key_join(key, "dev")),
         price_feeds={
             pair: _address(addr, _key_join(_key_join(key, "price_feeds"), pair)) for pair, addr in feeds.items()
         },
@@ -237,35 +251,55 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
 
 
 def validate_xpub(value: Any) -> str:
-    """Return the xpub if it is a valid BIP32 extended *public* key, else raise ``ImproperlyConfigured``."""
+    """Return the xpub if it is a valid account-level BIP32 extended *public* key, else raise
+    ``ImproperlyConfigured`` saying what to give instead."""
     key = _key("XPUB")
+    fix = (
+        "give the account-level extended public key (path m/44'/60'/0', starting with 'xpub') exported from the "
+        "merchant wallet"
+    )
     if not value:
-        raise ImproperlyConfigured(
-            f"{key} is not set: give the account-level extended public key (m/44'/60'/0') of the "
-            "merchant wallet, e.g. 'xpub6...'. Never a private key or mnemonic."
-        )
+        raise ImproperlyConfigured(f"{key} is not set: {fix}. Never a private key or mnemonic.")
     if not isinstance(value, str):
-        raise ImproperlyConfigured(f"{key} must be a string starting with 'xpub', not {type(value).__name__}.")
-    if value.startswith(("xprv", "tprv")) or len(value.split()) >= 12:
+        raise ImproperlyConfigured(f"{key} must be a string starting with 'xpub', not {type(value).__name__}: {fix}.")
+    value = value.strip()
+    if _looks_secret(value):
         raise ImproperlyConfigured(
-            f"{key} looks like a private key or mnemonic. Remove it at once and give the account xpub instead: "
+            f"{key} looks like a private key or mnemonic. Remove it from your settings at once and {fix}: "
             "this app never needs a key that can spend."
         )
     from bip_utils import Bip32Secp256k1
 
     try:
         node = Bip32Secp256k1.FromExtendedKey(value)
-    except Exception as exc:  # bip_utils raises several unrelated types for bad input
-        raise ImproperlyConfigured(f"{key} is not a valid extended public key: {exc}.") from None
+    except Exception:  # bip_utils raises several unrelated types for bad input
+        raise ImproperlyConfigured(
+            f"{key} is not a valid extended public key (bad length or checksum): {fix}."
+        ) from None
     if not node.IsPublicOnly():
-        raise ImproperlyConfigured(f"{key} must be an extended public key (xpub), not a private one.")
+        raise ImproperlyConfigured(f"{key} must be an extended public key (xpub), not a private one: {fix}.")
+    # Deposit address i is derived as <account>/0/i: a master or change-level key would derive addresses the
+    # merchant's wallet never looks at.
+    if node.Depth().ToInt() != 3 or not node.Index().IsHardened():
+        raise ImproperlyConfigured(
+            f"{key} is an extended public key at depth {node.Depth().ToInt()}, not an account key: {fix}."
+        )
     return value
+
+
+def _looks_secret(value: str) -> bool:
+    """An extended private key (xprv, tprv, yprv, zprv...), a raw hex private key, or a BIP39 mnemonic."""
+    return value[1:4] == "prv" or re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", value) is not None or len(value.split()) >= 12
 
 
 def parse_tolerance(value: Any, key: str) -> int | Decimal:
     """A tolerance is base units (int >= 0) or a percentage string like ``"0.5%"`` (returned as a Decimal)."""
     if isinstance(value, bool):
         raise ImproperlyConfigured(f"{key} must be base units (int) or a percentage like '1%', not {value!r}.")
+    if isinstance(value, float):
+        raise ImproperlyConfigured(
+            f"{key} must be base units (int) or a percentage string like '1%', never a float ({value!r})."
+        )
     if isinstance(value, int):
         if value < 0:
             raise ImproperlyConfigured(f"{key} must not be negative.")
@@ -288,9 +322,16 @@ class GatewaySettings:
 
     @property
     def user_settings(self) -> dict[str, Any]:
+        """The ``PAYMENTS_GATEWAY`` dict as given. A misspelt key raises: it would silently mean the default."""
         value = getattr(settings, SETTING_NAME, {})
         if not isinstance(value, dict):
-            raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict, not {type(value).__name__}.")
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME} must be a dict like {{'XPUB': 'xpub...', 'NETWORKS': {{...}}}}, "
+                f"not {type(value).__name__}."
+            )
+        unknown = sorted(set(value) - set(DEFAULTS), key=str)
+        if unknown:
+            raise ImproperlyConfigured(unknown_keys_message(unknown))
         return value
 
     def __getattr__(self, attr: str) -> Any:
@@ -298,7 +339,7 @@ class GatewaySettings:
             raise AttributeError(f"{SETTING_NAME} has no key {attr!r}")
         if attr not in self._cache:
             raw = self.user_settings.get(attr, DEFAULTS[attr])
-            self._cache[attr] = self._validate(attr, raw)
+            self._cache[attr] = self.validate(attr, raw)
         return self._cache[attr]
 
     @property
@@ -318,8 +359,10 @@ class GatewaySettings:
         table = self.UNDERPAYMENT_TOLERANCE
         rule = table.get(asset, table.get("*", 0))
         if isinstance(rule, Decimal):
-            # Round down: the tolerance never exceeds the configured percentage.
-            return int(Decimal(amount_due) * rule / 100)
+            # Integer arithmetic (a Decimal product would round at 28 digits); round down, so the tolerance
+            # never exceeds the configured percentage.
+            numerator, denominator = rule.as_integer_ratio()
+            return amount_due * numerator // (denominator * 100)
         return rule
 
     def reload(self) -> None:
@@ -327,16 +370,14 @@ class GatewaySettings:
 
     def check_all(self) -> None:
         """Read every key (raising the first ``ImproperlyConfigured``)."""
-        unknown = set(self.user_settings) - set(DEFAULTS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"{SETTING_NAME} has unknown keys {sorted(unknown)}; known keys: {sorted(DEFAULTS)}."
-            )
         for name in DEFAULTS:
             getattr(self, name)
 
-    def _validate(self, attr: str, value: Any) -> Any:
+    def validate(self, attr: str, value: Any) -> Any:
+        """``value`` checked and normalised as the key ``attr`` (raises ``ImproperlyConfigured``)."""
         key = _key(attr)
+        if attr == "RATE_PROVIDER_OPTIONS":
+            _refuse_floats(value, key)  # rates are money: a float anywhere in the options is a mistake
         if attr == "NETWORKS":
             if not isinstance(value, dict):
                 raise ImproperlyConfigured(f"{key} must be a dict {{name: {{chain_id, rpc_urls, ...}}}}.")
@@ -381,9 +422,7 @@ class GatewaySettings:
         if attr == "SCAN_INTERVAL":
             return None if value is None else _decimal(value, key)
         if attr == "ALLOW_PRIVATE_WEBHOOK_URLS":
-            if not isinstance(value, bool):
-                raise ImproperlyConfigured(f"{key} must be True or False.")
-            return value
+            return _bool(value, key)
         return value  # pragma: no cover - every key is handled above
 
     def rate_provider_class(self) -> type:
@@ -394,6 +433,33 @@ class GatewaySettings:
 
 
 gateway_settings = GatewaySettings()
+
+
+def unknown_keys_message(unknown: list[str]) -> str:
+    """The error for keys of ``PAYMENTS_GATEWAY`` that the app does not know, with the likely intended key."""
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), list(DEFAULTS), n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return (
+        f"{SETTING_NAME} has unknown key(s) {', '.join(hints)}: remove or rename them. "
+        f"Known keys: {', '.join(DEFAULTS)}."
+    )
+
+
+def _refuse_floats(value: Any, key: str) -> None:
+    """Raise if a float hides anywhere in ``value``: floats cannot hold prices exactly."""
+    if isinstance(value, float):
+        raise ImproperlyConfigured(
+            f"{key} is a float ({value!r}); money is never a float here: write it as a string {str(value)!r} "
+            "or a Decimal."
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_floats(v, _key_join(key, k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _refuse_floats(v, f"{key}[{i}]")
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -1,8 +1,8 @@
-"""Model fields for on-chain amounts."""
+"""Model fields for money: exact on-chain amounts (``Uint256Field``) and exact fiat decimals (``ExactDecimalField``)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from django.core import exceptions
@@ -79,3 +79,65 @@ class Uint256Field(models.Field):
 
     def value_to_string(self, obj: models.Model) -> str:
         return str(self.value_from_object(obj))
+
+
+class ExactDecimalField(models.DecimalField):
+    """A non-negative ``Decimal`` (fiat prices, exchange rates) that keeps every digit on SQLite too.
+
+    PostgreSQL stores it as ``numeric(max_digits, decimal_places)``, like ``DecimalField``. SQLite's NUMERIC
+    affinity would turn the value into an 8-byte float and keep 15 significant digits, so there it is stored as
+    fixed-point text with the integer part zero-padded to ``max_digits - decimal_places`` digits: equality,
+    ordering and range lookups still work in SQL because such strings sort like the numbers. Floats are refused
+    (they cannot hold a price exactly), and so is a value with more digits than the column holds (never rounded).
+    Compute in Python, not in SQL: on SQLite an ``F("amount") + 1`` update or a ``Sum`` goes through floats.
+    """
+
+    description = "Exact non-negative decimal number"
+
+    def get_internal_type(self) -> str:
+        # Not "DecimalField": SQLite's converter for that type reads the value back through a float.
+        return "ExactDecimalField"
+
+    def db_type(self, connection: Any) -> str:
+        if connection.vendor == "sqlite":
+            return f"varchar({self.max_digits + 1})"
+        return connection.data_types["DecimalField"] % self.db_type_parameters(connection)
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if isinstance(value, float):
+            raise exceptions.ValidationError(
+                f"{value!r} is a float: give money as a Decimal or a string.", code="invalid"
+            )
+        return super().to_python(value)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, float):  # an SQL aggregate on SQLite; sum in Python for an exact total
+            return Decimal(repr(value))
+        return Decimal(value)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None or hasattr(value, "resolve_expression") or hasattr(value, "as_sql"):
+            return value
+        text = self._fixed_point(value)
+        return text if connection.vendor == "sqlite" else Decimal(text)
+
+    def _fixed_point(self, value: Decimal) -> str:
+        """``value`` as zero-padded fixed-point text, or ``ValidationError`` if the column cannot hold it exactly."""
+        width = self.max_digits - self.decimal_places
+        try:
+            quantized = value.quantize(Decimal(1).scaleb(-self.decimal_places), context=Context(prec=200))
+        except InvalidOperation:  # more than 200 digits
+            quantized = None
+        if quantized is None or value < 0 or quantized != value:
+            raise exceptions.ValidationError(
+                f"{value} does not fit exactly in a non-negative number with {self.decimal_places} decimal places.",
+                code="invalid",
+            )
+        whole, _, fraction = format(abs(quantized), "f").partition(".")
+        if len(whole) > width:
+            raise exceptions.ValidationError(f"{value} has more than {width} digits before the point.", code="invalid")
+        return whole.zfill(width) + (f".{fraction}" if fraction else "")

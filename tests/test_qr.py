@@ -38,3 +38,16 @@ def test_png_decodes_to_the_text(uri):
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     decoded = subprocess.run(["zbarimg", "--raw", "-q", "-"], input=png, capture_output=True, check=True)
     assert decoded.stdout.decode().strip() == uri
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_masks_are_scored_like_qrcode_and_the_lowest_penalty_wins(uri):
+    from qrcode.util import lost_point
+
+    from payments_gateway.qr import _penalty
+
+    n, candidates = masked_candidates(uri)
+    ours = [_penalty(rows, strings, n) for rows, strings in candidates]
+    theirs = [lost_point([[ch == "1" for ch in row] for row in strings]) for _, strings in candidates]
+    assert ours == theirs
+    assert qr_rows(uri) == candidates[ours.index(min(ours))][1]

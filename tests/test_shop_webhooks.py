@@ -92,7 +92,8 @@ def test_seed_registers_the_shop_endpoint_with_its_known_secret(settings):
     call_command("seed_shop", stdout=io.StringIO())
     call_command("seed_shop", stdout=io.StringIO())  # idempotent
     endpoint = WebhookEndpoint.objects.get()
-    assert endpoint.url == settings.SHOP_WEBHOOK_URL == "http://127.0.0.1:8000/shop/webhooks/"
+    assert endpoint.url == settings.SHOP_WEBHOOK_URL
+    assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.url.endswith("/shop/webhooks/")
     assert endpoint.secret == settings.SHOP_WEBHOOK_SECRET and endpoint.active
     assert endpoint.wants("payment.completed")
     assert settings.PAYMENTS_GATEWAY["ALLOW_PRIVATE_WEBHOOK_URLS"] is True

@@ -187,3 +187,32 @@ def test_webhook_timeout_setting_is_validated(settings, value):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_TIMEOUT": value}
     with pytest.raises(ImproperlyConfigured, match=r"PAYMENTS_GATEWAY\['WEBHOOK_TIMEOUT'\]"):
         gateway_settings.WEBHOOK_TIMEOUT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_claim_disjoint_deliveries():
+    import threading
+
+    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    for i in range(40):
+        emit("payment.created", {"n": i})
+    now = timezone.now()
+    barrier = threading.Barrier(4)
+    claimed: list[list[int]] = []
+
+    def worker():
+        barrier.wait()
+        try:
+            while batch := claim_due(limit=3, now=now)[1]:
+                claimed.append([d.pk for d in batch])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    ids = [pk for batch in claimed for pk in batch]
+    assert len(ids) == len(set(ids)) == 40  # every delivery claimed, none twice

@@ -2,12 +2,14 @@
 
 from django.db import models
 
+from payments_gateway.fields import ExactDecimalField
+
 
 class Product(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2)
+    price = ExactDecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
 
     class Meta:
@@ -23,7 +25,7 @@ class ShopOrderLine(models.Model):
     order = models.ForeignKey("payments_gateway.Order", on_delete=models.CASCADE, related_name="shop_lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT)
     quantity = models.PositiveIntegerField()
-    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    unit_price = ExactDecimalField(max_digits=12, decimal_places=2)
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product}"

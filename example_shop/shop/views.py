@@ -24,6 +24,10 @@ class QuantityForm(forms.Form):
     quantity = forms.IntegerField(min_value=0, max_value=MAX_QUANTITY, initial=1)
 
 
+class CartUpdateForm(QuantityForm):
+    product = forms.IntegerField(min_value=1)
+
+
 def product_list(request):
     return render(request, "shop/product_list.html", {"products": Product.objects.all()})
 
@@ -48,10 +52,12 @@ def cart_add(request, slug):
 def cart_view(request):
     cart = Cart(request.session)
     if request.method == "POST":
-        form = QuantityForm(request.POST)
-        product = get_object_or_404(Product, pk=request.POST.get("product"))
+        form = CartUpdateForm(request.POST)
         if form.is_valid():
-            cart.set(product, form.cleaned_data["quantity"])
+            # 404 for a product that is not (or no longer) for sale, never a traceback for a bad id.
+            cart.set(get_object_or_404(Product, pk=form.cleaned_data["product"]), form.cleaned_data["quantity"])
+        elif "product" in form.errors:
+            messages.error(request, "That product is not in your cart.")
         else:
             messages.error(request, f"Choose a quantity between 0 and {MAX_QUANTITY}.")
         return redirect("shop:cart")

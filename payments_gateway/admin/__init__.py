@@ -1,6 +1,7 @@
 """The merchant dashboard: one admin per model; logs (transfers, deliveries, incoming events) are read-only."""
 
 from .apikeys import APIKeyAdmin
+from .attempts import WebhookAttemptAdmin
 from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
 from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
@@ -15,6 +16,7 @@ __all__ = [
     "EventAdmin",
     "OrderAdmin",
     "TransferAdmin",
+    "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",
     "WebhookEndpointAdmin",
     "WebhookEventAdmin",

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from ..models import APIKey
+from ..models import APIKey, IdempotencyKey
+from .base import ReadOnlyAdmin
 
 
 @admin.register(APIKey)
@@ -24,3 +25,11 @@ class APIKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} key(s).")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ["key", "api_key", "response_status", "created"]
+    list_filter = [("created", admin.DateFieldListFilter)]
+    search_fields = ["key"]
+    list_select_related = ["api_key"]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ..models import ChainCursor, DepositAddress, Transfer
+from ..models import AddressCounter, ChainCursor, DepositAddress, ScannedBlock, Transfer
 from .base import ReadOnlyAdmin
 
 
@@ -25,3 +25,16 @@ class TransferAdmin(ReadOnlyAdmin):
 @admin.register(ChainCursor)
 class ChainCursorAdmin(ReadOnlyAdmin):
     list_display = ["network", "block_number", "head_block", "lag", "last_scan_at", "last_error"]
+
+
+@admin.register(AddressCounter)
+class AddressCounterAdmin(ReadOnlyAdmin):
+    list_display = ["network", "next_index"]
+    search_fields = ["network"]
+
+
+@admin.register(ScannedBlock)
+class ScannedBlockAdmin(ReadOnlyAdmin):
+    list_display = ["network", "number", "hash", "parent_hash"]
+    list_filter = ["network"]
+    search_fields = ["hash"]

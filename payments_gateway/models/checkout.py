@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..fields import Uint256Field
+from ..fields import ExactDecimalField, Uint256Field
 
 
 class Customer(models.Model):
@@ -40,7 +40,7 @@ class Order(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     reference = models.CharField(max_length=200, blank=True, help_text="The merchant's own order number.")
     description = models.CharField(max_length=500, blank=True)
-    amount = models.DecimalField(max_digits=24, decimal_places=8, help_text="Fiat price, exact.")
+    amount = ExactDecimalField(max_digits=24, decimal_places=8, help_text="Fiat price, exact.")
     currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. USD.")
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, db_index=True)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
@@ -52,7 +52,11 @@ class Order(models.Model):
         ordering = ["-created"]
         constraints = [
             models.UniqueConstraint(fields=["reference"], condition=~Q(reference=""), name="pg_order_reference_unique"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="pg_order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="pg_order_amount_positive",
+                violation_error_message="The amount of an order must be greater than zero.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,9 +100,9 @@ class CheckoutSession(models.Model):
     amount_received = Uint256Field(help_text="Confirmed base units received so far.")
     amount_pending = Uint256Field(help_text="Base units seen on chain but not yet confirmed.")
     # The locked quote: fiat price / rate = asset amount. Never changes for this session.
-    fiat_amount = models.DecimalField(max_digits=24, decimal_places=8)
+    fiat_amount = ExactDecimalField(max_digits=24, decimal_places=8)
     fiat_currency = models.CharField(max_length=3)
-    quote_rate = models.DecimalField(max_digits=40, decimal_places=18, help_text="Fiat per one whole asset unit.")
+    quote_rate = ExactDecimalField(max_digits=40, decimal_places=18, help_text="Fiat per one whole asset unit.")
     quote_source = models.CharField(max_length=100)
     quoted_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)

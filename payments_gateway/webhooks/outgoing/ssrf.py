@@ -36,6 +36,7 @@ _BLOCKED_NETWORKS = [
     ipaddress.ip_network("198.18.0.0/15"),  # benchmarking
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_URL_VALIDATOR = URLValidator(schemes=["http", "https"])
 
 
 class UnsafeURLError(ValueError):
@@ -49,7 +50,7 @@ def validate_endpoint_url(url: str, *, resolve: bool = True) -> None:
     and refuses a name that does not resolve or resolves to a forbidden address (delivery checks again).
     """
     try:
-        URLValidator(schemes=["http", "https"])(url)
+        _URL_VALIDATOR(url)
     except ValidationError:
         raise ValidationError(f"{url!r} is not a valid http(s) URL.", code="invalid") from None
     parts = urlsplit(url)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0003_outgoing_delivery_claims'),
+        ('payments_gateway', '0004_outgoing_delivery_claims'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("payments_gateway", "0001_initial"),
-        ("shop", "0001_initial"),
+        ("shop", "0002_exact_prices"),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0002_transfer_notified_status'),
+        ('payments_gateway', '0003_foundation_exact_decimals'),
     ]
 
     operations = [

@@ -1,0 +1,283 @@
+"""``PAYMENTS_GATEWAY``: read lazily, follows ``override_settings``, and every mistake is named with its fix,
+both when the app reads the setting and in ``manage.py check``."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from bip_utils import Bip32Secp256k1, Bip39SeedGenerator
+from django.conf import settings
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from payments_gateway.conf import DEFAULTS, gateway_settings
+
+MNEMONIC = " ".join(["abandon"] * 11 + ["about"])  # the public BIP39 test vector, never a real wallet
+_MASTER = Bip32Secp256k1.FromSeed(Bip39SeedGenerator(MNEMONIC).Generate())
+ACCOUNT = _MASTER.DerivePath("m/44'/60'/0'")
+XPUB = ACCOUNT.PublicKey().ToExtended()
+XPRV = ACCOUNT.PrivateKey().ToExtended()
+MASTER_XPUB = _MASTER.PublicKey().ToExtended()
+TOKEN = "0x" + "ab" * 20
+
+
+def valid_config(**changes):
+    config = {
+        "XPUB": XPUB,
+        "NETWORKS": {
+            "testnet": {
+                "chain_id": 31337,
+                "rpc_urls": ["http://127.0.0.1:9"],
+                "tokens": {"USDC": {"address": TOKEN, "decimals": 6}},
+            }
+        },
+    }
+    config.update(changes)
+    return config
+
+
+def network(**changes):
+    spec = valid_config()["NETWORKS"]["testnet"]
+    spec.update(changes)
+    for key, value in list(spec.items()):
+        if value is DROP:
+            del spec[key]
+    return {"testnet": spec}
+
+
+def token(**changes):
+    spec = {"address": TOKEN, "decimals": 6, **changes}
+    return network(tokens={"USDC": {k: v for k, v in spec.items() if v is not DROP}})
+
+
+DROP = object()
+NET = "PAYMENTS_GATEWAY['NETWORKS']['testnet']"
+
+# (config, text naming the key, text naming the fix, check id)
+MISTAKES = {
+    "xpub garbage": (valid_config(XPUB="hello world"), "PAYMENTS_GATEWAY['XPUB']", "m/44'/60'/0'", "E002"),
+    "xpub bad checksum": (
+        valid_config(XPUB=XPUB[:-1] + ("u" if XPUB[-1] != "u" else "v")),
+        "PAYMENTS_GATEWAY['XPUB'] is not a valid extended public key",
+        "starting with 'xpub'",
+        "E002",
+    ),
+    "xprv": (valid_config(XPUB=XPRV), "PAYMENTS_GATEWAY['XPUB'] looks like a private key", "Remove it", "E002"),
+    "mnemonic": (valid_config(XPUB=MNEMONIC), "PAYMENTS_GATEWAY['XPUB'] looks like a private key", "xpub", "E002"),
+    "raw private key": (valid_config(XPUB="0x" + "1f" * 32), "looks like a private key", "m/44'/60'/0'", "E002"),
+    "master xpub": (valid_config(XPUB=MASTER_XPUB), "depth 0, not an account key", "m/44'/60'/0'", "E002"),
+    "xpub not a string": (valid_config(XPUB=42), "PAYMENTS_GATEWAY['XPUB'] must be a string", "xpub", "E002"),
+    "networks not a dict": (valid_config(NETWORKS=["testnet"]), "PAYMENTS_GATEWAY['NETWORKS']", "chain_id", "E001"),
+    "network without rpc_urls": (
+        valid_config(NETWORKS=network(rpc_urls=DROP)),
+        f"{NET}['rpc_urls']",
+        "non-empty list of RPC URLs, e.g. ['http://127.0.0.1:8545']",
+        "E001",
+    ),
+    "rpc_urls a string": (
+        valid_config(NETWORKS=network(rpc_urls="http://127.0.0.1:9")),
+        f"{NET}['rpc_urls']",
+        "non-empty list",
+        "E001",
+    ),
+    "rpc url not http": (valid_config(NETWORKS=network(rpc_urls=["ftp://x"])), "'ftp://x'", "http(s)", "E001"),
+    "network without chain_id": (valid_config(NETWORKS=network(chain_id=DROP)), NET, "EIP-155 chain id", "E001"),
+    "unknown network key": (valid_config(NETWORKS=network(confirmation=3)), NET, "known keys", "E001"),
+    "bad network name": (valid_config(NETWORKS={"Main Net": {}}), "'Main Net'", "lowercase letters", "E001"),
+    "dev not a bool": (valid_config(NETWORKS=network(dev="false")), f"{NET}['dev']", "True or False", "E001"),
+    "zero confirmations": (valid_config(NETWORKS=network(confirmations=0)), "['confirmations']", ">= 1", "E001"),
+    "block_time float": (valid_config(NETWORKS=network(block_time=12.5)), "['block_time']", "'12.5'", "E001"),
+    "token without decimals": (
+        valid_config(NETWORKS=token(decimals=DROP)),
+        f"{NET}['tokens']['USDC'] has no 'decimals'",
+        "'decimals': 6",
+        "E001",
+    ),
+    "token decimals a string": (valid_config(NETWORKS=token(decimals="6")), "['decimals']", "0..77", "E001"),
+    "token bad address": (
+        valid_config(NETWORKS=token(address="0x1234")),
+        f"{NET}['tokens']['USDC']['address']",
+        "0x-prefixed 20-byte hex address",
+        "E001",
+    ),
+    "token without address": (valid_config(NETWORKS=token(address=DROP)), "has no 'address'", "contract", "E001"),
+    "session ttl too short": (
+        valid_config(SESSION_TTL=timedelta(minutes=14)),
+        "PAYMENTS_GATEWAY['SESSION_TTL']",
+        "between 15 minutes and 7 days",
+        "E003",
+    ),
+    "session ttl too long": (
+        valid_config(SESSION_TTL=timedelta(days=7, seconds=1)),
+        "PAYMENTS_GATEWAY['SESSION_TTL']",
+        "between 15 minutes and 7 days",
+        "E003",
+    ),
+    "session ttl float": (valid_config(SESSION_TTL=3600.0), "['SESSION_TTL']", "whole number of seconds", "E003"),
+    "negative late window": (
+        valid_config(LATE_PAYMENT_WINDOW=timedelta(hours=-1)),
+        "PAYMENTS_GATEWAY['LATE_PAYMENT_WINDOW']",
+        "not negative",
+        "E004",
+    ),
+    "unknown top-level key": (
+        valid_config(SESION_TTL=timedelta(hours=1)),
+        "unknown key(s) 'SESION_TTL'",
+        "did you mean 'SESSION_TTL'?",
+        "E100",
+    ),
+    "tolerance without percent sign": (
+        valid_config(UNDERPAYMENT_TOLERANCE={"USDC": "5"}),
+        "PAYMENTS_GATEWAY['UNDERPAYMENT_TOLERANCE']['USDC']",
+        "percentage like '1%'",
+        "E005",
+    ),
+    "tolerance over 100%": (valid_config(UNDERPAYMENT_TOLERANCE={"USDC": "150%"}), "['USDC']", "'1%'", "E005"),
+    "negative tolerance": (valid_config(UNDERPAYMENT_TOLERANCE={"DAI": -1}), "['DAI']", "not be negative", "E005"),
+    "tolerance float": (valid_config(UNDERPAYMENT_TOLERANCE={"ETH": 0.01}), "['ETH']", "never a float", "E005"),
+    "tolerance not a dict": (valid_config(UNDERPAYMENT_TOLERANCE="1%"), "['UNDERPAYMENT_TOLERANCE']", "'1%'}", "E005"),
+    "float rate": (
+        valid_config(RATE_PROVIDER_OPTIONS={"rates": {"ETH": {"USD": 3000.1}}}),
+        "PAYMENTS_GATEWAY['RATE_PROVIDER_OPTIONS']['rates']['ETH']['USD'] is a float",
+        "write it as a string '3000.1'",
+        "E007",
+    ),
+    "retry schedule with zero": (
+        valid_config(WEBHOOK_RETRY_SCHEDULE=[5, 0]),
+        "PAYMENTS_GATEWAY['WEBHOOK_RETRY_SCHEDULE'] must be a whole number",
+        ">= 1",
+        "E008",
+    ),
+    "private urls not a bool": (
+        valid_config(ALLOW_PRIVATE_WEBHOOK_URLS="yes"),
+        "PAYMENTS_GATEWAY['ALLOW_PRIVATE_WEBHOOK_URLS']",
+        "True or False",
+        "E012",
+    ),
+    "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
+}
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_a_mistake_is_named_with_its_fix(case):
+    config, names_key, names_fix, _ = MISTAKES[case]
+    with override_settings(PAYMENTS_GATEWAY=config), pytest.raises(ImproperlyConfigured) as raised:
+        gateway_settings.check_all()
+    assert names_key in str(raised.value)
+    assert names_fix in str(raised.value)
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_system_check_reports_the_same_mistake(case):
+    config, _, _, check_id = MISTAKES[case]
+    with override_settings(PAYMENTS_GATEWAY=config):
+        with pytest.raises(ImproperlyConfigured) as raised:
+            gateway_settings.check_all()
+        messages = run_checks(tags=["payments_gateway"])
+    assert [(m.id, m.msg) for m in messages if m.is_serious()] == [(f"payments_gateway.{check_id}", str(raised.value))]
+
+
+def test_manage_py_check_fails_naming_the_key():
+    config = valid_config(SESSION_TTL=timedelta(minutes=5))
+    with override_settings(PAYMENTS_GATEWAY=config), pytest.raises(SystemCheckError) as raised:
+        call_command("check")
+    assert "payments_gateway.E003" in str(raised.value)
+    assert "PAYMENTS_GATEWAY['SESSION_TTL'] must be between 15 minutes and 7 days" in str(raised.value)
+
+
+def test_check_reports_every_broken_network_at_once():
+    broken = {"a": {"chain_id": 1}, "b": {"rpc_urls": ["http://x"]}, "c": valid_config()["NETWORKS"]["testnet"]}
+    with override_settings(PAYMENTS_GATEWAY=valid_config(NETWORKS=broken, SESSION_TTL=60)):
+        messages = run_checks(tags=["payments_gateway"])
+    assert [m.id for m in messages] == ["payments_gateway.E001", "payments_gateway.E001", "payments_gateway.E003"]
+    assert "['a']['rpc_urls']" in messages[0].msg
+    assert "['b'] has no 'chain_id'" in messages[1].msg
+
+
+def test_missing_xpub_is_a_warning_in_check_and_an_error_when_used():
+    config = valid_config()
+    del config["XPUB"]
+    with override_settings(PAYMENTS_GATEWAY=config):
+        messages = run_checks(tags=["payments_gateway"])
+        with pytest.raises(ImproperlyConfigured, match=r"PAYMENTS_GATEWAY\['XPUB'\] is not set: give the account"):
+            gateway_settings.XPUB
+    assert [(m.id, m.is_serious()) for m in messages] == [("payments_gateway.W001", False)]
+
+
+def test_the_shop_settings_pass_the_checks():
+    assert run_checks(tags=["payments_gateway"]) == []
+    call_command("check", fail_level="WARNING")
+
+
+def test_valid_settings_are_parsed_with_defaults():
+    config = valid_config(SESSION_TTL=900, UNDERPAYMENT_TOLERANCE={"USDC": "0.5%", "*": 10})
+    config["NETWORKS"]["testnet"]["rpc_urls"] = ("https://rpc.example", "wss://ws.example")
+    with override_settings(PAYMENTS_GATEWAY=config):
+        net = gateway_settings.network("testnet")
+        assert net.chain_id == 31337
+        assert net.rpc_urls == ("https://rpc.example", "wss://ws.example")
+        assert (net.confirmations, net.block_time, net.max_block_range) == (12, Decimal(12), 1000)
+        assert (net.native.symbol, net.native.decimals, net.native.is_native) == ("ETH", 18, True)
+        assert net.asset("USDC").address == "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # EIP-55
+        assert net.asset("USDC").decimals == 6
+        assert gateway_settings.XPUB == XPUB
+        assert session_ttl() == timedelta(minutes=15)
+        assert gateway_settings.LATE_PAYMENT_WINDOW == DEFAULTS["LATE_PAYMENT_WINDOW"] == timedelta(hours=24)
+        assert gateway_settings.ALLOW_PRIVATE_WEBHOOK_URLS is False
+        assert gateway_settings.tolerance("USDC", 1999) == 9  # 9.995 rounds down
+        assert gateway_settings.tolerance("DAI", 10**18) == 10  # "*" rule
+        with pytest.raises(ValueError, match="unknown asset 'USDT' on network 'testnet'; known: ETH, USDC"):
+            net.asset("USDT")
+        with pytest.raises(ValueError, match="unknown network 'mainnet'; configured networks: testnet"):
+            gateway_settings.network("mainnet")
+
+
+def test_percentage_tolerance_is_exact_on_uint256_amounts():
+    with override_settings(PAYMENTS_GATEWAY=valid_config(UNDERPAYMENT_TOLERANCE={"ETH": "1%"})):
+        # A 28-digit Decimal product would round 10**40 - 1 up to 10**40 and allow one unit too many.
+        assert gateway_settings.tolerance("ETH", 10**40 - 1) == 10**38 - 1
+        assert gateway_settings.tolerance("ETH", 2**256 - 1) == (2**256 - 1) // 100
+
+
+def session_ttl():
+    return gateway_settings.SESSION_TTL
+
+
+def test_override_settings_changes_what_is_read_and_back():
+    before = session_ttl()
+    assert before == timedelta(hours=24)
+    assert set(gateway_settings.networks) == set(settings.PAYMENTS_GATEWAY["NETWORKS"])
+    with override_settings(PAYMENTS_GATEWAY=valid_config(SESSION_TTL=timedelta(hours=2))):
+        assert session_ttl() == timedelta(hours=2)
+        assert list(gateway_settings.networks) == ["testnet"]
+        with override_settings(PAYMENTS_GATEWAY=valid_config(SESSION_TTL=timedelta(hours=3))):
+            assert session_ttl() == timedelta(hours=3)
+        assert session_ttl() == timedelta(hours=2)
+    assert session_ttl() == before
+    assert set(gateway_settings.networks) == set(settings.PAYMENTS_GATEWAY["NETWORKS"])
+
+
+def test_a_broken_override_does_not_stick():
+    with override_settings(PAYMENTS_GATEWAY=valid_config(SESSION_TTL=1)), pytest.raises(ImproperlyConfigured):
+        gateway_settings.SESSION_TTL
+    assert session_ttl() == timedelta(hours=24)
+
+
+def test_importing_the_settings_object_reads_no_settings():
+    # Settings read at import time would break override_settings: importing must work with no Django settings
+    # configured at all, and only the first attribute read touches them.
+    code = (
+        "import payments_gateway.conf as c, payments_gateway.checks\n"
+        "print('imported')\n"
+        "c.gateway_settings.SESSION_TTL\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.strip() == "imported", result.stderr
+    assert "settings are not configured" in result.stderr.splitlines()[-1]
