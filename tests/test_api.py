@@ -301,3 +301,20 @@ def test_a_concurrent_request_with_the_same_key_gets_409(api, monkeypatch):
     assert first[0].status_code == 201 and CheckoutSession.objects.count() == 1
     third = post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "race"})
     assert third.json()["uuid"] == first[0].json()["uuid"]
+
+
+def test_deeply_nested_json_is_a_clear_400_not_a_crashed_worker(api):
+    # web3's dependencies raise the recursion limit to 100 000, so the C JSON decoder would overflow the stack
+    # (a segfault that kills this very test process) on such a body if the depth were not checked first.
+    depth = 150_000
+    response = api.post(
+        "/api/v1/sessions/",
+        "[" * depth + "]" * depth,
+        content_type="application/json",
+        headers={"Idempotency-Key": "deep"},
+    )
+    assert response.status_code == 400
+    assert "nested deeper than 100 levels" in response.json()["error"]["message"]
+    assert CheckoutSession.objects.count() == 0
+    response = api.post("/api/v1/webhook-endpoints/", '{"a":' * 200 + "1" + "}" * 200, content_type="application/json")
+    assert response.status_code == 400

@@ -20,6 +20,7 @@ from . import schema  # noqa: F401  (registers the OpenAPI description of the AP
 from .auth import APIKeyAuthentication, HasAPIKey
 from .errors import exception_handler
 from .idempotency import HEADER, idempotent
+from .parsers import SafeJSONParser
 from .serializers import (
     CustomerSerializer,
     SessionCreateSerializer,
@@ -51,6 +52,7 @@ class GatewayAPIMixin:
 
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasAPIKey]
+    parser_classes = [SafeJSONParser]
 
     def get_exception_handler(self):
         return exception_handler

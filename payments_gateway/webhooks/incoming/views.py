@@ -16,15 +16,13 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from payments_gateway.conf import gateway_settings
+from payments_gateway.jsonsafe import MAX_JSON_DEPTH, nesting_deeper_than
 from payments_gateway.models import WebhookRequest
 
 from .processing import store_event
 from .schemes import SignatureError
 from .sources import get_source
 
-# json.loads recurses once per level, and web3's dependencies raise the recursion limit to 100000 at import, so a
-# deep enough body would overflow the C stack and kill the worker instead of raising RecursionError.
-MAX_JSON_DEPTH = 100
 # Headers that could carry a credential of a proxy or a browser: never written to the log.
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
@@ -73,7 +71,7 @@ def _receive(request: HttpRequest, source_name: str, attempt: WebhookRequest) ->
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise Rejected(400, f"The body must be UTF-8 JSON: {exc}.") from None
-    if _nesting_deeper_than(text, MAX_JSON_DEPTH):
+    if nesting_deeper_than(text, MAX_JSON_DEPTH):
         raise Rejected(400, f"The body's JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         payload = json.loads(text)
@@ -103,30 +101,6 @@ def _read_body(request: HttpRequest) -> bytes:
     if len(body) > limit:
         raise too_big
     return body
-
-
-def _nesting_deeper_than(text: str, limit: int) -> bool:
-    """Whether brackets outside strings nest deeper than ``limit`` (cheap unless the body has many brackets)."""
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    depth, in_string, escaped = 0, False, False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
 
 
 def _remote_addr(request: HttpRequest) -> str | None:
