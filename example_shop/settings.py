@@ -84,6 +84,8 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "payments_gateway.models.SessionStatus",
         "PaymentStatusEnum": "payments_gateway.models.PaymentStatus",
         "TransferStatusEnum": "payments_gateway.models.TransferStatus",
+        "EventTypeEnum": "payments_gateway.models.outgoing.EVENT_TYPES",
+        "SessionTypeEnum": "payments_gateway.models.SessionType",
     },
 }
 
@@ -122,6 +124,13 @@ PAYMENTS_GATEWAY = {
     "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
     "ALLOW_PRIVATE_WEBHOOK_URLS": True,
 }
+
+# The shop's own webhook receiver (example_shop/shop/webhooks.py). `seed_shop` registers it as an endpoint of the
+# gateway with this known development secret; ALLOW_PRIVATE_WEBHOOK_URLS above lets the gateway post to localhost.
+SHOP_WEBHOOK_SECRET = os.environ.get("SHOP_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zaG9wLWRldi13ZWJob29rLXNlY3JldCE=")
+SHOP_WEBHOOK_URL = os.environ.get(
+    "SHOP_WEBHOOK_URL", f"http://127.0.0.1:{os.environ.get('DEMO_PORT', '8000')}/shop/webhooks/"
+)
 
 _config_file = os.environ.get("PAYMENTS_GATEWAY_CONFIG", str(VAR_DIR / "payments_gateway.json"))
 if Path(_config_file).is_file():

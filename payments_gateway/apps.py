@@ -18,3 +18,8 @@ class PaymentsGatewayConfig(AppConfig):
 
         if apps.is_installed("django_q"):
             post_migrate.connect(ensure_schedules_after_migrate, sender=self)
+
+        # Outgoing webhooks: start delivering each event as soon as it commits.
+        from .webhooks.outgoing.delivery import on_event_emitted
+
+        signals.event_emitted.connect(on_event_emitted, dispatch_uid="payments_gateway.webhooks.kick")

@@ -406,7 +406,10 @@ class GatewaySettings:
             if not isinstance(value, list | tuple) or not value:
                 raise ImproperlyConfigured(f"{key} must be a non-empty list of seconds between attempts.")
             return [_positive_int(v, key) for v in value]
-        if attr in {"WEBHOOK_TIMEOUT", "WEBHOOK_MAX_BODY"}:
+        if attr == "WEBHOOK_TIMEOUT":
+            # Seconds, whole or not (tests use a fraction of a second); a Decimal, never a float on input.
+            return _decimal(value, key)
+        if attr == "WEBHOOK_MAX_BODY":
             return _positive_int(value, key)
         if attr == "SCAN_INTERVAL":
             return None if value is None else _decimal(value, key)

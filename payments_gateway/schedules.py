@@ -28,6 +28,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "func": "payments_gateway.tasks.purge_idempotency_keys",
         "schedule_type": "H",  # Schedule.HOURLY
     },
+    # branch outgoing: retries and anything an after-commit kick missed (new events are kicked at once)
+    "payments_gateway.deliver_webhooks": {
+        "func": "payments_gateway.tasks.deliver_webhooks",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
 }
 
 

@@ -33,3 +33,21 @@ class ShopOrderLine(models.Model):
     @property
     def total(self):
         return self.unit_price * self.quantity
+
+
+class ProcessedWebhook(models.Model):
+    """A webhook from the payment gateway, recorded once by its ``webhook-id``: a redelivery is recognised and
+    not processed again."""
+
+    webhook_id = models.CharField(max_length=100, unique=True)
+    event_type = models.CharField(max_length=40)
+    order = models.ForeignKey(
+        "payments_gateway.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="shop_webhooks"
+    )
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} {self.event_type}"

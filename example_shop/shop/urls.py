@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 app_name = "shop"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("orders/<uuid:uuid>/", views.order_detail, name="order"),
     path("orders/<uuid:uuid>/pay/", views.pay_with_crypto, name="pay_with_crypto"),
     path("orders/<uuid:uuid>/paid/", views.payment_success, name="payment_success"),
+    path("shop/webhooks/", webhooks.receive, name="webhooks"),
 ]

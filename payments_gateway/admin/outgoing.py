@@ -1,7 +1,83 @@
-from django.contrib import admin
+"""Admin for outgoing webhooks: endpoints (secret shown once, rotate, send test event), events and deliveries with
+their logs, redelivery. Disabled endpoints are announced on every outgoing-webhook page."""
 
-from ..models import Event, WebhookDelivery, WebhookEndpoint
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models.outgoing import EVENT_TYPES
+from ..webhooks.outgoing import delivery as delivery_service
+from ..webhooks.outgoing import signing, ssrf
 from .base import ReadOnlyAdmin
+
+RECENT_DELIVERIES = 50
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "description", "active", "disabled_reason", "failing_since", "created"]
+    list_filter = ["active"]
+    search_fields = ["url", "uuid", "description"]
+    readonly_fields = ["uuid", "disabled_reason", "disabled_at", "failing_since", "created", "all_deliveries"]
+    actions = ["rotate_secret", "send_test_event", "enable"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = WebhookEndpointForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return [EndpointDeliveryInline] if obj else []
+
+    @property
+    def action_form(self):
+        return TestEventActionForm
+
+    def save_model(self, request, obj, form, change):
+        if change and "active" in form.changed_data and obj.active:
+            obj.disabled_reason, obj.disabled_at, obj.failing_since = "", None, None
+        super().save_model(request, obj, form, change)
+        if not change:
+            _show_secret(request, obj, "Endpoint created.")
+
+    def changelist_view(self, request, extra_context=None):
+        warn_disabled_endpoints(request)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Delivery log")
+    def all_deliveries(self, obj):
+        url = reverse("admin:payments_gateway_webhookdelivery_changelist") + f"?endpoint__id__exact={obj.pk}"
+        return format_html(
+            '<a href="{}">All deliveries to this endpoint</a> (the {} latest are below)', url, RECENT_DELIVERIES
+        )
+
+    @admin.action(description="Rotate signing secret (old one stays valid for the overlap)")
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            signing.rotate_secret(endpoint)
+            _show_secret(request, endpoint, "Secret rotated; the previous one stays valid until "
+                         f"{endpoint.previous_secret_expires:%Y-%m-%d %H:%M} UTC.")  # fmt: skip
+
+    @admin.action(description="Send test event (choose its type)")
+    def send_test_event(self, request, queryset):
+        event_type = request.POST.get("event_type", "")
+        if event_type not in EVENT_TYPES:
+            self.message_user(request, "Choose the event type to send.", messages.ERROR)
+            return
+        for endpoint in queryset:
+            event = delivery_service.send_test_event(endpoint, event_type)
+            self.message_user(request, f"Test event {event.id} ({event_type}) queued for {endpoint.url}.")
+
+    @admin.action(description="Enable (resume held deliveries)")
+    def enable(self, request, queryset):
+        count = queryset.filter(active=False).update(
+            active=True, disabled_reason="", disabled_at=None, failing_since=None
+        )
+        self.message_user(request, f"{count} endpoint(s) enabled.")
 
 
 @admin.register(Event)
@@ -10,14 +86,22 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ["type", "livemode", ("created", admin.DateFieldListFilter)]
     search_fields = ["id", "session__uuid"]
     list_select_related = ["session"]
+    actions = ["redeliver"]
 
+    def get_inlines(self, request, obj):
+        return [EventDeliveryInline]
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["url", "description", "active", "disabled_reason", "failing_since", "created"]
-    list_filter = ["active"]
-    search_fields = ["url", "uuid", "description"]
-    exclude = ["secret", "previous_secret", "previous_secret_expires"]
+    def changelist_view(self, request, extra_context=None):
+        warn_disabled_endpoints(request)
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Redeliver to every endpoint it went to")
+    def redeliver(self, request, queryset):
+        count = 0
+        with transaction.atomic():
+            for event in queryset:
+                count += len(delivery_service.redeliver(event))
+        self.message_user(request, f"{count} delivery(ies) queued again.")
 
 
 @admin.register(WebhookDelivery)
@@ -31,6 +115,107 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "created",
     ]
-    list_filter = ["state", ("created", admin.DateFieldListFilter)]
+    list_filter = ["state", "endpoint", ("created", admin.DateFieldListFilter)]
     search_fields = ["event__id", "endpoint__url"]
     list_select_related = ["event", "endpoint"]
+    inlines = []
+    actions = ["redeliver"]
+
+    def get_inlines(self, request, obj):
+        return [AttemptInline]
+
+    def changelist_view(self, request, extra_context=None):
+        warn_disabled_endpoints(request)
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Redeliver")
+    def redeliver(self, request, queryset):
+        with transaction.atomic():
+            for delivery in queryset.select_related("event", "endpoint"):
+                delivery_service.redeliver(delivery.event, [delivery.endpoint])
+        self.message_user(request, f"{queryset.count()} delivery(ies) queued again.")
+
+
+# --- forms, inlines, helpers ----------------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https", label="URL")
+    enabled_events = forms.MultipleChoiceField(
+        choices=[(t, t) for t in EVENT_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event type.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "enabled_events", "active"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        ssrf.validate_endpoint_url(url)
+        return url
+
+
+class TestEventActionForm(helpers.ActionForm):
+    event_type = forms.ChoiceField(
+        choices=[("", "event type (for “Send test event”)")] + [(t, t) for t in EVENT_TYPES], required=False
+    )
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class _RecentFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        return super().get_queryset()[:RECENT_DELIVERIES]
+
+
+class EventDeliveryInline(_ReadOnlyInline):
+    model = WebhookDelivery
+    fields = ["endpoint", "state", "attempts", "last_status_code", "last_error", "next_attempt_at"]
+    readonly_fields = fields
+    verbose_name_plural = "Deliveries"
+
+
+class EndpointDeliveryInline(_ReadOnlyInline):
+    model = WebhookDelivery
+    formset = _RecentFormSet
+    fields = ["event", "state", "attempts", "last_status_code", "last_error", "next_attempt_at", "created"]
+    readonly_fields = fields
+    verbose_name_plural = f"Latest {RECENT_DELIVERIES} deliveries"
+
+
+class AttemptInline(_ReadOnlyInline):
+    model = WebhookAttempt
+    show_change_link = False
+    fields = ["started_at", "status_code", "success", "duration_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+    verbose_name_plural = "Attempts"
+
+
+def _show_secret(request, endpoint: WebhookEndpoint, intro: str) -> None:
+    messages.warning(
+        request,
+        f"{intro} Signing secret for {endpoint.url}: {endpoint.secret} — copy it now, it is not shown again.",
+    )
+
+
+def warn_disabled_endpoints(request) -> None:
+    """Tell the merchant, on the webhook pages, which endpoints were disabled and why."""
+    for endpoint in WebhookEndpoint.objects.filter(active=False).exclude(disabled_reason="")[:10]:
+        messages.warning(
+            request,
+            f"Webhook endpoint {endpoint.url} was disabled: {endpoint.disabled_reason} "
+            "Fix it, then enable it again (held deliveries resume).",
+        )

@@ -4,12 +4,14 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import checkout
+from . import checkout, webhooks
 from .errors import json_error
 
 router = SimpleRouter()
 router.register("sessions", checkout.SessionViewSet, basename="session")
 router.register("customers", checkout.CustomerViewSet, basename="customer")
+router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("events", webhooks.EventViewSet, basename="event")
 
 
 def not_found(request, *args, **kwargs):

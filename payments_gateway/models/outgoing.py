@@ -77,7 +77,10 @@ class WebhookEndpoint(models.Model):
     enabled_events = models.JSONField(default=list, blank=True, help_text='Event types; ["*"] or empty: all.')
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
-    failing_since = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="First failure of the current run of failures (cleared by a success)."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -109,6 +112,9 @@ class WebhookDelivery(models.Model):
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_response = models.TextField(blank=True, help_text="At most 20 KB of the last response body.")
     last_error = models.TextField(blank=True)
+    # Set by the worker that claimed this delivery; its claim lasts until next_attempt_at (a lease), so a worker
+    # that dies mid-delivery only delays the delivery, and a late worker cannot overwrite a newer claim's result.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,8 +1,13 @@
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from example_shop.shop.models import Product
+from payments_gateway.models import WebhookEndpoint
+
+# The shop's receiver (example_shop/shop/webhooks.py) fulfils on payment.completed; the rest are shown in its log.
+SHOP_EVENTS = ["payment.created", "payment.pending", "payment.completed", "payment.failed", "payment.expired"]
 
 PRODUCTS = [
     ("hardware-wallet", "Hardware wallet", "Keeps your keys offline.", "79.00"),
@@ -14,7 +19,7 @@ PRODUCTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the example products (idempotent)."
+    help = "Create the example products and the shop's webhook endpoint (idempotent)."
 
     def handle(self, *args, **options):
         for slug, name, description, price in PRODUCTS:
@@ -22,3 +27,16 @@ class Command(BaseCommand):
                 slug=slug, defaults={"name": name, "description": description, "price": Decimal(price)}
             )
         self.stdout.write(f"{len(PRODUCTS)} products ready.")
+        endpoint, _ = WebhookEndpoint.objects.update_or_create(
+            url=settings.SHOP_WEBHOOK_URL,
+            defaults={
+                "description": "Example shop receiver",
+                "secret": settings.SHOP_WEBHOOK_SECRET,
+                "enabled_events": SHOP_EVENTS,
+                "active": True,
+                "disabled_reason": "",
+                "disabled_at": None,
+                "failing_since": None,
+            },
+        )
+        self.stdout.write(f"Webhook endpoint ready: {endpoint.url}")

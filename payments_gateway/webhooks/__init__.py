@@ -1,0 +1,1 @@
+"""Webhooks: ``outgoing`` (signed events to the merchant's endpoints) and ``incoming`` (signed events received)."""
