@@ -8,10 +8,12 @@ ports, so it never meets a test database, a Redis queue or another demo.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 90  # anvil + contract deployment + migrations on a fresh SQLite file, on a loaded 2-core machine
 PAID_SECONDS = 30  # two confirmations at one block a second, found by the demo's scanner
+WEBHOOK_SECONDS = 30  # queued at once on commit; the ORM broker polls every 0.2 s
 STOP_SECONDS = 30  # the demo's own grace period is 15 s before it kills what is left
 
 
@@ -35,7 +38,7 @@ def test_demo_sells_and_is_paid_then_ctrl_c_stops_every_process(tmp_path):
         assert http.get(f"{base}/", timeout=10).status_code == 200
         assert http.get(f"{base}/admin/login/", timeout=10).status_code == 200
 
-        session_url = buy_and_pay(http, base)
+        order_url, session_url = buy_and_pay(http, base)
         state = wait_paid(http, session_url)
         assert state["amount_received"] == state["amount_due"]
         # "Continue" leads to the shop's success page, which checks the session on the server.
@@ -43,6 +46,11 @@ def test_demo_sells_and_is_paid_then_ctrl_c_stops_every_process(tmp_path):
         assert "/paid/?session=" in page.url
         assert 'data-paid="true"' in page.text
         assert "your order is paid" in page.text
+        # The demo's django-q2 cluster delivered payment.completed to the shop's own receiver, which verified it
+        # and recorded it against the order.
+        order_uuid = order_url.rstrip("/").rsplit("/", 1)[1]
+        delivery = wait_shop_webhook(demo.database, order_uuid)
+        assert delivery == ("succeeded", 200, "order paid"), delivery
 
         # The printed login works, and the merchant finds the paid session in the admin.
         login_in_admin(http, base, demo.user, demo.password)
@@ -69,10 +77,10 @@ def test_demo_stops_every_process_on_sigterm_to_the_parent_alone(tmp_path):
 # --- the flow, as a customer's browser sends it ---------------------------------------------------------------------
 
 
-def buy_and_pay(http: requests.Session, base: str) -> str:
+def buy_and_pay(http: requests.Session, base: str) -> tuple[str, str]:
     """Product → cart → order → "Pay with crypto" (USDC on the dev chain) → "Pay with test wallet".
 
-    Returns the hosted page's URL.
+    Returns the order page's and the hosted page's URLs.
     """
     products = http.get(f"{base}/", timeout=10)
     slug = re.search(r'href="/products/([\w-]+)/"', products.text).group(1)
@@ -89,7 +97,7 @@ def buy_and_pay(http: requests.Session, base: str) -> str:
     paid = post(http, base, hosted.url.removeprefix(base) + "test-pay", {"amount": "full"})
     assert paid.url == hosted.url
     assert "Test wallet sent" in paid.text, "the test wallet did not pay"
-    return hosted.url
+    return order.url, hosted.url
 
 
 def wait_paid(http: requests.Session, session_url: str) -> dict:
@@ -102,6 +110,25 @@ def wait_paid(http: requests.Session, session_url: str) -> dict:
             return state
         assert state["status"] == "open", state
         assert time.monotonic() < deadline, f"not paid within {PAID_SECONDS} s: {state}"
+        time.sleep(0.3)
+
+
+def wait_shop_webhook(database: Path, order_uuid: str) -> tuple[str, int, str]:
+    """The delivery of the order's payment.completed that the shop's receiver recorded: (state, HTTP status,
+    what the receiver answered). Read from the demo's SQLite file, read-only."""
+    query = """
+        SELECT d.state, d.last_status_code, d.last_response FROM shop_processedwebhook w
+        JOIN payments_gateway_order o ON o.id = w.order_id
+        JOIN payments_gateway_webhookdelivery d ON d.event_id = w.webhook_id
+        WHERE w.event_type = 'payment.completed' AND o.uuid = ?
+    """
+    deadline = time.monotonic() + WEBHOOK_SECONDS
+    while True:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+            row = db.execute(query, [order_uuid.replace("-", "")]).fetchone()
+        if row and row[0] == "succeeded":
+            return row[0], row[1], json.loads(row[2])["status"]
+        assert time.monotonic() < deadline, f"payment.completed not delivered to the shop within {WEBHOOK_SECONDS} s"
         time.sleep(0.3)
 
 
@@ -130,10 +157,15 @@ class Demo:
     process: subprocess.Popen
     port: int
     chain_port: int
+    var: Path
     lines: list[str] = field(default_factory=list)
     user: str = ""
     password: str = ""
     seen: dict[int, tuple[str, str]] = field(default_factory=dict)  # every descendant seen, to clean up after a failure
+
+    @property
+    def database(self) -> Path:
+        return self.var / "shop.sqlite3"
 
     @property
     def url(self) -> str:
@@ -169,17 +201,18 @@ class Demo:
 @contextlib.contextmanager
 def running_demo(tmp_path: Path):
     port, chain_port = free_ports(2)
+    var = tmp_path / "var"
     env = {
         key: value
         for key, value in os.environ.items()
         # Its own SQLite file and ORM queue, never the test run's PostgreSQL database or Redis queue.
         if key not in {"DATABASE_URL", "Q_BROKER", "REDIS_URL", "PAYMENTS_GATEWAY_CONFIG", "DJANGO_SETTINGS_MODULE"}
     }
-    env |= {"SHOP_VAR_DIR": str(tmp_path / "var"), "DEMO_PORT": str(port), "DEMO_CHAIN_PORT": str(chain_port)}
+    env |= {"SHOP_VAR_DIR": str(var), "DEMO_PORT": str(port), "DEMO_CHAIN_PORT": str(chain_port)}
     # Its own session, like a terminal's foreground job: the test can send SIGINT to the group as Ctrl-C does.
     process = subprocess.Popen([sys.executable, "-m", "example_shop.demo"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    demo = Demo(process, port, chain_port)
+    demo = Demo(process, port, chain_port, var)
     reader = threading.Thread(target=lambda: demo.lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
     try:
