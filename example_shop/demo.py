@@ -80,6 +80,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _interrupt(signum, frame):
+    # Once: a second Ctrl-C before stop() takes over would break out of the clean-up; stop() then handles it.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
