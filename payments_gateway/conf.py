@@ -41,11 +41,15 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_DISABLE_AFTER": timedelta(days=5),
     "ALLOW_PRIVATE_WEBHOOK_URLS": False,
     # Incoming: {source: {"scheme": "standard"|"hmac-sha256", "secrets": [...], "handler": dotted path, ...}}
+    # (see payments_gateway/webhooks/incoming/sources.py)
     "WEBHOOK_SOURCES": {},
     "WEBHOOK_MAX_BODY": 256 * 1024,
     "IDEMPOTENCY_KEY_TTL": timedelta(hours=24),
     # How often the scanner polls each network, in seconds (default: the network's block_time).
     "SCAN_INTERVAL": None,
+    # Incoming: seconds before each retry of an event whose handler failed; after the last, it stays failed
+    # (reprocess it from the admin).
+    "WEBHOOK_INCOMING_RETRY_SCHEDULE": [60, 300, 1800, 7200, 21600],
 }
 
 _NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -398,11 +402,15 @@ class GatewaySettings:
             if not isinstance(value, str):
                 raise ImproperlyConfigured(f"{key} must be a dotted path to a rate provider class.")
             return value
-        if attr in {"RATE_PROVIDER_OPTIONS", "WEBHOOK_SOURCES"}:
+        if attr == "WEBHOOK_SOURCES":
+            from .webhooks.incoming.sources import parse_sources
+
+            return parse_sources(value, key)
+        if attr == "RATE_PROVIDER_OPTIONS":
             if not isinstance(value, dict):
                 raise ImproperlyConfigured(f"{key} must be a dict.")
             return value
-        if attr == "WEBHOOK_RETRY_SCHEDULE":
+        if attr in {"WEBHOOK_RETRY_SCHEDULE", "WEBHOOK_INCOMING_RETRY_SCHEDULE"}:
             if not isinstance(value, list | tuple) or not value:
                 raise ImproperlyConfigured(f"{key} must be a non-empty list of seconds between attempts.")
             return [_positive_int(v, key) for v in value]

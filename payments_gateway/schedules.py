@@ -34,6 +34,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # branch incoming: retries of failed incoming events, and events whose task was lost
+    "payments_gateway.retry_incoming_webhooks": {
+        "func": "payments_gateway.tasks.retry_incoming_webhooks",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
 }
 
 

@@ -84,3 +84,20 @@ def deliver_event_webhooks(event_id: str) -> int:
     from .webhooks.outgoing.delivery import deliver_due
 
     return deliver_due(event_id=event_id, time_budget=WEBHOOK_TIME_BUDGET)
+
+
+# --- incoming webhooks (branch incoming) -------------------------------------------------------------------
+
+
+def process_incoming_webhook(event_pk: int, force: bool = False) -> str:
+    """Run the handler of one stored incoming event (queued by the receiver and the admin)."""
+    from .webhooks.incoming.processing import process_event
+
+    return process_event(event_pk, force=force)
+
+
+def retry_incoming_webhooks() -> int:
+    """Periodic: retry failed incoming events that are due, and pick up any whose task was lost."""
+    from .webhooks.incoming.processing import retry_due_events
+
+    return retry_due_events()

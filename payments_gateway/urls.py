@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from .views import checkout
+from .webhooks.incoming.views import receive_webhook
 
 app_name = "payments_gateway"
 
@@ -16,4 +17,5 @@ urlpatterns: list = [
     path("pay/<uuid:uuid>/cancel", checkout.cancel, name="checkout-cancel"),
     path("pay/<uuid:uuid>/continue", checkout.success, name="checkout-success"),
     path("pay/<uuid:uuid>/test-pay", checkout.test_pay, name="checkout-test-pay"),
+    path("webhooks/<str:source>/", receive_webhook, name="webhook-receive"),
 ]

@@ -51,3 +51,11 @@ def anvil_settings(chain):
     }
     with override_settings(PAYMENTS_GATEWAY=config):
         yield config
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch):
+    """django-q2 runs each queued task at once, in the caller's thread (Q_CLUSTER "sync" mode)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
@@ -45,7 +48,10 @@ class WebhookEvent(models.Model):
     status = models.CharField(
         max_length=16, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED, db_index=True
     )
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times the handler ran.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When a failed event is retried. Empty: no retry left."
+    )
     result = models.TextField(blank=True, help_text="What the handler returned, or its traceback.")
 
     class Meta:
@@ -54,3 +60,8 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.event_id} {self.type}"
+
+    @property
+    def payload(self) -> Any:
+        """The body parsed as JSON (the receiver stored it only after it parsed)."""
+        return json.loads(bytes(self.body))

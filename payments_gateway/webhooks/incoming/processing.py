@@ -1,0 +1,201 @@
+"""Storing incoming events once, and running their handlers once.
+
+- :func:`store_event` (the receiver): the event once, and the attempt's log row; a unique (source, event id)
+  constraint makes concurrent duplicates find the stored row instead of writing a second one.
+- :func:`process_event` (the task): claims the event row, runs the handler in a savepoint, marks the event
+  processed, or failed with its traceback and a retry time from ``WEBHOOK_INCOMING_RETRY_SCHEDULE``.
+- :func:`retry_due_events` (periodic task): failed events whose retry time has come, and events whose task
+  was lost (received but never processed).
+- :func:`reprocess` (admin): run the handler again on chosen events, whatever their state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from payments_gateway.conf import gateway_settings
+from payments_gateway.models import WebhookEvent, WebhookEventStatus, WebhookRequest
+
+logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "payments_gateway.tasks.process_incoming_webhook"
+# A received event whose task has not run after this long is taken by the periodic sweep (lost enqueue,
+# broker down, worker killed).
+STALE_RECEIVED = timedelta(minutes=2)
+SWEEP_BATCH = 100
+SWEEP_TIME_BUDGET = 30.0  # seconds; Q_CLUSTER["timeout"] is 60 in the example shop
+
+
+def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> tuple[int, bool]:
+    """Store the verified event of ``attempt`` unless it is already stored; log ``attempt`` pointing at it.
+
+    Returns (event pk, created); a new event's processing task is queued once it is committed.
+
+    This is the receiver's hot path, and its cost is its statements: a stored event's retry is one read and
+    the log row; a new event, one read, the event, the log row and the task. Each statement commits on its
+    own (the receiver runs in autocommit); should the process die between the event and its task, the
+    periodic sweep (:func:`retry_due_events`) processes the event anyway.
+    """
+    existing = _find_event(attempt.source, event_id)
+    if existing is None:
+        event = WebhookEvent(
+            source=attempt.source,
+            event_id=event_id,
+            type=event_type,
+            body=attempt.body,
+            headers=attempt.headers,
+            received_at=attempt.received_at,
+        )
+        event_pk = _insert(event, unless_conflict_on=("source", "event_id"))
+        if event_pk is not None:
+            attempt.event_id = event_pk
+            attempt.status_code, attempt.outcome = 202, "stored; processing queued"
+            attempt.pk = _insert(attempt)
+            transaction.on_commit(lambda: enqueue(event_pk), robust=True)
+            return event_pk, True
+        # A concurrent request stored it between our read and our insert; it has committed by now
+        # (PostgreSQL's ON CONFLICT waits for it; SQLite's writers take turns), so the row is there to read.
+        existing = _find_event(attempt.source, event_id)
+    event_pk, stored_body = existing
+    attempt.event_id = event_pk
+    attempt.status_code = 200
+    attempt.outcome = f"duplicate of stored event #{event_pk}" + (
+        "" if bytes(stored_body) == bytes(attempt.body) else " (this body differs from the stored one, which is kept)"
+    )
+    attempt.pk = _insert(attempt)
+    return event_pk, False
+
+
+def enqueue(event_pk: int, *, force: bool = False) -> None:
+    """Queue the processing task of one event (the sweep catches it if the broker loses it)."""
+    from django_q.tasks import async_task
+
+    async_task(PROCESS_TASK, event_pk, force=force, group="incoming-webhooks")
+
+
+def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
+    """Run the handler of one stored event, unless it is processed, not yet due for a retry, or being
+    processed by another worker (row lock, skipped). ``force`` runs it whatever its state (admin reprocess).
+
+    Returns what happened, for the task's result.
+    """
+    from .sources import get_source
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        # NO KEY: a duplicate's log row referencing this event holds a KEY SHARE lock on it (foreign key
+        # check) for a moment; a plain FOR UPDATE would take that for "another worker has it" and skip.
+        claim = WebhookEvent.objects.select_for_update(skip_locked=True, no_key=True)
+        event = claim.filter(pk=event_pk).first()
+        if event is None:
+            return "skipped: being processed by another worker, or deleted"
+        if not force:
+            if event.status == WebhookEventStatus.PROCESSED:
+                return "skipped: already processed"
+            retry_at = event.next_attempt_at
+            if event.status == WebhookEventStatus.FAILED and (retry_at is None or retry_at > now):
+                return "skipped: not due for a retry"
+        event.attempts += 1
+        source = get_source(event.source)
+        try:
+            if source is None:
+                raise LookupError(f"source {event.source!r} is no longer in WEBHOOK_SOURCES")
+            # The handler's writes commit with the "processed" mark, or roll back with its failure.
+            with transaction.atomic():
+                result = source.handler.handle(event, event.payload)
+        except Exception:
+            logger.exception("Incoming webhook %s:%s failed (attempt %s)", event.source, event.event_id, event.attempts)
+            event.status = WebhookEventStatus.FAILED
+            event.result = traceback.format_exc()
+            event.next_attempt_at = _next_attempt(event.attempts, now)
+        else:
+            event.status = WebhookEventStatus.PROCESSED
+            event.result = result or ""
+            event.processed_at = now
+            event.next_attempt_at = None
+        event.save(update_fields=["status", "result", "processed_at", "next_attempt_at", "attempts"])
+    return f"{event.status}: {event.source}:{event.event_id}"
+
+
+def retry_due_events(*, now: datetime | None = None, time_budget: float = SWEEP_TIME_BUDGET) -> int:
+    """Process failed events due for a retry and received events whose task was lost; returns how many.
+
+    Stops starting new events after ``time_budget`` seconds, so that the task ends within the task queue's
+    timeout even when handlers are slow (an unreachable RPC); the next run goes on.
+    """
+    now = now or timezone.now()
+    deadline = time.monotonic() + time_budget
+    due = Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now) | Q(
+        status=WebhookEventStatus.RECEIVED, received_at__lte=now - STALE_RECEIVED
+    )
+    pks = list(WebhookEvent.objects.filter(due).order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+    for done, pk in enumerate(pks):
+        if time.monotonic() > deadline:
+            return done
+        process_event(pk, now=now)
+    return len(pks)
+
+
+def reprocess(events: Iterable[WebhookEvent]) -> int:
+    """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
+    pks = [event.pk for event in events]
+    for pk in pks:
+        transaction.on_commit(lambda pk=pk: enqueue(pk, force=True))
+    return len(pks)
+
+
+def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:
+    """(pk, body) of the stored event, or None: one indexed read, without the ORM's per-query overhead."""
+    connection = connections[WebhookEvent.objects.db]
+    meta, quote = WebhookEvent._meta, connection.ops.quote_name
+    sql = (
+        f"SELECT {quote(meta.pk.column)}, {quote('body')} FROM {quote(meta.db_table)} "
+        f"WHERE {quote('source')} = %s AND {quote('event_id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [source, event_id])
+        return cursor.fetchone()
+
+
+def _insert(obj: WebhookEvent | WebhookRequest, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:
+    """``INSERT ... [ON CONFLICT (columns) DO NOTHING] RETURNING id``: the new row's pk, or None when a row with
+    the same ``unless_conflict_on`` values is stored already.
+
+    One statement whatever the outcome (PostgreSQL, SQLite >= 3.35), where ``create()`` would need a savepoint and
+    an ``IntegrityError`` to recover from, and cost twice the CPU of this on the receiver's hot path. Values go
+    through the fields' own ``get_db_prep_save``, as ``save()`` does.
+    """
+    model = type(obj)
+    connection = connections[model.objects.db]
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    conflict = ""
+    if unless_conflict_on:
+        conflict = f" ON CONFLICT ({', '.join(quote(c) for c in unless_conflict_on)}) DO NOTHING"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}){conflict} "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _next_attempt(attempts: int, now: datetime) -> datetime | None:
+    """Backoff from the schedule: the n-th failure waits schedule[n-1]; past its end, no more retries."""
+    schedule = gateway_settings.WEBHOOK_INCOMING_RETRY_SCHEDULE
+    if attempts > len(schedule):
+        return None
+    return now + timedelta(seconds=schedule[attempts - 1])
