@@ -87,6 +87,18 @@ MISTAKES = {
         "E001",
     ),
     "rpc url not http": (valid_config(NETWORKS=network(rpc_urls=["ftp://x"])), "'ftp://x'", "http(s)", "E001"),
+    "rpc url a websocket": (
+        valid_config(NETWORKS=network(rpc_urls=["http://127.0.0.1:9", "wss://ws.example/v3/KEY"])),
+        f"{NET}['rpc_urls']: 'wss://ws.example/v3/KEY'",
+        "use an http(s) URL; websocket URLs are not supported",
+        "E001",
+    ),
+    "rpc url a plain websocket": (
+        valid_config(NETWORKS=network(rpc_urls=["ws://127.0.0.1:8546"])),
+        "'ws://127.0.0.1:8546'",
+        "websocket URLs are not supported",
+        "E001",
+    ),
     "network without chain_id": (valid_config(NETWORKS=network(chain_id=DROP)), NET, "EIP-155 chain id", "E001"),
     "unknown network key": (valid_config(NETWORKS=network(confirmation=3)), NET, "known keys", "E001"),
     "bad network name": (valid_config(NETWORKS={"Main Net": {}}), "'Main Net'", "lowercase letters", "E001"),
@@ -217,11 +229,11 @@ def test_the_shop_settings_pass_the_checks():
 
 def test_valid_settings_are_parsed_with_defaults():
     config = valid_config(SESSION_TTL=900, UNDERPAYMENT_TOLERANCE={"USDC": "0.5%", "*": 10})
-    config["NETWORKS"]["testnet"]["rpc_urls"] = ("https://rpc.example", "wss://ws.example")
+    config["NETWORKS"]["testnet"]["rpc_urls"] = ("https://rpc.example", "http://backup.example:8545")
     with override_settings(PAYMENTS_GATEWAY=config):
         net = gateway_settings.network("testnet")
         assert net.chain_id == 31337
-        assert net.rpc_urls == ("https://rpc.example", "wss://ws.example")
+        assert net.rpc_urls == ("https://rpc.example", "http://backup.example:8545")
         assert (net.confirmations, net.block_time, net.max_block_range) == (12, Decimal(12), 1000)
         assert (net.native.symbol, net.native.decimals, net.native.is_native) == ("ETH", 18, True)
         assert net.asset("USDC").address == "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # EIP-55
