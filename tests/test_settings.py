@@ -2,6 +2,7 @@
 both when the app reads the setting and in ``manage.py check``."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -293,3 +294,45 @@ def test_importing_the_settings_object_reads_no_settings():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.strip() == "imported", result.stderr
     assert "settings are not configured" in result.stderr.splitlines()[-1]
+
+
+@pytest.fixture
+def sqlite_default(monkeypatch):
+    """The checks see a SQLite default database (whatever this run uses) whose library version a test sets."""
+    from django.db.utils import ConnectionHandler
+
+    from payments_gateway import checks
+
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
+    monkeypatch.setattr(checks, "connections", handler, raising=False)  # what the check reads
+
+    def at_version(*version):
+        monkeypatch.setattr(handler["default"].Database, "sqlite_version_info", version)
+
+    return at_version
+
+
+def test_sqlite_older_than_3_35_fails_the_system_check_naming_both_versions(sqlite_default):
+    sqlite_default(3, 34, 1)
+    messages = run_checks(tags=["payments_gateway"])
+    assert [(m.id, m.is_serious()) for m in messages] == [("payments_gateway.E101", True)]
+    assert "The default database is SQLite 3.34.1, but payments_gateway needs SQLite 3.35 or newer" in messages[0].msg
+    assert "INSERT ... RETURNING" in messages[0].msg
+    with pytest.raises(SystemCheckError, match=r"payments_gateway\.E101"):
+        call_command("check")
+
+
+def test_sqlite_3_35_passes_the_system_check(sqlite_default):
+    sqlite_default(3, 35, 0)
+    assert run_checks(tags=["payments_gateway"]) == []
+
+
+def test_an_old_sqlite_library_does_not_matter_when_the_database_is_postgresql(monkeypatch):
+    from django.db.utils import ConnectionHandler
+
+    from payments_gateway import checks
+
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "shop"}})
+    monkeypatch.setattr(checks, "connections", handler, raising=False)  # what the check reads
+    monkeypatch.setattr(sqlite3.dbapi2, "sqlite_version_info", (3, 31, 1))
+    assert run_checks(tags=["payments_gateway"]) == []
