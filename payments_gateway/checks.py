@@ -3,6 +3,8 @@
 Each key of ``DEFAULTS`` has its own id, ``payments_gateway.E001`` for the first key onwards (append new keys at
 the end of ``DEFAULTS`` so the ids stay stable). The message is the text of the ``ImproperlyConfigured`` that
 reading the key raises, so an operator sees the same words at startup and in ``manage.py check``.
+
+Beyond the settings: ``payments_gateway.E101`` when the default database is a SQLite library too old for the app.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .conf import DEFAULTS, SETTING_NAME, gateway_settings, parse_network, unknown_keys_message
 
@@ -19,6 +22,10 @@ CHECK_IDS = {name: f"payments_gateway.E{index:03d}" for index, name in enumerate
 NOT_A_DICT_ID = "payments_gateway.E099"
 UNKNOWN_KEY_ID = "payments_gateway.E100"
 XPUB_MISSING_ID = "payments_gateway.W001"
+SQLITE_TOO_OLD_ID = "payments_gateway.E101"
+# INSERT ... RETURNING (storing incoming webhook events in one statement) arrived in SQLite 3.35; Django 5.2
+# itself accepts 3.31, so its own check lets an older library through.
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 @checks.register("payments_gateway")
@@ -54,6 +61,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             continue
         errors.extend(_errors(CHECK_IDS[name], gateway_settings.validate, name, user.get(name, DEFAULTS[name])))
     return errors
+
+
+@checks.register("payments_gateway")
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """An error when the default database is SQLite older than :data:`MIN_SQLITE_VERSION`.
+
+    Reads the version of the SQLite library Python is linked against; it opens no connection.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "sqlite":
+        return []
+    found = tuple(connection.Database.sqlite_version_info)
+    if found >= MIN_SQLITE_VERSION:
+        return []
+    need = ".".join(map(str, MIN_SQLITE_VERSION[:2]))
+    return [
+        checks.Error(
+            f"The default database is SQLite {'.'.join(map(str, found))}, but payments_gateway needs SQLite {need} "
+            "or newer (it stores incoming webhook events with INSERT ... RETURNING).",
+            hint="Run Python linked against a newer SQLite library, or use PostgreSQL (DATABASE_URL=postgres://...).",
+            id=SQLITE_TOO_OLD_ID,
+        )
+    ]
 
 
 def _errors(check_id: str, validate: Any, *args: Any) -> list[checks.CheckMessage]:

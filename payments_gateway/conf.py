@@ -208,8 +208,13 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
             f"{_key_join(key, 'rpc_urls')} must be a non-empty list of RPC URLs, e.g. ['http://127.0.0.1:8545']."
         )
     for url in urls:
-        if not re.match(r"^(https?|wss?)://[^\s/]+", url):
-            raise ImproperlyConfigured(f"{_key_join(key, 'rpc_urls')}: {url!r} is not an http(s) or ws(s) URL.")
+        # The RPC client (chain/rpc.py) speaks JSON-RPC over HTTP POST only; a ws(s):// URL would pass here and
+        # fail on every call.
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ImproperlyConfigured(
+                f"{_key_join(key, 'rpc_urls')}: {url!r} cannot be used: use an http(s) URL; "
+                "websocket URLs are not supported (the RPC client speaks JSON-RPC over HTTP)."
+            )
     confirmations = _positive_int(spec.get("confirmations", 12), _key_join(key, "confirmations"))
     block_time = _decimal(spec.get("block_time", 12), _key_join(key, "block_time"))
     native_spec = spec.get("native", {"symbol": "ETH", "decimals": 18})

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.db import transaction
 from standardwebhooks import Webhook
 
 from payments_gateway.models import Customer
@@ -56,12 +57,16 @@ _lock = threading.Lock()
 
 
 def record(event, payload):
-    """Test handler: records the call and writes a customer; crashes after writing when told to."""
+    """Test handler: records the call and writes a customer; crashes after writing when told to.
+
+    Handlers run outside any transaction, so, as the contract says, it opens its own for all-or-nothing writes.
+    """
     with _lock:
         CALLS.append((event.source, event.event_id))
-    Customer.objects.create(name=f"from {event.source}:{event.event_id}")
-    if event.event_id in FAIL_IDS:
-        raise RuntimeError("handler crashed on purpose")
+    with transaction.atomic():
+        Customer.objects.create(name=f"from {event.source}:{event.event_id}")
+        if event.event_id in FAIL_IDS:
+            raise RuntimeError("handler crashed on purpose")
     return "recorded"
 
 

@@ -266,7 +266,7 @@ def test_crashing_handler_keeps_the_event_failed_with_traceback_and_retries_with
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEventStatus.FAILED and event.attempts == 1
     assert "Traceback" in event.result and "RuntimeError: handler crashed on purpose" in event.result
-    # The handler's writes rolled back with it: nothing half-done.
+    # The handler's own transaction rolled back: nothing half-done.
     assert Customer.objects.count() == 0
     schedule = gateway_settings.WEBHOOK_INCOMING_RETRY_SCHEDULE
     assert started + timedelta(seconds=schedule[0]) <= event.next_attempt_at

@@ -2,6 +2,7 @@
 both when the app reads the setting and in ``manage.py check``."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -87,6 +88,18 @@ MISTAKES = {
         "E001",
     ),
     "rpc url not http": (valid_config(NETWORKS=network(rpc_urls=["ftp://x"])), "'ftp://x'", "http(s)", "E001"),
+    "rpc url a websocket": (
+        valid_config(NETWORKS=network(rpc_urls=["http://127.0.0.1:9", "wss://ws.example/v3/KEY"])),
+        f"{NET}['rpc_urls']: 'wss://ws.example/v3/KEY'",
+        "use an http(s) URL; websocket URLs are not supported",
+        "E001",
+    ),
+    "rpc url a plain websocket": (
+        valid_config(NETWORKS=network(rpc_urls=["ws://127.0.0.1:8546"])),
+        "'ws://127.0.0.1:8546'",
+        "websocket URLs are not supported",
+        "E001",
+    ),
     "network without chain_id": (valid_config(NETWORKS=network(chain_id=DROP)), NET, "EIP-155 chain id", "E001"),
     "unknown network key": (valid_config(NETWORKS=network(confirmation=3)), NET, "known keys", "E001"),
     "bad network name": (valid_config(NETWORKS={"Main Net": {}}), "'Main Net'", "lowercase letters", "E001"),
@@ -217,11 +230,11 @@ def test_the_shop_settings_pass_the_checks():
 
 def test_valid_settings_are_parsed_with_defaults():
     config = valid_config(SESSION_TTL=900, UNDERPAYMENT_TOLERANCE={"USDC": "0.5%", "*": 10})
-    config["NETWORKS"]["testnet"]["rpc_urls"] = ("https://rpc.example", "wss://ws.example")
+    config["NETWORKS"]["testnet"]["rpc_urls"] = ("https://rpc.example", "http://backup.example:8545")
     with override_settings(PAYMENTS_GATEWAY=config):
         net = gateway_settings.network("testnet")
         assert net.chain_id == 31337
-        assert net.rpc_urls == ("https://rpc.example", "wss://ws.example")
+        assert net.rpc_urls == ("https://rpc.example", "http://backup.example:8545")
         assert (net.confirmations, net.block_time, net.max_block_range) == (12, Decimal(12), 1000)
         assert (net.native.symbol, net.native.decimals, net.native.is_native) == ("ETH", 18, True)
         assert net.asset("USDC").address == "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # EIP-55
@@ -281,3 +294,45 @@ def test_importing_the_settings_object_reads_no_settings():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.strip() == "imported", result.stderr
     assert "settings are not configured" in result.stderr.splitlines()[-1]
+
+
+@pytest.fixture
+def sqlite_default(monkeypatch):
+    """The checks see a SQLite default database (whatever this run uses) whose library version a test sets."""
+    from django.db.utils import ConnectionHandler
+
+    from payments_gateway import checks
+
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
+    monkeypatch.setattr(checks, "connections", handler, raising=False)  # what the check reads
+
+    def at_version(*version):
+        monkeypatch.setattr(handler["default"].Database, "sqlite_version_info", version)
+
+    return at_version
+
+
+def test_sqlite_older_than_3_35_fails_the_system_check_naming_both_versions(sqlite_default):
+    sqlite_default(3, 34, 1)
+    messages = run_checks(tags=["payments_gateway"])
+    assert [(m.id, m.is_serious()) for m in messages] == [("payments_gateway.E101", True)]
+    assert "The default database is SQLite 3.34.1, but payments_gateway needs SQLite 3.35 or newer" in messages[0].msg
+    assert "INSERT ... RETURNING" in messages[0].msg
+    with pytest.raises(SystemCheckError, match=r"payments_gateway\.E101"):
+        call_command("check")
+
+
+def test_sqlite_3_35_passes_the_system_check(sqlite_default):
+    sqlite_default(3, 35, 0)
+    assert run_checks(tags=["payments_gateway"]) == []
+
+
+def test_an_old_sqlite_library_does_not_matter_when_the_database_is_postgresql(monkeypatch):
+    from django.db.utils import ConnectionHandler
+
+    from payments_gateway import checks
+
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "shop"}})
+    monkeypatch.setattr(checks, "connections", handler, raising=False)  # what the check reads
+    monkeypatch.setattr(sqlite3.dbapi2, "sqlite_version_info", (3, 31, 1))
+    assert run_checks(tags=["payments_gateway"]) == []

@@ -2,10 +2,11 @@
 
 - :func:`store_event` (the receiver): the event once, and the attempt's log row; a unique (source, event id)
   constraint makes concurrent duplicates find the stored row instead of writing a second one.
-- :func:`process_event` (the task): claims the event row, runs the handler in a savepoint, marks the event
-  processed, or failed with its traceback and a retry time from ``WEBHOOK_INCOMING_RETRY_SCHEDULE``.
-- :func:`retry_due_events` (periodic task): failed events whose retry time has come, and events whose task
-  was lost (received but never processed).
+- :func:`process_event` (the task): claims the event in a short transaction, runs the handler outside any
+  transaction, then marks the event processed, or failed with its traceback and a retry time from
+  ``WEBHOOK_INCOMING_RETRY_SCHEDULE``, in a second short one.
+- :func:`retry_due_events` (periodic task): failed events whose retry time has come, events whose task was lost
+  (received but never processed), and claimed events whose worker died (lease run out).
 - :func:`reprocess` (admin): run the handler again on chosen events, whatever their state.
 """
 
@@ -32,6 +33,10 @@ PROCESS_TASK = "payments_gateway.tasks.process_incoming_webhook"
 STALE_RECEIVED = timedelta(minutes=2)
 SWEEP_BATCH = 100
 SWEEP_TIME_BUDGET = 30.0  # seconds; Q_CLUSTER["timeout"] is 60 in the example shop
+# How long a claimed event is left to the worker that claimed it. Longer than a task may run (django-q2 stops a
+# task after Q_CLUSTER["timeout"]), so that a slow handler is not taken for a dead one; after it, the attempt
+# counts as failed and the event is retried on the schedule.
+LEASE = timedelta(minutes=5)
 
 
 def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> tuple[int, bool]:
@@ -83,46 +88,55 @@ def enqueue(event_pk: int, *, force: bool = False) -> None:
 
 def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
     """Run the handler of one stored event, unless it is processed, not yet due for a retry, or being
-    processed by another worker (row lock, skipped). ``force`` runs it whatever its state (admin reprocess).
+    processed by another worker. ``force`` runs it whatever its state (admin reprocess), except while another
+    worker has it.
+
+    No transaction is open while the handler runs: on SQLite a transaction holds the database-wide write lock,
+    and a handler may wait on the network (the built-in one makes RPC calls), which would stall every other
+    writer. So, in three steps (call it outside ``transaction.atomic()`` for them to be separate):
+
+    1. claim, in a short transaction: the row lock decides between racing workers, and the winner marks the
+       event taken (status ``received``, ``next_attempt_at`` = the end of its :data:`LEASE`, ``attempts`` + 1);
+    2. run the handler, outside any transaction (it may open its own, and must be idempotent: a worker that dies
+       after its handler's writes and before step 3 leaves the event to be handled again);
+    3. record the outcome in one UPDATE, if no other worker has claimed the event since.
 
     Returns what happened, for the task's result.
     """
     from .sources import get_source
 
     now = now or timezone.now()
-    with transaction.atomic():
-        # NO KEY: a duplicate's log row referencing this event holds a KEY SHARE lock on it (foreign key
-        # check) for a moment; a plain FOR UPDATE would take that for "another worker has it" and skip.
-        claim = WebhookEvent.objects.select_for_update(skip_locked=True, no_key=True)
-        event = claim.filter(pk=event_pk).first()
-        if event is None:
-            return "skipped: being processed by another worker, or deleted"
-        if not force:
-            if event.status == WebhookEventStatus.PROCESSED:
-                return "skipped: already processed"
-            retry_at = event.next_attempt_at
-            if event.status == WebhookEventStatus.FAILED and (retry_at is None or retry_at > now):
-                return "skipped: not due for a retry"
-        event.attempts += 1
+    event = _claim(event_pk, now=now, force=force)
+    if isinstance(event, str):
+        return event
+    try:
         source = get_source(event.source)
-        try:
-            if source is None:
-                raise LookupError(f"source {event.source!r} is no longer in WEBHOOK_SOURCES")
-            # The handler's writes commit with the "processed" mark, or roll back with its failure.
-            with transaction.atomic():
-                result = source.handler.handle(event, event.payload)
-        except Exception:
-            logger.exception("Incoming webhook %s:%s failed (attempt %s)", event.source, event.event_id, event.attempts)
-            event.status = WebhookEventStatus.FAILED
-            event.result = traceback.format_exc()
-            event.next_attempt_at = _next_attempt(event.attempts, now)
-        else:
-            event.status = WebhookEventStatus.PROCESSED
-            event.result = result or ""
-            event.processed_at = now
-            event.next_attempt_at = None
-        event.save(update_fields=["status", "result", "processed_at", "next_attempt_at", "attempts"])
-    return f"{event.status}: {event.source}:{event.event_id}"
+        if source is None:
+            raise LookupError(f"source {event.source!r} is no longer in WEBHOOK_SOURCES")
+        result = source.handler.handle(event, event.payload)
+    except Exception:
+        logger.exception("Incoming webhook %s:%s failed (attempt %s)", event.source, event.event_id, event.attempts)
+        outcome = {
+            "status": WebhookEventStatus.FAILED,
+            "result": traceback.format_exc(),
+            "next_attempt_at": _next_attempt(event.attempts, now),
+        }
+    else:
+        outcome = {
+            "status": WebhookEventStatus.PROCESSED,
+            "result": result or "",
+            "processed_at": now,
+            "next_attempt_at": None,
+        }
+    # Still ours while no other claim has counted an attempt since (each claim adds one).
+    if not WebhookEvent.objects.filter(pk=event.pk, attempts=event.attempts).update(**outcome):
+        logger.warning(
+            "Incoming webhook %s:%s: attempt %s ended %s after its lease ran out and another worker took the "
+            "event (or it was deleted); its outcome is not recorded.",
+            event.source, event.event_id, event.attempts, outcome["status"],
+        )  # fmt: skip
+        return f"{outcome['status']}, not recorded (lease lost): {event.source}:{event.event_id}"
+    return f"{outcome['status']}: {event.source}:{event.event_id}"
 
 
 def retry_due_events(*, now: datetime | None = None, time_budget: float = SWEEP_TIME_BUDGET) -> int:
@@ -133,8 +147,12 @@ def retry_due_events(*, now: datetime | None = None, time_budget: float = SWEEP_
     """
     now = now or timezone.now()
     deadline = time.monotonic() + time_budget
-    due = Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now) | Q(
-        status=WebhookEventStatus.RECEIVED, received_at__lte=now - STALE_RECEIVED
+    due = (
+        Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now)
+        # Never claimed: its task was lost.
+        | Q(status=WebhookEventStatus.RECEIVED, next_attempt_at__isnull=True, received_at__lte=now - STALE_RECEIVED)
+        # Claimed, and the lease has run out: its worker died.
+        | Q(status=WebhookEventStatus.RECEIVED, next_attempt_at__lte=now)
     )
     pks = list(WebhookEvent.objects.filter(due).order_by("received_at").values_list("pk", flat=True)[:SWEEP_BATCH])
     for done, pk in enumerate(pks):
@@ -150,6 +168,50 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     for pk in pks:
         transaction.on_commit(lambda pk=pk: enqueue(pk, force=True))
     return len(pks)
+
+
+def _claim(event_pk: int, *, now: datetime, force: bool) -> WebhookEvent | str:
+    """Take the event for this worker (step 1 of :func:`process_event`): the event, or why it is not taken."""
+    with transaction.atomic():
+        # NO KEY: a duplicate's log row referencing this event holds a KEY SHARE lock on it (foreign key
+        # check) for a moment; a plain FOR UPDATE would take that for "another worker has it" and skip.
+        claim = WebhookEvent.objects.select_for_update(skip_locked=True, no_key=True)
+        event = claim.filter(pk=event_pk).first()
+        if event is None:
+            return "skipped: being processed by another worker, or deleted"
+        if _claimed(event):
+            if event.next_attempt_at > now:
+                return "skipped: being processed by another worker"
+            if not force:
+                # The worker that claimed it died (killed, stopped by the task timeout): that attempt failed.
+                event.status = WebhookEventStatus.FAILED
+                event.result = (
+                    f"Attempt {event.attempts} did not finish: its worker stopped before its lease ran out at "
+                    f"{event.next_attempt_at.isoformat()} (killed, timed out, or lost the database)."
+                )
+                event.next_attempt_at = _next_attempt(event.attempts, now)
+                event.save(update_fields=["status", "result", "next_attempt_at"])
+                return f"failed: {event.source}:{event.event_id} (attempt {event.attempts} did not finish)"
+        elif not force:
+            if event.status == WebhookEventStatus.PROCESSED:
+                return "skipped: already processed"
+            retry_at = event.next_attempt_at
+            if event.status == WebhookEventStatus.FAILED and (retry_at is None or retry_at > now):
+                return "skipped: not due for a retry"
+        event.attempts += 1
+        event.status = WebhookEventStatus.RECEIVED
+        event.next_attempt_at = now + LEASE
+        event.result = (
+            f"Processing: attempt {event.attempts} started at {now.isoformat()}; if it has not ended by "
+            f"{event.next_attempt_at.isoformat()}, it counts as failed."
+        )
+        event.save(update_fields=["status", "result", "next_attempt_at", "attempts"])
+    return event
+
+
+def _claimed(event: WebhookEvent) -> bool:
+    # A claim is the only way an event is "received" with a next attempt time: the end of its lease.
+    return event.status == WebhookEventStatus.RECEIVED and event.next_attempt_at is not None
 
 
 def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:

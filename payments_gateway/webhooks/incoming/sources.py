@@ -43,15 +43,21 @@ class EventHandler:
     """Base class for a source's handler.
 
     :meth:`validate` runs in the receiver after the signature check (a ``ValueError`` becomes a 400 and the
-    event is not stored); :meth:`handle` runs in the processing task, at most once successfully per event.
+    event is not stored); :meth:`handle` runs in the processing task, one worker at a time per event.
     A handler that raises leaves the event ``failed`` with the traceback, and it is retried with backoff.
+
+    :meth:`handle` runs **outside any transaction** (on SQLite an open transaction would hold the database-wide
+    write lock while the handler waits on the network): writes that must be all-or-nothing go in the handler's
+    own ``transaction.atomic()``, with network calls kept outside it. It must be **idempotent**: a worker that
+    dies after the handler's writes and before the event is marked processed leaves the event to be handled
+    again.
     """
 
     def validate(self, payload: dict[str, Any]) -> None:
         """Raise ``ValueError`` with a message for the sender if ``payload`` can never be handled."""
 
     def handle(self, event: WebhookEvent, payload: dict[str, Any]) -> str | None:
-        """Act on the event; the returned text is kept as the event's result."""
+        """Act on the event (outside any transaction; idempotently); the returned text is kept as its result."""
         raise NotImplementedError
 
 
