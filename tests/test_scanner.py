@@ -609,3 +609,25 @@ def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_se
     assert (transfer.session_id, transfer.late) == (old.pk, True)
     assert refreshed(old).payment_status == "paid"
     assert refreshed(new).payment_status == "unpaid"
+
+
+def test_an_eth_baseline_read_on_an_orphaned_branch_is_taken_again_after_the_reorg(anvil_settings, chain):
+    session = open_session(asset="ETH", amount_due=10**18)
+    chain.rpc("anvil_setBalance", [session.address, hex(3 * 10**18)])  # the address holds ETH already
+    chain.mine(1)
+    before = chain.snapshot()
+    chain.rpc("anvil_setBalance", [session.address, "0x0"])  # moved out, on a branch about to be orphaned
+    chain.mine(1)
+    scan_network("anvil")  # the baseline (0) is read on that branch
+    chain.revert(before)
+    chain.mine(3)  # the canonical chain: the address still holds its 3 ETH
+    assert scan_network("anvil").reorg_depth >= 1
+    chain.forward_eth(session.address, 10**18)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    chain.mine(2)
+    scan_network("anvil")
+    (internal,) = Transfer.objects.all()
+    assert (internal.kind, internal.amount) == ("internal", 10**18)
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_received) == ("paid", 10**18)

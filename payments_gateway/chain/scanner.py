@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from eth_utils import keccak, to_checksum_address
 
@@ -186,10 +186,12 @@ def _check_transaction(network: NetworkConfig, tx_hash: str, now: datetime) -> l
 
 @dataclass(frozen=True)
 class Watched:
-    """A deposit address the scan looks for: its row id and EIP-55 address."""
+    """A deposit address the scan looks for: its row id and EIP-55 address (and, for the watched ones, whether
+    its ETH baseline must be taken)."""
 
     pk: int
     address: str
+    needs_baseline: bool = False
 
 
 @dataclass
@@ -458,8 +460,7 @@ class _Scan:
     def _take_baselines(self, watched: dict[str, Watched]) -> None:
         """Record the ETH balance of watched addresses that have no baseline for their current session, at the
         block this scan starts from (scanned before the session existed, so no payment to it is included)."""
-        baselines = _baselines(watched)
-        due = [a for a in sorted(watched) if baselines[watched[a].pk] is None]
+        due = [a for a in sorted(watched) if watched[a].needs_baseline]
         if not due:
             return
         number = max(self.cursor_number, 0)
@@ -826,16 +827,17 @@ def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watch
         late = gateway_settings.LATE_PAYMENT_WINDOW
         since = cutoff - CLOCK_SLACK
         queryset = queryset.filter(Q(busy_until__gte=since) | Q(sessions__expires_at__gte=since - late))
-    return _valid(network, queryset.distinct().values_list("pk", "address"))
+    rows = queryset.distinct().annotate(needs_baseline=_NEEDS_BASELINE).values_list("pk", "address", "needs_baseline")
+    return _valid(network, rows)
 
 
-def _valid(network: str, rows: Iterable[tuple[int, str]], *, log: bool = True) -> dict[str, Watched]:
+def _valid(network: str, rows: Iterable[tuple[Any, ...]], *, log: bool = True) -> dict[str, Watched]:
     """lowercase address → :class:`Watched`, leaving out (and logging) a row whose address is malformed: one bad
     row (typed into the admin, say) must not make every query of the network fail."""
     valid = {}
-    for pk, address in rows:
+    for pk, address, *needs_baseline in rows:
         if _ADDRESS.match(address or ""):
-            valid[address.lower()] = Watched(pk, address)
+            valid[address.lower()] = Watched(pk, address, bool(needs_baseline and needs_baseline[0]))
         elif log:
             logger.error("network %r: DepositAddress #%s has a malformed address %r; not watched", network, pk, address)
     return valid
@@ -848,14 +850,22 @@ def _baselines(watched: dict[str, Watched]) -> dict[int, tuple[int, int] | None]
     found: dict[int, tuple[int, int] | None] = dict.fromkeys(pks)
     for start in range(0, len(pks), 1000):
         rows = (
-            DepositAddress.objects.filter(pk__in=pks[start : start + 1000])
-            .annotate(newest=Max("sessions__created"))
-            .values_list("pk", "baseline_balance", "baseline_block", "baseline_at", "newest")
+            DepositAddress.objects.filter(pk__in=pks[start : start + 1000], baseline_block__isnull=False)
+            .exclude(_NEEDS_BASELINE)
+            .values_list("pk", "baseline_balance", "baseline_block")
         )
-        for pk, balance, number, at, newest in rows:
-            if balance is not None and number is not None and at is not None and (newest is None or at >= newest):
-                found[pk] = (balance, number)
+        for pk, balance, number in rows:
+            found[pk] = (balance, number)
     return found
+
+
+# A deposit address whose ETH baseline is missing or older than its newest session.
+_NEEDS_BASELINE = (
+    Q(baseline_at__isnull=True)
+    | Q(baseline_balance__isnull=True)
+    | Q(baseline_block__isnull=True)
+    | Exists(CheckoutSession.objects.filter(deposit_address_id=OuterRef("pk"), created__gt=OuterRef("baseline_at")))
+)
 
 
 def _deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:
