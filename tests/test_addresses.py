@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from payments_gateway.chain.addresses import allocate_address, watched_addresses
+from payments_gateway.chain.addresses import CLOCK_SLACK, allocate_address, watched_addresses
 from payments_gateway.chain.hd import derive_address
 from payments_gateway.models import AddressCounter, CheckoutSession, DepositAddress, Order
 from tests.conftest import TEST_XPUB
@@ -63,6 +63,16 @@ def test_not_reused_while_busy_then_reused_oldest_first():
     assert reused.busy_until == later + timedelta(hours=48)
     assert allocate(now=later).index == 3  # a (until +10 h) and c (+48 h) are still busy
     assert DepositAddress.objects.get(pk=a.pk).busy_until == NOW + timedelta(hours=10)
+
+
+def test_not_reused_before_busy_until_plus_the_clock_slack():
+    # The scanner credits a payment to the newest session created up to CLOCK_SLACK after its block time: a late
+    # payment to the old session mined just before busy_until must not find a new session on the address.
+    old = allocate(busy_until=NOW + timedelta(hours=1))
+    just_after = NOW + timedelta(hours=1) + CLOCK_SLACK - timedelta(seconds=1)
+    assert allocate(now=just_after).pk != old.pk
+    after_slack = NOW + timedelta(hours=1) + CLOCK_SLACK + timedelta(seconds=1)
+    assert allocate(now=after_slack).pk == old.pk
 
 
 def test_address_with_an_open_session_is_never_reused():

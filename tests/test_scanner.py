@@ -525,3 +525,109 @@ def test_a_malformed_deposit_address_row_is_logged_and_skipped(anvil_settings, c
     scan_network("anvil")
     assert refreshed(session).payment_status == "paid"
     assert "DepositAddress #" in caplog.text and "malformed address '0x123'" in caplog.text
+
+
+def test_eth_an_address_already_held_is_never_credited_to_its_session(anvil_settings, chain):
+    # Address 0 of the merchant's MetaMask/Ledger account is a funded wallet, or ETH reached an address while the
+    # gateway watched nothing: the scanner never saw that ETH arrive (no block bodies are read then).
+    address = new_address()
+    scan_network("anvil")
+    chain.send_eth(address, 3 * 10**18)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert Transfer.objects.count() == 0
+
+    session = open_session(asset="ETH", amount_due=10**18, address=address)
+    for _ in range(3):
+        chain.mine(BALANCE_CHECK_EVERY)
+        scan_network("anvil")
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_received, session.amount_pending) == ("unpaid", 0, 0)
+    assert not Transfer.objects.filter(to_address=address).exists()
+
+    # A real payment through a contract afterwards is credited, exactly.
+    chain.forward_eth(address, 10**18)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    chain.mine(2)
+    scan_network("anvil")
+    (internal,) = Transfer.objects.filter(to_address=address)
+    assert (internal.kind, internal.amount, internal.session_id) == ("internal", 10**18, session.pk)
+    assert refreshed(session).payment_status == "paid"
+
+
+def test_eth_moved_out_by_the_merchant_then_paid_through_a_contract_is_credited(anvil_settings, chain):
+    session = open_session(asset="ETH", amount_due=2 * 10**18)
+    scan_network("anvil")
+    chain.forward_eth(session.address, 10**18)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert refreshed(session).amount_received + refreshed(session).amount_pending == 10**18
+
+    chain.rpc("anvil_setBalance", [session.address, "0x0"])  # the merchant moves the funds out
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    assert Transfer.objects.count() == 1  # less than before: nothing credited
+
+    chain.forward_eth(session.address, 10**18)  # the customer pays the rest through a contract
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    chain.mine(2)
+    scan_network("anvil")
+    assert sorted(Transfer.objects.values_list("kind", "amount")) == [("internal", 10**18), ("internal", 10**18)]
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_received) == ("paid", 2 * 10**18)
+
+
+def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_settings, chain):
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from payments_gateway.chain.addresses import allocate_address
+    from payments_gateway.conf import gateway_settings
+
+    now = timezone.now()
+    window = gateway_settings.LATE_PAYMENT_WINDOW
+    with transaction.atomic():
+        deposit = allocate_address("anvil", now + timedelta(minutes=1), now=now)
+    # Expired almost a late payment window ago: its address is busy for one more minute.
+    old = open_session(
+        asset="USDC", amount_due=1_000_000, deposit_address=deposit, created=now - window - timedelta(hours=1),
+        expires_at=now + timedelta(minutes=1) - window, status="expired",
+    )  # fmt: skip
+    chain.send_token("USDC", deposit.address, 1_000_000)  # a late payment, just in time
+    # Two minutes later (busy_until passed a minute ago) a new session is created.
+    later = now + timedelta(minutes=2)
+    with transaction.atomic():
+        other = allocate_address("anvil", later + timedelta(days=1), now=later)
+    new = open_session(asset="USDC", amount_due=1_000_000, deposit_address=other, created=later)
+    chain.mine(1)
+    scan_network("anvil")
+    transfer = Transfer.objects.get(to_address=deposit.address)
+    assert (transfer.session_id, transfer.late) == (old.pk, True)
+    assert refreshed(old).payment_status == "paid"
+    assert refreshed(new).payment_status == "unpaid"
+
+
+def test_an_eth_baseline_read_on_an_orphaned_branch_is_taken_again_after_the_reorg(anvil_settings, chain):
+    session = open_session(asset="ETH", amount_due=10**18)
+    chain.rpc("anvil_setBalance", [session.address, hex(3 * 10**18)])  # the address holds ETH already
+    chain.mine(1)
+    before = chain.snapshot()
+    chain.rpc("anvil_setBalance", [session.address, "0x0"])  # moved out, on a branch about to be orphaned
+    chain.mine(1)
+    scan_network("anvil")  # the baseline (0) is read on that branch
+    chain.revert(before)
+    chain.mine(3)  # the canonical chain: the address still holds its 3 ETH
+    assert scan_network("anvil").reorg_depth >= 1
+    chain.forward_eth(session.address, 10**18)
+    chain.mine(BALANCE_CHECK_EVERY)
+    scan_network("anvil")
+    chain.mine(2)
+    scan_network("anvil")
+    (internal,) = Transfer.objects.all()
+    assert (internal.kind, internal.amount) == ("internal", 10**18)
+    session = refreshed(session)
+    assert (session.payment_status, session.amount_received) == ("paid", 10**18)

@@ -2,13 +2,16 @@
 
 An address is busy until its last session's expiry plus the late payment window (``busy_until``): until then a
 late payment to it must still be credited to that session, so it is not given to anyone else. After that it is
-reused (oldest first), which keeps the set of addresses the scanner watches small. When none is free, the next
-derivation index is taken from the network's ``AddressCounter`` row under a row lock.
+reused (oldest first), which keeps the set of addresses the scanner watches small. Reuse waits a further
+``CLOCK_SLACK``: the scanner credits a payment to the newest session created up to ``CLOCK_SLACK`` after the
+payment's block time, so a late payment for the old session mined just before the reuse must not find the new
+one. When none is free, the next derivation index is taken from the network's ``AddressCounter`` row under a row
+lock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Q, QuerySet
@@ -18,12 +21,17 @@ from ..conf import gateway_settings
 from ..models import AddressCounter, CheckoutSession, DepositAddress, SessionStatus
 from .hd import derive_address
 
+# Block timestamps and the server clock may differ a little: the scanner credits a payment mined up to this long
+# before a session's creation to that session (here so that allocation and the scanner share one value).
+CLOCK_SLACK = timedelta(minutes=5)
+
 
 def allocate_address(network: str, busy_until: datetime, *, now: datetime | None = None) -> DepositAddress:
     """A deposit address on ``network`` reserved until ``busy_until``. Call inside ``transaction.atomic()``.
 
-    Reuses the address whose ``busy_until`` passed longest ago (locked with ``skip_locked``, so concurrent
-    callers take different ones and never wait on each other), or derives the next index from the xpub.
+    Reuses the address whose ``busy_until`` passed longest ago, by more than ``CLOCK_SLACK`` (locked with
+    ``skip_locked``, so concurrent callers take different ones and never wait on each other), or derives the next
+    index from the xpub.
     Raises ``ValueError`` for an unknown network and ``TransactionManagementError`` outside a transaction.
     """
     gateway_settings.network(network)  # ValueError naming the configured networks
@@ -50,10 +58,13 @@ def watched_addresses(network: str, now: datetime | None = None) -> QuerySet[Dep
 def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress | None:
     # An address whose last session is somehow still open is never reused, whatever busy_until says.
     open_sessions = CheckoutSession.objects.filter(status=SessionStatus.OPEN).values("deposit_address_id")
+    # CLOCK_SLACK past busy_until: a payment to the old session mined just before the reuse would otherwise
+    # be within the slack of the new session's creation and be credited to it.
+    free_before = now - CLOCK_SLACK
     free = (
         DepositAddress.objects.select_for_update(skip_locked=True)
         .filter(network=network)
-        .filter(Q(busy_until__lt=now) | Q(busy_until__isnull=True))
+        .filter(Q(busy_until__lt=free_before) | Q(busy_until__isnull=True))
         .exclude(pk__in=open_sessions)
         .order_by(F("busy_until").asc(nulls_first=True), "index")
     )
@@ -63,7 +74,7 @@ def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress 
     # The conditional update is the claim where rows cannot be locked (SQLite, which serialises writers).
     claimed = (
         DepositAddress.objects.filter(pk=candidate.pk)
-        .filter(Q(busy_until__lt=now) | Q(busy_until__isnull=True))
+        .filter(Q(busy_until__lt=free_before) | Q(busy_until__isnull=True))
         .update(busy_until=busy_until)
     )
     if not claimed:

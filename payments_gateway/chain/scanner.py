@@ -17,9 +17,14 @@ call per ``address_chunk`` addresses):
   scanner fetches anyway for the block hashes); a receipt is fetched only for a match, to check its status.
 - ETH sent by a contract (a Safe, a forwarder): no log, no top-level transaction to the address. When a scan
   reaches a block number divisible by ``BALANCE_CHECK_EVERY``, the watched addresses' balances are read through
-  Multicall3 ``getEthBalance`` (1000 addresses per ``eth_call``) and compared with the ETH transfers stored for
-  them; the unexplained surplus is stored as an ``internal`` transfer seen at that block (``log_index`` -2, a
-  synthetic ``tx_hash``). A balance below the transfers seen (the merchant moved funds out) credits nothing.
+  Multicall3 ``getEthBalance`` (1000 addresses per ``eth_call``). Only what an address GAINED counts: its balance
+  minus its baseline (``DepositAddress.baseline_balance`` at ``baseline_block``) minus the ETH transfers stored
+  for it after the baseline block; that surplus is stored as an ``internal`` transfer seen at that block
+  (``log_index`` -2, a synthetic ``tx_hash``). ETH the address already held (address 0 of a funded wallet, an
+  old session's payment, ETH sent while nobody watched it) is in the baseline and never credited. The baseline
+  is taken by the first scan that watches the address after its current session was created, at the block that
+  scan starts from (the last block scanned before it, so a payment made once the session exists is after it);
+  a balance below baseline plus transfers (the merchant moved funds out) credits nothing and re-baselines.
 
 Each range is written in one transaction together with the cursor, so a crash mid-range leaves the cursor before
 it; a transfer is unique on (network, tx hash, log index), so a rescan never counts it twice. Block hashes of the
@@ -43,12 +48,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from eth_utils import keccak, to_checksum_address
 
 from ..conf import NetworkConfig, gateway_settings
 from ..models import ChainCursor, CheckoutSession, DepositAddress, ScannedBlock, Transfer, TransferKind, TransferStatus
+from .addresses import CLOCK_SLACK
 from .rpc import RPCClient, RPCError, RPCResponseError, client_for
 
 logger = logging.getLogger(__name__)
@@ -67,9 +73,6 @@ BLOCK_BATCH = 50
 BALANCE_CHECK_EVERY = 4
 # Addresses per Multicall3 eth_call (each getEthBalance costs ~3k gas; nodes cap eth_call gas near 30-50M).
 BALANCE_CHUNK = 1000
-# Block timestamps and the server clock may differ a little: a payment mined seconds before its session was
-# created (by the node's clock) still belongs to it.
-CLOCK_SLACK = timedelta(minutes=5)
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -183,10 +186,12 @@ def _check_transaction(network: NetworkConfig, tx_hash: str, now: datetime) -> l
 
 @dataclass(frozen=True)
 class Watched:
-    """A deposit address the scan looks for: its row id and EIP-55 address."""
+    """A deposit address the scan looks for: its row id and EIP-55 address (and, for the watched ones, whether
+    its ETH baseline must be taken)."""
 
     pk: int
     address: str
+    needs_baseline: bool = False
 
 
 @dataclass
@@ -243,9 +248,12 @@ class _Scan:
             self.cursor_hash = ""
         watched = _watched_addresses(self.name, cutoff)
         # Plain ETH is matched against every deposit address (a set lookup in the block bodies, no extra call),
-        # so ETH reaching an idle address is recorded (for no session) and the balance check never credits it
-        # to the address's next session.
+        # so ETH reaching an idle address is recorded (for no session). Block bodies are not fetched while no
+        # address is watched: ETH arriving then is in the baseline the balance check takes when the address is
+        # handed out again, so it is never credited to that session either.
         everyone = {**_all_addresses(self.name), **watched} if watched else {}
+        if self.network.multicall3 and watched:
+            self._take_baselines(watched)
         first = self.cursor_number + 1
         try:
             while self.cursor_number < head and time.monotonic() - started < max_seconds:
@@ -312,6 +320,11 @@ class _Scan:
                 Transfer.objects.filter(network=self.name, block_number__gt=max(fork_number, self.head or 0))
             )
             ScannedBlock.objects.filter(network=self.name, number__gt=fork_number).delete()
+            # A balance read at an orphaned block is no baseline: take it again at the fork point (the rescan
+            # reverts internal transfers of orphaned blocks, and the next balance check finds them again).
+            DepositAddress.objects.filter(network=self.name, baseline_block__gt=fork_number).update(
+                baseline_balance=None, baseline_block=None, baseline_at=None
+            )
             self._save_cursor(fork_number, fork_hash)
             store.refresh_sessions()
             result.sessions |= store.sessions
@@ -444,14 +457,40 @@ class _Scan:
 
     # -- ETH through contracts ---------------------------------------------------------------------------------
 
+    def _take_baselines(self, watched: dict[str, Watched]) -> None:
+        """Record the ETH balance of watched addresses that have no baseline for their current session, at the
+        block this scan starts from (scanned before the session existed, so no payment to it is included)."""
+        due = [a for a in sorted(watched) if watched[a].needs_baseline]
+        if not due:
+            return
+        number = max(self.cursor_number, 0)
+        try:
+            balances = self._eth_balances(due, number)
+        except (RPCResponseError, ScanError) as exc:
+            # A node that pruned that block's state, or Multicall3 not deployed yet at it: the head is the only
+            # safe baseline left (ETH paid through a contract since the cursor's block is not credited).
+            assert self.head is not None
+            logger.warning(
+                "network %r: balances at block %d unreadable (%s); baselining %d addresses at head %d",
+                self.name, number, exc, len(due), self.head,
+            )  # fmt: skip
+            number = self.head
+            balances = self._eth_balances(due, number)
+        with transaction.atomic():
+            self._lock_cursor()
+            self._save_baselines([(watched[a].pk, b) for a, b in zip(due, balances, strict=True)], number)
+        logger.info("network %r: ETH baseline of %d addresses taken at block %d", self.name, len(due), number)
+
     def _sweep_balances(self, block: _BlockInfo, watched: dict[str, Watched], result: ScanResult) -> None:
-        """Store as ``internal`` transfers the ETH that watched addresses hold beyond the ETH transfers seen."""
+        """Store as ``internal`` transfers the ETH that watched addresses gained since their baseline beyond the
+        ETH transfers seen since."""
         addresses = sorted(watched)
-        balances = self._eth_balances(addresses, block)
-        expected: dict[str, int] = dict.fromkeys(addresses, 0)
+        balances = self._eth_balances(addresses, block.number)
+        baselines = _baselines(watched)
+        received: dict[str, int] = dict.fromkeys(addresses, 0)
         checksummed = [watched[a].address for a in addresses]
         for start in range(0, len(checksummed), 1000):
-            for to, amount in (
+            for to, amount, number in (
                 Transfer.objects.filter(
                     network=self.name,
                     to_address__in=checksummed[start : start + 1000],
@@ -459,16 +498,26 @@ class _Scan:
                     block_number__lte=block.number,
                 )
                 .exclude(status=TransferStatus.REVERTED)
-                .values_list("to_address", "amount")
+                .values_list("to_address", "amount", "block_number")
             ):
-                expected[to.lower()] += amount
-        rows = []
+                baseline = baselines[watched[to.lower()].pk]
+                if baseline is not None and number > baseline[1]:
+                    received[to.lower()] += amount
+        rows, rebaseline = [], []
         for address, balance in zip(addresses, balances, strict=True):
-            surplus = balance - expected[address]
-            if surplus <= 0:
-                # Less than seen: the merchant moved funds out. Nothing to credit.
-                continue
             deposit = watched[address]
+            baseline = baselines[deposit.pk]
+            if baseline is None:
+                # A session created since this scan took baselines: what the address holds now is its baseline.
+                rebaseline.append((deposit.pk, balance))
+                continue
+            surplus = balance - baseline[0] - received[address]
+            if surplus < 0:
+                # Less than the baseline plus what came in: the merchant moved funds out. Nothing to credit;
+                # count from this balance on.
+                rebaseline.append((deposit.pk, balance))
+            if surplus <= 0:
+                continue
             synthetic = "balance:" + keccak(text=f"{block.hash}:{address}").hex()[:58]
             rows.append(
                 _row(
@@ -484,22 +533,31 @@ class _Scan:
                     amount=surplus,
                 )
             )
-        if not rows:
+        if not rows and not rebaseline:
             return
-        logger.info("network %r: %d ETH payments through contracts found by the balance check", self.name, len(rows))
+        if rows:
+            logger.info("network %r: %d ETH payments through contracts found by balance", self.name, len(rows))
         with transaction.atomic():
             self._lock_cursor()
+            self._save_baselines(rebaseline, block.number)
             store = _Store(self.network, self.head or block.number, self._now())
             result.transfers += len(store.save(rows))
             store.refresh_sessions()
             result.sessions |= store.sessions
 
-    def _eth_balances(self, addresses: list[str], block: _BlockInfo) -> list[int]:
+    def _save_baselines(self, balances: list[tuple[int, int]], number: int) -> None:
+        now = self._now()
+        for pk, balance in balances:
+            DepositAddress.objects.filter(pk=pk).update(
+                baseline_balance=balance, baseline_block=number, baseline_at=now
+            )
+
+    def _eth_balances(self, addresses: list[str], number: int) -> list[int]:
         multicall = self.network.multicall3
         assert multicall is not None
         chunks = [addresses[i : i + BALANCE_CHUNK] for i in range(0, len(addresses), BALANCE_CHUNK)]
         calls = [
-            ("eth_call", [{"to": multicall, "data": encode_balance_calls(multicall, chunk)}, hex(block.number)])
+            ("eth_call", [{"to": multicall, "data": encode_balance_calls(multicall, chunk)}, hex(number)])
             for chunk in chunks
         ]
         balances: list[int] = []
@@ -769,19 +827,45 @@ def _watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watch
         late = gateway_settings.LATE_PAYMENT_WINDOW
         since = cutoff - CLOCK_SLACK
         queryset = queryset.filter(Q(busy_until__gte=since) | Q(sessions__expires_at__gte=since - late))
-    return _valid(network, queryset.distinct().values_list("pk", "address"))
+    rows = queryset.distinct().annotate(needs_baseline=_NEEDS_BASELINE).values_list("pk", "address", "needs_baseline")
+    return _valid(network, rows)
 
 
-def _valid(network: str, rows: Iterable[tuple[int, str]], *, log: bool = True) -> dict[str, Watched]:
+def _valid(network: str, rows: Iterable[tuple[Any, ...]], *, log: bool = True) -> dict[str, Watched]:
     """lowercase address → :class:`Watched`, leaving out (and logging) a row whose address is malformed: one bad
     row (typed into the admin, say) must not make every query of the network fail."""
     valid = {}
-    for pk, address in rows:
+    for pk, address, *needs_baseline in rows:
         if _ADDRESS.match(address or ""):
-            valid[address.lower()] = Watched(pk, address)
+            valid[address.lower()] = Watched(pk, address, bool(needs_baseline and needs_baseline[0]))
         elif log:
             logger.error("network %r: DepositAddress #%s has a malformed address %r; not watched", network, pk, address)
     return valid
+
+
+def _baselines(watched: dict[str, Watched]) -> dict[int, tuple[int, int] | None]:
+    """Deposit address id → its ETH baseline ``(balance, block)``, or ``None`` when it needs one: never taken,
+    or taken before the address's newest session was created (the address was handed out again since)."""
+    pks = sorted(w.pk for w in watched.values())
+    found: dict[int, tuple[int, int] | None] = dict.fromkeys(pks)
+    for start in range(0, len(pks), 1000):
+        rows = (
+            DepositAddress.objects.filter(pk__in=pks[start : start + 1000], baseline_block__isnull=False)
+            .exclude(_NEEDS_BASELINE)
+            .values_list("pk", "baseline_balance", "baseline_block")
+        )
+        for pk, balance, number in rows:
+            found[pk] = (balance, number)
+    return found
+
+
+# A deposit address whose ETH baseline is missing or older than its newest session.
+_NEEDS_BASELINE = (
+    Q(baseline_at__isnull=True)
+    | Q(baseline_balance__isnull=True)
+    | Q(baseline_block__isnull=True)
+    | Exists(CheckoutSession.objects.filter(deposit_address_id=OuterRef("pk"), created__gt=OuterRef("baseline_at")))
+)
 
 
 def _deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:

@@ -24,6 +24,14 @@ class DepositAddress(models.Model):
     busy_until = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="Not reused before this time. Empty: never used."
     )
+    # The scanner's ETH balance check credits only what the address gained since this baseline (its balance at
+    # baseline_block, read after its current session was created, beyond the ETH transfers stored since): ETH the
+    # address already held (a funded wallet address, a payment to an old session) is never a new payment.
+    baseline_balance = Uint256Field(null=True, blank=True, default=None, help_text="ETH (wei) at baseline_block.")
+    baseline_block = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: no baseline yet.")
+    baseline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the baseline was taken; older than the newest session: taken again."
+    )
 
     class Meta:
         ordering = ["network", "index"]
