@@ -118,10 +118,10 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
         return self._display(session, session.amount_received)
 
     def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(remaining(session))
+        return str(session.amount_remaining)
 
     def get_amount_remaining_display(self, session: CheckoutSession) -> str | None:
-        return self._display(session, remaining(session))
+        return self._display(session, session.amount_remaining)
 
     @extend_schema_field(
         {"type": "object", "properties": {"uuid": {"type": "string"}, "reference": {"type": "string"}}}
@@ -166,7 +166,7 @@ class TransactionStatusSerializer(AmountMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(remaining(session))
+        return str(session.amount_remaining)
 
     def get_confirmations_required(self, session: CheckoutSession) -> int | None:
         network = gateway_settings.networks.get(session.network)
@@ -184,7 +184,3 @@ class CustomerSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("must be a JSON object.")
         return value
 
-
-def remaining(session: CheckoutSession) -> int:
-    """Base units the customer still has to send (what is seen, confirmed or not, counts as sent)."""
-    return max(session.amount_due - session.amount_received - session.amount_pending, 0)

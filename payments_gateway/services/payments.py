@@ -107,7 +107,6 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
     """The ``data`` of payment events and the API's view of a session's payment. Amounts are base-unit strings."""
     network = gateway_settings.networks.get(session.network)
     decimals = network.assets[session.asset].decimals if network and session.asset in network.assets else None
-    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
     order = session.order
     return {
         "object": "checkout.session",
@@ -121,7 +120,7 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
         "amount_due": str(session.amount_due),
         "amount_received": str(session.amount_received),
         "amount_pending": str(session.amount_pending),
-        "amount_remaining": str(remaining),
+        "amount_remaining": str(session.amount_remaining),
         "amount_due_display": format_units(session.amount_due, decimals) if decimals is not None else None,
         "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
         "late": session.late,

@@ -200,7 +200,7 @@ def payment_uri(session: CheckoutSession) -> str:
 def amount_to_pay(session: CheckoutSession) -> int:
     """Base units the customer should still send: the remainder after what is already seen on chain, or the
     whole amount when nothing remains (so a QR code is never for 0)."""
-    left = session.amount_due - session.amount_received - session.amount_pending
+    left = session.amount_remaining
     return left if left > 0 else session.amount_due
 
 
@@ -210,7 +210,7 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     network = gateway_settings.network(session.network)
     decimals = network.asset(session.asset).decimals
-    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
+    remaining = session.amount_remaining
     unconfirmed = [
         t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
     ]
