@@ -183,4 +183,3 @@ class CustomerSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be a JSON object.")
         return value
-
