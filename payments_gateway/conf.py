@@ -313,12 +313,12 @@ def parse_tolerance(value: Any, key: str) -> int | Decimal:
             percent = Decimal(value[:-1])
         except InvalidOperation:
             percent = Decimal(-1)
-        if percent.is_finite() and 100 <= percent:
+        if percent.is_finite() and percent >= 100:
             raise ImproperlyConfigured(
                 f"{key} is {value!r}: a tolerance of 100 % or more would count any transfer, even 1 base unit, "
                 "as full payment. Use a small percentage for rounding dust, e.g. '1%'."
             )
-        if percent.is_finite() and 0 <= percent:
+        if percent.is_finite() and percent >= 0:
             return percent
     raise ImproperlyConfigured(f"{key} must be base units (int) or a percentage like '1%', not {value!r}.")
 
