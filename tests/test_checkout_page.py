@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 
 from payments_gateway.models import CheckoutSession, Customer, Event, Transfer
 from payments_gateway.services.payments import refresh_session
-from payments_gateway.services.sessions import create_session
+from payments_gateway.services.sessions import amount_to_pay, create_session, payment_uri
 from payments_gateway.views import checkout as views
 
 from .factories import TEST_NETWORK, make_transfer
@@ -98,6 +98,32 @@ def test_status_follows_the_payment(client):
     assert (state["status"], state["payment_status"], state["message"]) == ("complete", "paid", "Paid — thank you!")
     page = client.get(f"/pay/{session.uuid}/").content.decode()
     assert 'id="continue"' in page and 'id="pay-box" hidden' in page
+
+
+def test_pending_payment_is_not_asked_for_again(client):
+    session = new()
+    assert amount_to_pay(session) == 25_000_000
+    make_transfer(session, 25_000_000, confirmations=1)
+    session = refresh_session(session.pk)
+    assert session.payment_status == "pending"
+    assert amount_to_pay(session) == 0 and payment_uri(session) is None
+    state = status(client, session)
+    assert (state["status"], state["awaiting_payment"], state["amount_to_pay"]) == ("open", False, "0")
+    assert state["message"] == "Payment received, waiting for confirmations (1/3)."
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    assert 'id="pay-box" hidden' in page
+    assert "uint256=25000000" not in page  # no QR code / wallet link asking for the amount again
+    assert client.get(f"/pay/{session.uuid}/qr.png").status_code == 404
+
+
+def test_within_tolerance_pending_asks_for_nothing(client, settings):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {"UNDERPAYMENT_TOLERANCE": {"USDC": "1%"}}
+    session = new()
+    make_transfer(session, 24_900_000, confirmations=1)  # 0.1 USDC short, inside the 1 % tolerance
+    session = refresh_session(session.pk)
+    assert session.payment_status == "pending" and session.amount_remaining == 100_000
+    assert amount_to_pay(session) == 0
+    assert status(client, session)["awaiting_payment"] is False
 
 
 def test_overpayment_is_flagged_with_the_excess(client):

@@ -137,6 +137,33 @@ def test_expiry_keeps_a_partial_payment_and_a_late_payment_completes():
     assert "payment.expired" in event_types(session)
 
 
+def test_a_pending_payment_is_not_expired_and_completes_when_it_confirms():
+    now = timezone.now()
+    session = make_session(amount_due=10_000_000, expires_at=now - timedelta(seconds=1))
+    transfer = make_transfer(session, 10_000_000)  # the full amount, not yet confirmed
+    assert refresh_session(session.pk, now=now - timedelta(seconds=2)).payment_status == "pending"
+    assert expire_due_sessions(now=now) == 0
+    assert expire_if_due(session, now=now).status == "open"
+    assert "payment.expired" not in event_types(session)
+
+    Transfer.objects.filter(pk=transfer.pk).update(status="confirmed")
+    session = refresh_session(session.pk, now=now)
+    assert (session.status, session.payment_status) == ("complete", "paid")
+
+
+def test_a_reverted_pending_payment_past_expiry_then_expires():
+    now = timezone.now()
+    session = make_session(amount_due=10_000_000, expires_at=now - timedelta(seconds=1))
+    transfer = make_transfer(session, 10_000_000)
+    refresh_session(session.pk, now=now)
+    assert expire_due_sessions(now=now) == 0
+    Transfer.objects.filter(pk=transfer.pk).update(status="reverted")
+    assert refresh_session(session.pk, now=now).payment_status == "unpaid"
+    assert expire_due_sessions(now=now) == 1
+    session.refresh_from_db()
+    assert session.status == "expired"
+
+
 def test_expire_on_read():
     session = make_session(expires_at=timezone.now() - timedelta(minutes=1))
     assert expire_if_due(session).status == "expired"

@@ -62,13 +62,18 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
 
 
 def expire_due_sessions(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Expire open sessions past ``expires_at``; safe to run in several workers at once. Returns the count."""
+    """Expire open sessions past ``expires_at``; safe to run in several workers at once. Returns the count.
+
+    A ``pending`` session (its full amount seen, waiting for confirmations) is not expired: it completes when
+    the transfers confirm, or, if they are reverted, goes back to unpaid/partially paid and expires then.
+    """
     now = now or timezone.now()
     count = 0
     with transaction.atomic():
         due = (
             CheckoutSession.objects.select_for_update(skip_locked=True)
             .filter(status=SessionStatus.OPEN, expires_at__lte=now)
+            .exclude(payment_status=PaymentStatus.PENDING)
             .order_by("expires_at")[:limit]
         )
         for session in due:
@@ -80,11 +85,11 @@ def expire_due_sessions(*, now: datetime | None = None, limit: int = 500) -> int
 def expire_if_due(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
     """Expire this session if its time is up (used on read, so no page shows a stale open session)."""
     now = now or timezone.now()
-    if session.status != SessionStatus.OPEN or session.expires_at > now:
+    if not _due(session, now):
         return session
     with transaction.atomic():
         locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-        if locked.status == SessionStatus.OPEN and locked.expires_at <= now:
+        if _due(locked, now):
             _expire(locked, now)
     session.refresh_from_db()
     return session
@@ -226,6 +231,15 @@ def _announce_session(session: CheckoutSession, previous: tuple[str, str]) -> No
         and session.payment_status != old_payment
     ):
         emit("payment.pending", session_payload(session), session=session)
+
+
+def _due(session: CheckoutSession, now: datetime) -> bool:
+    # Same rule as expire_due_sessions: a pending payment keeps the session open.
+    return (
+        session.status == SessionStatus.OPEN
+        and session.expires_at <= now
+        and session.payment_status != PaymentStatus.PENDING
+    )
 
 
 def _expire(session: CheckoutSession, now: datetime) -> None:

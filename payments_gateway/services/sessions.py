@@ -44,6 +44,8 @@ _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
 CANCELABLE_PAYMENT_STATUSES = {PaymentStatus.UNPAID}
+# Enough is seen on chain (confirmed or not): the page stops asking for money.
+NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERPAID}
 
 
 def create_session(
@@ -182,8 +184,8 @@ def redirect_url(template: str, session: CheckoutSession) -> str:
     )
 
 
-def payment_uri(session: CheckoutSession) -> str:
-    """The EIP-681 URI a wallet scans: the amount still to pay (the whole amount until something is seen).
+def payment_uri(session: CheckoutSession) -> str | None:
+    """The EIP-681 URI a wallet scans for :func:`amount_to_pay`; None when nothing is left to pay.
 
     ETH: ``ethereum:<address>@<chainId>?value=<wei>``;
     token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
@@ -191,6 +193,8 @@ def payment_uri(session: CheckoutSession) -> str:
     network = gateway_settings.network(session.network)
     asset = network.asset(session.asset)
     units = amount_to_pay(session)
+    if units == 0:
+        return None
     address = session.deposit_address.address
     if asset.is_native:
         return f"ethereum:{address}@{network.chain_id}?value={units}"
@@ -198,10 +202,14 @@ def payment_uri(session: CheckoutSession) -> str:
 
 
 def amount_to_pay(session: CheckoutSession) -> int:
-    """Base units the customer should still send: the remainder after what is already seen on chain, or the
-    whole amount when nothing remains (so a QR code is never for 0)."""
-    left = session.amount_remaining
-    return left if left > 0 else session.amount_due
+    """Base units the customer should still send: the whole amount until something is seen, then the remainder.
+
+    0 once the payment is ``pending``, ``paid`` or ``overpaid``: what is seen on chain (confirmed or not) counts
+    as sent, so the page never asks again for an amount already on its way.
+    """
+    if session.payment_status in NOTHING_TO_PAY:
+        return 0
+    return session.amount_remaining
 
 
 def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
@@ -215,6 +223,7 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
         t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
     ]
     excess = max(session.amount_received - session.amount_due, 0)
+    to_pay = amount_to_pay(session)
     return {
         "uuid": str(session.uuid),
         "status": session.status,
@@ -228,8 +237,9 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
         "amount_pending": str(session.amount_pending),
         "amount_remaining": str(remaining),
         "amount_remaining_display": format_units(remaining, decimals),
-        "amount_to_pay": str(amount_to_pay(session)),
-        "amount_to_pay_display": format_units(amount_to_pay(session), decimals),
+        "amount_to_pay": str(to_pay),
+        "amount_to_pay_display": format_units(to_pay, decimals),
+        "awaiting_payment": session.status == SessionStatus.OPEN and to_pay > 0,
         "overpaid_by_display": format_units(excess, decimals) if excess else None,
         "confirmations": min(unconfirmed) if unconfirmed else None,
         "confirmations_required": network.confirmations,
