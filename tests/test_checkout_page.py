@@ -126,6 +126,25 @@ def test_within_tolerance_pending_asks_for_nothing(client, settings):
     assert status(client, session)["awaiting_payment"] is False
 
 
+def test_a_payment_in_another_asset_is_announced_and_shown_but_does_not_pay(client):
+    session = new()  # 25 USDC
+    wrong = make_transfer(session, 25_000_000, asset="USDT", status="confirmed", confirmations=3)
+    session = refresh_session(session.pk)
+    assert (session.status, session.payment_status, session.amount_received) == ("open", "unpaid", 0)
+    announced = Event.objects.filter(session=session, type__startswith="transaction.").order_by("created")
+    assert [(e.type, e.data["asset"], e.data["tx_hash"]) for e in announced] == [
+        ("transaction.detected", "USDT", wrong.tx_hash),
+        ("transaction.confirmed", "USDT", wrong.tx_hash),
+    ]
+    expected = "A payment in USDT was received; this checkout expects USDC. Contact the merchant for a refund."
+    assert status(client, session)["wrong_asset_message"] == expected
+    assert expected in client.get(f"/pay/{session.uuid}/").content.decode()
+
+    other = new()
+    assert status(client, other)["wrong_asset_message"] is None
+    assert 'id="wrong-asset" class="warning" hidden' in client.get(f"/pay/{other.uuid}/").content.decode()
+
+
 def test_overpayment_is_flagged_with_the_excess(client):
     session = new()
     make_transfer(session, 26_500_000, status="confirmed")

@@ -52,10 +52,13 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
     now = now or timezone.now()
     with transaction.atomic():
         session = CheckoutSession.objects.select_for_update().select_related("order").get(pk=session_id)
-        transfers = list(session.transfers.filter(asset=session.asset).order_by("block_number", "log_index"))
+        transfers = list(session.transfers.order_by("block_number", "log_index"))
+        # Every transfer to the address is announced (its payload names its asset), even one in another asset
+        # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
-        _apply(session, [t for t in transfers if t.status != TransferStatus.REVERTED], now)
+        counted = [t for t in transfers if t.asset == session.asset and t.status != TransferStatus.REVERTED]
+        _apply(session, counted, now)
         session.save()
         _announce_session(session, previous)
     return session

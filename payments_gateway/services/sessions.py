@@ -249,6 +249,7 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
         "payment_uri": payment_uri(session),
         "message": status_message(session, remaining=remaining, decimals=decimals, unconfirmed=unconfirmed,
                                   required=network.confirmations),
+        "wrong_asset_message": wrong_asset_message(session),
     }  # fmt: skip
 
 
@@ -276,6 +277,24 @@ def status_message(
     if partial:
         return f"Partially paid: {left} still to pay to the same address."
     return "Waiting for your payment."
+
+
+def wrong_asset_message(session: CheckoutSession) -> str | None:
+    """What to tell a customer who sent another asset than the session's to its address (it does not count
+    towards the payment; only the merchant can send it back), or None."""
+    others = (
+        session.transfers.exclude(asset=session.asset)
+        .exclude(status=TransferStatus.REVERTED)
+        .values_list("asset", flat=True)
+        .distinct()
+    )
+    assets = sorted(set(others))
+    if not assets:
+        return None
+    return (
+        f"A payment in {' and '.join(assets)} was received; this checkout expects {session.asset}. "
+        "Contact the merchant for a refund."
+    )
 
 
 def customer_payload(customer: Customer) -> dict[str, Any]:

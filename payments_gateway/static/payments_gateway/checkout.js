@@ -15,6 +15,8 @@
     box.dataset.status = state.status;
     box.dataset.paymentStatus = state.payment_status;
     $("status-message").textContent = state.message;
+    $("wrong-asset").textContent = state.wrong_asset_message || "";
+    $("wrong-asset").hidden = !state.wrong_asset_message;
     var conf = $("confirmations");
     if (state.confirmations === null || state.status !== "open") {
       conf.hidden = true;
