@@ -188,20 +188,26 @@ def test_unknown_session_is_404_everywhere(client):
     assert client.post(f"/pay/{missing}/cancel").status_code == 404
 
 
-def test_customer_form_creates_or_reuses_the_customer(client):
-    first, second = new(), new()
-    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Dee"})
+def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(client):
+    victim = Customer.objects.create(email="dee@example.com", name="Dee")
+    first = new()
+    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Mallory"})
     assert response.status_code == 302
-    client.post(f"/pay/{second.uuid}/customer", {"email": "dee@example.com"})
-    customer = Customer.objects.get()
-    assert {s.customer for s in CheckoutSession.objects.all()} == {customer}
+    first.refresh_from_db()
+    assert first.customer != victim and first.customer.email == "dee@example.com"
+    victim.refresh_from_db()
+    assert victim.name == "Dee" and not victim.sessions.exists()
     assert Event.objects.filter(type="customer.created").count() == 1
     page = client.get(f"/pay/{first.uuid}/").content.decode()
     assert 'id="customer-form"' not in page and "dee@example.com" in page
 
     third = new()
     page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()
-    assert "enter a valid e-mail address." in page and Customer.objects.count() == 1
+    assert "enter a valid e-mail address." in page and Customer.objects.count() == 2
+    too_long = "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com"
+    response = client.post(f"/pay/{third.uuid}/customer", {"email": too_long}, follow=True)
+    assert response.status_code == 200 and "at most 254 characters" in response.content.decode()
+    assert Customer.objects.count() == 2
 
 
 def test_cancel_redirects_to_cancel_url_with_placeholders(client):

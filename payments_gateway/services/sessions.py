@@ -40,6 +40,7 @@ from .payments import session_payload
 # Order.amount is DecimalField(max_digits=24, decimal_places=8): 16 integer digits.
 MAX_FIAT_AMOUNT = Decimal(10) ** 15
 MAX_METADATA_BYTES = 8 * 1024
+MAX_EMAIL_LENGTH = Customer._meta.get_field("email").max_length  # 254
 _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
@@ -134,23 +135,24 @@ def create_session(
 
 
 def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
-    """The hosted page's customer form: reuse the Customer with this e-mail or create one (``customer.created``),
-    and attach it to the session and its order."""
+    """The hosted page's customer form: create a new Customer (``customer.created``) and attach it to the session
+    and, when the order has none, to its order.
+
+    The form is public (anyone with the session link can post it), so it never looks up or changes an existing
+    Customer by e-mail: that would let a stranger attach a victim's customer record (and rename it). Only the
+    merchant links an existing customer (the API's ``customer`` uuid).
+    """
     email = (email or "").strip()
     name = (name or "").strip()[:200]
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": ["enter a valid e-mail address."]}) from None
     with transaction.atomic():
-        customer = Customer.objects.filter(email__iexact=email).order_by("created").first()
-        if customer is None:
-            customer = Customer.objects.create(email=email, name=name)
-            emit("customer.created", customer_payload(customer), session=session)
-        elif name and not customer.name:
-            customer.name = name
-            customer.save(update_fields=["name", "updated"])
-            emit("customer.updated", customer_payload(customer), session=session)
+        customer = Customer.objects.create(email=email, name=name)
+        emit("customer.created", customer_payload(customer), session=session)
         CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now())
         Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
     session.customer = customer

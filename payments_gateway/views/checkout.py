@@ -103,7 +103,8 @@ def qr(request, uuid):
 
 @require_POST
 def customer(request, uuid):
-    """The customer form: reuse or create the Customer by e-mail and attach it to the session."""
+    """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
+    see ``attach_customer``)."""
     session = _session_or_404(uuid)
     if session.status == SessionStatus.OPEN and session.customer_id is None:
         try:
