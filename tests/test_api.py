@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
@@ -94,6 +95,25 @@ def test_bad_input_is_a_field_level_400_and_writes_nothing(api, change, field, t
     assert error["code"] == "invalid_request"
     assert text in " ".join(error["fields"][field]) and text in error["message"]
     assert not (CheckoutSession.objects.exists() or Order.objects.exists() or Event.objects.exists())
+
+
+@pytest.mark.parametrize("number", ["19.999999999999999", "19.99", "2e1", "true"])
+def test_a_json_number_with_a_fraction_is_refused_as_an_amount(api, number):
+    # json.loads reads 19.999999999999999 as the float 20.0: it must not become a $20.00 order.
+    body = json.dumps(BODY).replace('"amount": "19.99"', f'"amount": {number}')
+    response = api.post("/api/v1/sessions/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["amount"] == [
+        'give the amount as a string, e.g. "19.99" (a JSON number with a fraction is not exact).'
+    ]
+    assert not (CheckoutSession.objects.exists() or Order.objects.exists())
+
+
+def test_an_integer_amount_is_exact_and_accepted(api):
+    body = json.dumps(BODY).replace('"amount": "19.99"', '"amount": 20')
+    response = api.post("/api/v1/sessions/", body, content_type="application/json")
+    assert response.status_code == 201 and response.json()["amount_due"] == "20000000"
+    assert Order.objects.get().amount == Decimal("20")
 
 
 def test_missing_fields_are_named(api):
