@@ -116,6 +116,18 @@ def test_an_integer_amount_is_exact_and_accepted(api):
     assert Order.objects.get().amount == Decimal("20")
 
 
+def test_a_rate_with_more_than_18_decimals_creates_the_session(api, settings):
+    # It used to reach the quote_rate column, raise a field-less ValidationError and answer an HTML 500.
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {
+        "RATE_PROVIDER": "tests.test_pricing.ManyDecimalsProvider",
+        "RATE_PROVIDER_OPTIONS": {"rate": "1.0000000000000000001"},
+    }
+    response = post(api, "/api/v1/sessions/", BODY)
+    assert response.status_code == 201
+    assert Decimal(response.json()["quote"]["rate"]) == 1
+    assert response.json()["amount_due"] == "19990000"
+
+
 def test_missing_fields_are_named(api):
     response = post(api, "/api/v1/sessions/", {"currency": "USD"})
     fields = response.json()["error"]["fields"]

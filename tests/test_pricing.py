@@ -10,6 +10,7 @@ from payments_gateway.pricing import (
     ChainlinkRateProvider,
     FixedRateProvider,
     NoRate,
+    RateProvider,
     RateUnavailable,
     amount_for,
     get_quote,
@@ -73,6 +74,30 @@ def test_float_or_negative_rates_are_configuration_errors():
         FixedRateProvider(rates={"ETH": {"USD": 3000.5}})
     with pytest.raises(ImproperlyConfigured, match="positive"):
         FixedRateProvider(rates={"ETH": {"USD": "-1"}})
+
+
+class ManyDecimalsProvider(RateProvider):
+    """Like a feed whose decimals() is above 18: the rate has more decimal places than a session stores."""
+
+    def rate(self, asset, currency, network):
+        return Decimal(self.options.get("rate", "2999.1234567890123456789")), "many-decimals"
+
+
+def test_a_rate_with_more_than_18_decimals_is_truncated_down_so_the_amount_rounds_up(network):
+    quote = ManyDecimalsProvider().quote(Decimal("100.00"), "USD", network.asset("ETH"), network)
+    assert quote.rate == Decimal("2999.123456789012345678")  # the 19th decimal (9) dropped, never rounded up
+    assert quote.amount == amount_for(Decimal("100.00"), Decimal("2999.123456789012345678"), 18)
+    assert quote.amount >= amount_for(Decimal("100.00"), Decimal("2999.1234567890123456789"), 18)
+    with pytest.raises(RateUnavailable, match="too small to store"):
+        ManyDecimalsProvider(rate="1e-19").quote(Decimal("1"), "USD", network.asset("ETH"), network)
+    with pytest.raises(RateUnavailable, match="too large to store"):
+        ManyDecimalsProvider(rate="1e22").quote(Decimal("1"), "USD", network.asset("ETH"), network)
+
+
+def test_a_fixed_rate_with_more_than_18_decimals_is_a_configuration_error_naming_the_key():
+    with pytest.raises(ImproperlyConfigured, match=r"\['ETH'\]\['USD'\] has more than 18 decimal places"):
+        FixedRateProvider(rates={"ETH": {"USD": "3000.0000000000000000001"}})
+    assert FixedRateProvider(rates={"ETH": {"USD": "3000.0000000000000000000"}}).rates["ETH"]["USD"] == 3000
 
 
 def test_provider_is_chosen_by_registered_name_or_dotted_path(settings):

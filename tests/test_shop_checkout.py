@@ -92,3 +92,14 @@ def test_a_session_of_another_order_does_not_count(client, order):
     other = Order.objects.create(reference="OTHER", amount=Decimal("1000"), currency="USD")
     page = client.get(f"/orders/{other.uuid}/paid/?session={session.uuid}").content.decode()
     assert 'data-paid="false"' in page and "could not find this payment" in page
+
+
+def test_a_rate_with_more_than_18_decimals_still_opens_the_hosted_page(client, order, settings):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {
+        "RATE_PROVIDER": "tests.test_pricing.ManyDecimalsProvider",
+        "RATE_PROVIDER_OPTIONS": {"rate": "1.0000000000000000001"},
+    }
+    response = pay(client, order)
+    session = CheckoutSession.objects.get()
+    assert response.status_code == 302 and response.url == f"/pay/{session.uuid}/"
+    assert session.quote_rate == 1 and session.amount_due == 24_000_000

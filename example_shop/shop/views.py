@@ -143,7 +143,7 @@ def pay_with_crypto(request, uuid):
             metadata={"shop": "example"},
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+        messages.error(request, " ".join(exc.messages))  # with or without a field name (message_dict)
         return redirect("shop:order", uuid=order.uuid)
     except RateUnavailable as exc:
         messages.error(request, f"No price available right now, please try again shortly ({exc}).")
