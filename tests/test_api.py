@@ -128,6 +128,22 @@ def test_a_rate_with_more_than_18_decimals_creates_the_session(api, settings):
     assert response.json()["amount_due"] == "19990000"
 
 
+def test_a_second_session_for_an_order_with_a_payment_in_progress_is_400(api):
+    first = post(api, "/api/v1/sessions/", BODY).json()
+    again = {"order": "API-1", "asset": "USDC", "network": "test"}
+    second = post(api, "/api/v1/sessions/", again)
+    assert second.status_code == 201
+    assert api.get(f"/api/v1/sessions/{first['uuid']}/").json()["status"] == "canceled"  # superseded, unpaid
+
+    make_transfer(CheckoutSession.objects.get(uuid=second.json()["uuid"]), 1_000_000)
+    third = post(api, "/api/v1/sessions/", again)
+    assert third.status_code == 400
+    assert third.json()["error"]["fields"] == {
+        "order": [f"order API-1 already has a session with a payment in progress: {second.json()['uuid']}"]
+    }
+    assert CheckoutSession.objects.filter(status="open").count() == 1
+
+
 def test_missing_fields_are_named(api):
     response = post(api, "/api/v1/sessions/", {"currency": "USD"})
     fields = response.json()["error"]["fields"]

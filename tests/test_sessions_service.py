@@ -109,6 +109,34 @@ def test_order_and_reference_errors():
     assert CheckoutSession.objects.count() == 1
 
 
+def test_a_new_session_for_an_order_supersedes_its_unpaid_open_session():
+    first = new(reference="S-1")
+    second = create_session(order="S-1", asset="ETH", network="test")
+    first.refresh_from_db()
+    assert (first.status, second.status) == ("canceled", "open")
+    assert CheckoutSession.objects.filter(order=first.order, status="open").get() == second
+    failed = Event.objects.get(session=first, type="payment.failed")
+    assert failed.data["reason"] == "superseded" and failed.data["status"] == "canceled"
+
+
+@pytest.mark.parametrize("transfer", ["detected", "wrong asset"])
+def test_an_order_with_a_payment_in_progress_gets_no_second_session(transfer):
+    first = new(reference="S-2")
+    if transfer == "detected":
+        make_transfer(first, 1_000_000)  # partially paid, unconfirmed
+    else:
+        make_transfer(first, 25_000_000, asset="DAI", status="confirmed")
+    refresh_session(first.pk)
+    with pytest.raises(ValidationError) as excinfo:
+        create_session(order="S-2", asset="ETH", network="test")
+    assert excinfo.value.message_dict == {
+        "order": [f"order S-2 already has a session with a payment in progress: {first.uuid}"]
+    }
+    first.refresh_from_db()
+    assert first.status == "open" and CheckoutSession.objects.count() == 1
+    assert not Event.objects.filter(type="payment.failed").exists()
+
+
 def test_paid_order_cannot_get_a_new_session():
     session = new(reference="P-1")
     make_transfer(session, session.amount_due, status="confirmed")

@@ -101,6 +101,8 @@ def create_session(
     expires_at = now + gateway_settings.SESSION_TTL
     try:
         with transaction.atomic():
+            if order_obj is not None:
+                _supersede_open_sessions(order_obj, now)
             if order_obj is None:
                 order_obj = Order.objects.create(
                     reference=reference,
@@ -132,6 +134,14 @@ def create_session(
             raise ValidationError({"reference": [_reference_taken(reference)]}) from None
         raise
     return session
+
+
+def payment_in_progress(session: CheckoutSession) -> bool:
+    """Whether something was sent to this session (seen on chain, in any asset, not reverted)."""
+    return (
+        session.payment_status != PaymentStatus.UNPAID
+        or session.transfers.exclude(status=TransferStatus.REVERTED).exists()
+    )
 
 
 def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
@@ -378,6 +388,30 @@ def _check_order(
         elif Order.objects.filter(reference=reference).exists():
             errors["reference"] = _reference_taken(reference)
     return None, value or Decimal(0), currency
+
+
+def _supersede_open_sessions(order: Order, now: datetime) -> None:
+    """One open session per order, so a customer can never pay an order twice: cancel the order's open sessions
+    that nothing was sent to (``payment.failed``, reason ``superseded``), or refuse the new session if one has
+    a payment in progress. Runs in create_session's transaction, with the order row locked so two requests for
+    one order take turns."""
+    Order.objects.select_for_update().filter(pk=order.pk).exists()
+    open_sessions = list(
+        CheckoutSession.objects.select_for_update(of=("self",))
+        .select_related("order", "customer", "deposit_address")
+        .filter(order=order, status=SessionStatus.OPEN)
+    )
+    for session in open_sessions:
+        if payment_in_progress(session):
+            name = order.reference or order.uuid
+            raise ValidationError(
+                {"order": [f"order {name} already has a session with a payment in progress: {session.uuid}"]}
+            )
+    for session in open_sessions:
+        session.status = SessionStatus.CANCELED
+        session.canceled_at = now
+        session.save(update_fields=["status", "canceled_at", "updated"])
+        emit("payment.failed", session_payload(session) | {"reason": "superseded"}, session=session)
 
 
 def _reference_taken(reference: str) -> str:
