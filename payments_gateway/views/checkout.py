@@ -110,7 +110,7 @@ def customer(request, uuid):
         try:
             attach_customer(session, email=request.POST.get("email", ""), name=request.POST.get("name", ""))
         except ValidationError as exc:
-            messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+            messages.error(request, " ".join(exc.messages))
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
