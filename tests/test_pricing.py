@@ -136,6 +136,22 @@ def test_chainlink_quote_reads_the_feed_and_rounds_up(chain, feed_network):
 
 
 @pytest.mark.anvil
+def test_a_chainlink_feed_with_more_than_18_decimals_is_truncated_down(chain, anvil_settings, settings):
+    from payments_gateway.chain.contracts import load_artifact
+
+    artifact = load_artifact("MockV3Aggregator")
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    answer = 250012345678901234567891  # 2500.12345678901234567891 with 20 decimals
+    tx = factory.constructor(20, "ETH / USD", answer).transact({"from": chain.w3.eth.accounts[0]})
+    address = chain.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    network = anvil_settings["NETWORKS"]["anvil"] | {"price_feeds": {"ETH/USD": address}}
+    settings.PAYMENTS_GATEWAY = anvil_settings | {"RATE_PROVIDER": "chainlink", "NETWORKS": {"anvil": network}}
+    quote = get_quote(Decimal("100.00"), "USD", "ETH", gateway_settings.network("anvil"))
+    assert quote.rate == Decimal("2500.123456789012345678")  # "91" dropped, never rounded up
+    assert quote.amount == amount_for(Decimal("100.00"), Decimal("2500.123456789012345678"), 18)
+
+
+@pytest.mark.anvil
 def test_chainlink_refuses_negative_zero_and_stale_answers(chain, feed_network):
     chain.set_eth_usd("-1")
     with pytest.raises(RateUnavailable, match="not a price"):
