@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "XPUB": None,
     "SESSION_TTL": timedelta(hours=24),
     "LATE_PAYMENT_WINDOW": timedelta(hours=24),
-    # {"USDC": "1%", "DAI": 10**16, "*": 0}: base units (int) or a percentage string, per asset.
+    # {"USDC": "1%", "DAI": 10**16, "*": 0}: base units (int) or a percentage string (< 100 %), per asset. Base
+    # units are capped at MAX_ABSOLUTE_TOLERANCE_PERCENT % of the amount due (see GatewaySettings.tolerance).
     "UNDERPAYMENT_TOLERANCE": {},
     "RATE_PROVIDER": "payments_gateway.pricing.FixedRateProvider",
     "RATE_PROVIDER_OPTIONS": {},
@@ -51,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     # (reprocess it from the admin).
     "WEBHOOK_INCOMING_RETRY_SCHEDULE": [60, 300, 1800, 7200, 21600],
 }
+
+# An absolute UNDERPAYMENT_TOLERANCE never forgives more than this share of a session's amount due.
+MAX_ABSOLUTE_TOLERANCE_PERCENT = Decimal(1)
 
 _NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -314,9 +318,21 @@ def parse_tolerance(value: Any, key: str) -> int | Decimal:
             percent = Decimal(value[:-1])
         except InvalidOperation:
             percent = Decimal(-1)
-        if percent.is_finite() and 0 <= percent <= 100:
+        if percent.is_finite() and percent >= 100:
+            raise ImproperlyConfigured(
+                f"{key} is {value!r}: a tolerance of 100 % or more would count any transfer, even 1 base unit, "
+                "as full payment. Use a small percentage for rounding dust, e.g. '1%'."
+            )
+        if percent.is_finite() and percent >= 0:
             return percent
     raise ImproperlyConfigured(f"{key} must be base units (int) or a percentage like '1%', not {value!r}.")
+
+
+def _percent_of(amount: int, percent: Decimal) -> int:
+    # Integer arithmetic (a Decimal product would round at 28 digits); round down, so the result never exceeds
+    # the percentage.
+    numerator, denominator = percent.as_integer_ratio()
+    return amount * numerator // (denominator * 100)
 
 
 class GatewaySettings:
@@ -360,15 +376,18 @@ class GatewaySettings:
             raise ValueError(f"unknown network {name!r}; configured networks: {known}") from None
 
     def tolerance(self, asset: str, amount_due: int) -> int:
-        """Base units by which a payment of ``asset`` may fall short of ``amount_due`` and still count as paid."""
+        """Base units by which a payment of ``asset`` may fall short of ``amount_due`` and still count as paid.
+
+        The tolerance is for rounding and fee dust. A percentage applies as configured (below 100 %). An
+        absolute tolerance (base units) applies up to :data:`MAX_ABSOLUTE_TOLERANCE_PERCENT` % of
+        ``amount_due`` and never more: ``10**16`` wei is dust on a 1 ETH session but the whole price of a $10
+        one, where it would let a 1 wei transfer pay the session.
+        """
         table = self.UNDERPAYMENT_TOLERANCE
         rule = table.get(asset, table.get("*", 0))
         if isinstance(rule, Decimal):
-            # Integer arithmetic (a Decimal product would round at 28 digits); round down, so the tolerance
-            # never exceeds the configured percentage.
-            numerator, denominator = rule.as_integer_ratio()
-            return amount_due * numerator // (denominator * 100)
-        return rule
+            return _percent_of(amount_due, rule)
+        return min(rule, _percent_of(amount_due, MAX_ABSOLUTE_TOLERANCE_PERCENT))
 
     def reload(self) -> None:
         self._cache.clear()

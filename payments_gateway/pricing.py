@@ -18,13 +18,18 @@ Built-ins:
   Chainlink-style price feed ``NetworkConfig.price_feeds["ETH/USD"]``; refuses non-positive, incomplete or
   stale answers (older than ``max_age`` seconds, default 3600). Pairs without a feed fall back to the fixed
   table (so stablecoins stay 1:1 to USD).
+
+A stored rate has at most 18 decimal places (``CheckoutSession.quote_rate``). A rate from the fixed table with
+more is a configuration error naming its key. A rate from a feed or a custom provider with more (a feed whose
+``decimals()`` is above 18) is truncated to 18 places, rounding DOWN: a lower rate means a higher amount, so the
+rounding again favours the merchant, by far less than one base unit per ~10**18 of price.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -42,6 +47,10 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }  # fmt: skip
 
 STABLECOINS_USD = ("USDC", "USDT", "DAI")
+# CheckoutSession.quote_rate is numeric(40, 18).
+RATE_DECIMAL_PLACES = 18
+RATE_LIMIT = Decimal(10) ** (40 - RATE_DECIMAL_PLACES)
+_RATE_QUANTUM = Decimal(1).scaleb(-RATE_DECIMAL_PLACES)
 
 
 class PricingError(Exception):
@@ -138,8 +147,15 @@ class RateProvider:
         """Lock a price: the rate now and the amount in base units, rounded up."""
         currency_exponent(currency)
         rate, source = self.rate(asset, currency, network)
+        name = self.name or type(self).__name__
         if not rate.is_finite() or rate <= 0:
-            raise RateUnavailable(f"{self.name or type(self).__name__} gave a non-positive rate {rate}.")
+            raise RateUnavailable(f"{name} gave a non-positive rate {rate}.")
+        if rate >= RATE_LIMIT:
+            raise RateUnavailable(f"{name} gave a rate {rate} of {currency} per {asset.symbol}: too large to store.")
+        # At most 18 decimal places, rounded down (so the amount rounds up, for the merchant).
+        rate = rate.quantize(_RATE_QUANTUM, rounding=ROUND_DOWN, context=Context(prec=100))
+        if rate <= 0:
+            raise RateUnavailable(f"{name} gave a rate below 10**-{RATE_DECIMAL_PLACES}, too small to store.")
         return Quote(
             asset=asset.symbol,
             currency=currency,
@@ -240,6 +256,15 @@ def _rate(value: Any, key: str) -> Decimal:
         rate = Decimal(0)
     if not rate.is_finite() or rate <= 0:
         raise ImproperlyConfigured(f"{key} must be a positive number, not {value!r}.")
+    if rate >= RATE_LIMIT:
+        raise ImproperlyConfigured(f"{key} must be below 10**{40 - RATE_DECIMAL_PLACES}, not {value!r}.")
+    if rate.as_tuple().exponent < -RATE_DECIMAL_PLACES and rate != rate.quantize(
+        _RATE_QUANTUM, context=Context(prec=100)
+    ):
+        raise ImproperlyConfigured(
+            f"{key} has more than {RATE_DECIMAL_PLACES} decimal places ({value!r}); a rate is stored with at most "
+            f"{RATE_DECIMAL_PLACES}."
+        )
     return rate
 
 

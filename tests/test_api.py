@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
@@ -94,6 +95,53 @@ def test_bad_input_is_a_field_level_400_and_writes_nothing(api, change, field, t
     assert error["code"] == "invalid_request"
     assert text in " ".join(error["fields"][field]) and text in error["message"]
     assert not (CheckoutSession.objects.exists() or Order.objects.exists() or Event.objects.exists())
+
+
+@pytest.mark.parametrize("number", ["19.999999999999999", "19.99", "2e1", "true"])
+def test_a_json_number_with_a_fraction_is_refused_as_an_amount(api, number):
+    # json.loads reads 19.999999999999999 as the float 20.0: it must not become a $20.00 order.
+    body = json.dumps(BODY).replace('"amount": "19.99"', f'"amount": {number}')
+    response = api.post("/api/v1/sessions/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["amount"] == [
+        'give the amount as a string, e.g. "19.99" (a JSON number with a fraction is not exact).'
+    ]
+    assert not (CheckoutSession.objects.exists() or Order.objects.exists())
+
+
+def test_an_integer_amount_is_exact_and_accepted(api):
+    body = json.dumps(BODY).replace('"amount": "19.99"', '"amount": 20')
+    response = api.post("/api/v1/sessions/", body, content_type="application/json")
+    assert response.status_code == 201 and response.json()["amount_due"] == "20000000"
+    assert Order.objects.get().amount == Decimal("20")
+
+
+def test_a_rate_with_more_than_18_decimals_creates_the_session(api, settings):
+    # It used to reach the quote_rate column, raise a field-less ValidationError and answer an HTML 500.
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {
+        "RATE_PROVIDER": "tests.test_pricing.ManyDecimalsProvider",
+        "RATE_PROVIDER_OPTIONS": {"rate": "1.0000000000000000001"},
+    }
+    response = post(api, "/api/v1/sessions/", BODY)
+    assert response.status_code == 201
+    assert Decimal(response.json()["quote"]["rate"]) == 1
+    assert response.json()["amount_due"] == "19990000"
+
+
+def test_a_second_session_for_an_order_with_a_payment_in_progress_is_400(api):
+    first = post(api, "/api/v1/sessions/", BODY).json()
+    again = {"order": "API-1", "asset": "USDC", "network": "test"}
+    second = post(api, "/api/v1/sessions/", again)
+    assert second.status_code == 201
+    assert api.get(f"/api/v1/sessions/{first['uuid']}/").json()["status"] == "canceled"  # superseded, unpaid
+
+    make_transfer(CheckoutSession.objects.get(uuid=second.json()["uuid"]), 1_000_000)
+    third = post(api, "/api/v1/sessions/", again)
+    assert third.status_code == 400
+    assert third.json()["error"]["fields"] == {
+        "order": [f"order API-1 already has a session with a payment in progress: {second.json()['uuid']}"]
+    }
+    assert CheckoutSession.objects.filter(status="open").count() == 1
 
 
 def test_missing_fields_are_named(api):

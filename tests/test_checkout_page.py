@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 
 from payments_gateway.models import CheckoutSession, Customer, Event, Transfer
 from payments_gateway.services.payments import refresh_session
-from payments_gateway.services.sessions import create_session
+from payments_gateway.services.sessions import amount_to_pay, create_session, payment_uri
 from payments_gateway.views import checkout as views
 
 from .factories import TEST_NETWORK, make_transfer
@@ -100,6 +100,51 @@ def test_status_follows_the_payment(client):
     assert 'id="continue"' in page and 'id="pay-box" hidden' in page
 
 
+def test_pending_payment_is_not_asked_for_again(client):
+    session = new()
+    assert amount_to_pay(session) == 25_000_000
+    make_transfer(session, 25_000_000, confirmations=1)
+    session = refresh_session(session.pk)
+    assert session.payment_status == "pending"
+    assert amount_to_pay(session) == 0 and payment_uri(session) is None
+    state = status(client, session)
+    assert (state["status"], state["awaiting_payment"], state["amount_to_pay"]) == ("open", False, "0")
+    assert state["message"] == "Payment received, waiting for confirmations (1/3)."
+    page = client.get(f"/pay/{session.uuid}/").content.decode()
+    assert 'id="pay-box" hidden' in page
+    assert "uint256=25000000" not in page  # no QR code / wallet link asking for the amount again
+    assert client.get(f"/pay/{session.uuid}/qr.png").status_code == 404
+
+
+def test_within_tolerance_pending_asks_for_nothing(client, settings):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {"UNDERPAYMENT_TOLERANCE": {"USDC": "1%"}}
+    session = new()
+    make_transfer(session, 24_900_000, confirmations=1)  # 0.1 USDC short, inside the 1 % tolerance
+    session = refresh_session(session.pk)
+    assert session.payment_status == "pending" and session.amount_remaining == 100_000
+    assert amount_to_pay(session) == 0
+    assert status(client, session)["awaiting_payment"] is False
+
+
+def test_a_payment_in_another_asset_is_announced_and_shown_but_does_not_pay(client):
+    session = new()  # 25 USDC
+    wrong = make_transfer(session, 25_000_000, asset="USDT", status="confirmed", confirmations=3)
+    session = refresh_session(session.pk)
+    assert (session.status, session.payment_status, session.amount_received) == ("open", "unpaid", 0)
+    announced = Event.objects.filter(session=session, type__startswith="transaction.").order_by("created")
+    assert [(e.type, e.data["asset"], e.data["tx_hash"]) for e in announced] == [
+        ("transaction.detected", "USDT", wrong.tx_hash),
+        ("transaction.confirmed", "USDT", wrong.tx_hash),
+    ]
+    expected = "A payment in USDT was received; this checkout expects USDC. Contact the merchant for a refund."
+    assert status(client, session)["wrong_asset_message"] == expected
+    assert expected in client.get(f"/pay/{session.uuid}/").content.decode()
+
+    other = new()
+    assert status(client, other)["wrong_asset_message"] is None
+    assert 'id="wrong-asset" class="warning" hidden' in client.get(f"/pay/{other.uuid}/").content.decode()
+
+
 def test_overpayment_is_flagged_with_the_excess(client):
     session = new()
     make_transfer(session, 26_500_000, status="confirmed")
@@ -143,20 +188,26 @@ def test_unknown_session_is_404_everywhere(client):
     assert client.post(f"/pay/{missing}/cancel").status_code == 404
 
 
-def test_customer_form_creates_or_reuses_the_customer(client):
-    first, second = new(), new()
-    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Dee"})
+def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(client):
+    victim = Customer.objects.create(email="dee@example.com", name="Dee")
+    first = new()
+    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Mallory"})
     assert response.status_code == 302
-    client.post(f"/pay/{second.uuid}/customer", {"email": "dee@example.com"})
-    customer = Customer.objects.get()
-    assert {s.customer for s in CheckoutSession.objects.all()} == {customer}
+    first.refresh_from_db()
+    assert first.customer != victim and first.customer.email == "dee@example.com"
+    victim.refresh_from_db()
+    assert victim.name == "Dee" and not victim.sessions.exists()
     assert Event.objects.filter(type="customer.created").count() == 1
     page = client.get(f"/pay/{first.uuid}/").content.decode()
     assert 'id="customer-form"' not in page and "dee@example.com" in page
 
     third = new()
     page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()
-    assert "enter a valid e-mail address." in page and Customer.objects.count() == 1
+    assert "enter a valid e-mail address." in page and Customer.objects.count() == 2
+    too_long = "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com"
+    response = client.post(f"/pay/{third.uuid}/customer", {"email": too_long}, follow=True)
+    assert response.status_code == 200 and "at most 254 characters" in response.content.decode()
+    assert Customer.objects.count() == 2
 
 
 def test_cancel_redirects_to_cancel_url_with_placeholders(client):

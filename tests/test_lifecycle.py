@@ -69,6 +69,27 @@ def test_overpaid_is_flagged_with_the_excess():
     assert session.amount_received - session.amount_due == 2_500_000
 
 
+def test_absolute_tolerance_never_forgives_more_than_one_percent(settings):
+    # The README's example tolerance, 10**16 wei (0.01 ETH), on a $10 ETH session of 0.0033 ETH.
+    network = TEST_NETWORK | {"native": {"symbol": "ETH", "decimals": 18}}
+    settings.PAYMENTS_GATEWAY = {"NETWORKS": {"test": network}, "UNDERPAYMENT_TOLERANCE": {"ETH": 10**16}}
+    small = make_session(asset="ETH", amount_due=3_300_000_000_000_000)
+    make_transfer(small, 1, status="confirmed", kind="native")
+    assert refresh_session(small.pk).payment_status == "partially_paid"
+    make_transfer(small, 3_267_000_000_000_000 - 2, status="confirmed", kind="native")
+    assert refresh_session(small.pk).payment_status == "partially_paid"  # 1 wei short of 99 %
+    make_transfer(small, 1, status="confirmed", kind="native")
+    assert refresh_session(small.pk).payment_status == "paid"  # 99 %: the tolerance is capped at 1 %
+
+    # On a large session the configured 10**16 wei applies in full (it is below 1 %).
+    big = make_session(asset="ETH", amount_due=10**18)
+    make_transfer(big, 10**18 - 10**16, status="confirmed", kind="native")
+    assert refresh_session(big.pk).payment_status == "paid"
+    other = make_session(asset="ETH", amount_due=10**18)
+    make_transfer(other, 10**18 - 10**16 - 1, status="confirmed", kind="native")
+    assert refresh_session(other.pk).payment_status == "partially_paid"
+
+
 def test_underpayment_tolerance_in_percent(settings):
     settings.PAYMENTS_GATEWAY = {"NETWORKS": {"test": TEST_NETWORK}, "UNDERPAYMENT_TOLERANCE": {"USDC": "1%"}}
     session = make_session(amount_due=10_000_000)
@@ -114,6 +135,33 @@ def test_expiry_keeps_a_partial_payment_and_a_late_payment_completes():
     session = refresh_session(session.pk)
     assert (session.status, session.payment_status, session.late) == ("complete", "paid", True)
     assert "payment.expired" in event_types(session)
+
+
+def test_a_pending_payment_is_not_expired_and_completes_when_it_confirms():
+    now = timezone.now()
+    session = make_session(amount_due=10_000_000, expires_at=now - timedelta(seconds=1))
+    transfer = make_transfer(session, 10_000_000)  # the full amount, not yet confirmed
+    assert refresh_session(session.pk, now=now - timedelta(seconds=2)).payment_status == "pending"
+    assert expire_due_sessions(now=now) == 0
+    assert expire_if_due(session, now=now).status == "open"
+    assert "payment.expired" not in event_types(session)
+
+    Transfer.objects.filter(pk=transfer.pk).update(status="confirmed")
+    session = refresh_session(session.pk, now=now)
+    assert (session.status, session.payment_status) == ("complete", "paid")
+
+
+def test_a_reverted_pending_payment_past_expiry_then_expires():
+    now = timezone.now()
+    session = make_session(amount_due=10_000_000, expires_at=now - timedelta(seconds=1))
+    transfer = make_transfer(session, 10_000_000)
+    refresh_session(session.pk, now=now)
+    assert expire_due_sessions(now=now) == 0
+    Transfer.objects.filter(pk=transfer.pk).update(status="reverted")
+    assert refresh_session(session.pk, now=now).payment_status == "unpaid"
+    assert expire_due_sessions(now=now) == 1
+    session.refresh_from_db()
+    assert session.status == "expired"
 
 
 def test_expire_on_read():

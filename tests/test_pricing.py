@@ -10,6 +10,7 @@ from payments_gateway.pricing import (
     ChainlinkRateProvider,
     FixedRateProvider,
     NoRate,
+    RateProvider,
     RateUnavailable,
     amount_for,
     get_quote,
@@ -75,6 +76,30 @@ def test_float_or_negative_rates_are_configuration_errors():
         FixedRateProvider(rates={"ETH": {"USD": "-1"}})
 
 
+class ManyDecimalsProvider(RateProvider):
+    """Like a feed whose decimals() is above 18: the rate has more decimal places than a session stores."""
+
+    def rate(self, asset, currency, network):
+        return Decimal(self.options.get("rate", "2999.1234567890123456789")), "many-decimals"
+
+
+def test_a_rate_with_more_than_18_decimals_is_truncated_down_so_the_amount_rounds_up(network):
+    quote = ManyDecimalsProvider().quote(Decimal("100.00"), "USD", network.asset("ETH"), network)
+    assert quote.rate == Decimal("2999.123456789012345678")  # the 19th decimal (9) dropped, never rounded up
+    assert quote.amount == amount_for(Decimal("100.00"), Decimal("2999.123456789012345678"), 18)
+    assert quote.amount >= amount_for(Decimal("100.00"), Decimal("2999.1234567890123456789"), 18)
+    with pytest.raises(RateUnavailable, match="too small to store"):
+        ManyDecimalsProvider(rate="1e-19").quote(Decimal("1"), "USD", network.asset("ETH"), network)
+    with pytest.raises(RateUnavailable, match="too large to store"):
+        ManyDecimalsProvider(rate="1e22").quote(Decimal("1"), "USD", network.asset("ETH"), network)
+
+
+def test_a_fixed_rate_with_more_than_18_decimals_is_a_configuration_error_naming_the_key():
+    with pytest.raises(ImproperlyConfigured, match=r"\['ETH'\]\['USD'\] has more than 18 decimal places"):
+        FixedRateProvider(rates={"ETH": {"USD": "3000.0000000000000000001"}})
+    assert FixedRateProvider(rates={"ETH": {"USD": "3000.0000000000000000000"}}).rates["ETH"]["USD"] == 3000
+
+
 def test_provider_is_chosen_by_registered_name_or_dotted_path(settings):
     settings.PAYMENTS_GATEWAY = {"RATE_PROVIDER": "chainlink"}
     assert type(get_rate_provider()) is ChainlinkRateProvider
@@ -108,6 +133,22 @@ def test_chainlink_quote_reads_the_feed_and_rounds_up(chain, feed_network):
     assert quote.amount * quote.rate / 10**18 >= Decimal("100.00")
     # Stablecoins have no feed here: the fixed 1:1 table answers.
     assert get_quote(Decimal("100.00"), "USD", "USDC", feed_network).amount == 100_000_000
+
+
+@pytest.mark.anvil
+def test_a_chainlink_feed_with_more_than_18_decimals_is_truncated_down(chain, anvil_settings, settings):
+    from payments_gateway.chain.contracts import load_artifact
+
+    artifact = load_artifact("MockV3Aggregator")
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    answer = 250012345678901234567891  # 2500.12345678901234567891 with 20 decimals
+    tx = factory.constructor(20, "ETH / USD", answer).transact({"from": chain.w3.eth.accounts[0]})
+    address = chain.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    network = anvil_settings["NETWORKS"]["anvil"] | {"price_feeds": {"ETH/USD": address}}
+    settings.PAYMENTS_GATEWAY = anvil_settings | {"RATE_PROVIDER": "chainlink", "NETWORKS": {"anvil": network}}
+    quote = get_quote(Decimal("100.00"), "USD", "ETH", gateway_settings.network("anvil"))
+    assert quote.rate == Decimal("2500.123456789012345678")  # "91" dropped, never rounded up
+    assert quote.amount == amount_for(Decimal("100.00"), Decimal("2500.123456789012345678"), 18)
 
 
 @pytest.mark.anvil

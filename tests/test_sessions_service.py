@@ -109,6 +109,34 @@ def test_order_and_reference_errors():
     assert CheckoutSession.objects.count() == 1
 
 
+def test_a_new_session_for_an_order_supersedes_its_unpaid_open_session():
+    first = new(reference="S-1")
+    second = create_session(order="S-1", asset="ETH", network="test")
+    first.refresh_from_db()
+    assert (first.status, second.status) == ("canceled", "open")
+    assert CheckoutSession.objects.filter(order=first.order, status="open").get() == second
+    failed = Event.objects.get(session=first, type="payment.failed")
+    assert failed.data["reason"] == "superseded" and failed.data["status"] == "canceled"
+
+
+@pytest.mark.parametrize("transfer", ["detected", "wrong asset"])
+def test_an_order_with_a_payment_in_progress_gets_no_second_session(transfer):
+    first = new(reference="S-2")
+    if transfer == "detected":
+        make_transfer(first, 1_000_000)  # partially paid, unconfirmed
+    else:
+        make_transfer(first, 25_000_000, asset="DAI", status="confirmed")
+    refresh_session(first.pk)
+    with pytest.raises(ValidationError) as excinfo:
+        create_session(order="S-2", asset="ETH", network="test")
+    assert excinfo.value.message_dict == {
+        "order": [f"order S-2 already has a session with a payment in progress: {first.uuid}"]
+    }
+    first.refresh_from_db()
+    assert first.status == "open" and CheckoutSession.objects.count() == 1
+    assert not Event.objects.filter(type="payment.failed").exists()
+
+
 def test_paid_order_cannot_get_a_new_session():
     session = new(reference="P-1")
     make_transfer(session, session.amount_due, status="confirmed")
@@ -123,15 +151,32 @@ def test_placeholders_are_replaced_url_encoded():
     assert url == f"https://s.example/done/{session.uuid}?t=payment&id={session.uuid}"
 
 
-def test_customer_form_creates_then_reuses_customer_by_email():
+def test_customer_form_never_links_or_changes_an_existing_customer():
+    victim = Customer.objects.create(email="ann@example.com", name="")
     first, second = new(), new()
-    customer = attach_customer(first, email="ann@example.com", name="Ann")
-    assert attach_customer(second, email="ANN@example.com") == customer
-    assert Customer.objects.count() == 1
-    assert CheckoutSession.objects.filter(customer=customer).count() == 2
-    assert Event.objects.filter(type="customer.created").count() == 1
+    created = attach_customer(first, email="ANN@example.com", name="Mallory")
+    assert created != victim
+    victim.refresh_from_db()
+    assert victim.name == "" and not victim.sessions.exists() and not victim.orders.exists()
+    assert attach_customer(second, email="ann@example.com") not in {victim, created}
+    assert Customer.objects.count() == 3
+    assert Event.objects.filter(type="customer.created").count() == 2
+    assert not Event.objects.filter(type="customer.updated").exists()
     with pytest.raises(ValidationError, match="valid e-mail"):
         attach_customer(first, email="not-an-email")
+
+
+def test_customer_form_refuses_an_email_longer_than_the_column():
+    too_long = "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com"  # 259 characters, valid otherwise
+    with pytest.raises(ValidationError, match="at most 254 characters"):
+        attach_customer(new(), email=too_long)
+    assert not Customer.objects.exists()
+
+
+def test_merchant_links_an_existing_customer_by_uuid():
+    known = Customer.objects.create(email="ann@example.com")
+    session = new(customer=str(known.uuid))
+    assert session.customer == known and session.order.customer == known
 
 
 def test_cancel_only_an_unpaid_open_session():

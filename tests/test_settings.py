@@ -152,6 +152,12 @@ MISTAKES = {
         "E005",
     ),
     "tolerance over 100%": (valid_config(UNDERPAYMENT_TOLERANCE={"USDC": "150%"}), "['USDC']", "'1%'", "E005"),
+    "tolerance of 100%": (
+        valid_config(UNDERPAYMENT_TOLERANCE={"USDC": "100%"}),
+        "['USDC'] is '100%'",
+        "even 1 base unit",
+        "E005",
+    ),
     "negative tolerance": (valid_config(UNDERPAYMENT_TOLERANCE={"DAI": -1}), "['DAI']", "not be negative", "E005"),
     "tolerance float": (valid_config(UNDERPAYMENT_TOLERANCE={"ETH": 0.01}), "['ETH']", "never a float", "E005"),
     "tolerance not a dict": (valid_config(UNDERPAYMENT_TOLERANCE="1%"), "['UNDERPAYMENT_TOLERANCE']", "'1%'}", "E005"),

@@ -92,3 +92,32 @@ def test_a_session_of_another_order_does_not_count(client, order):
     other = Order.objects.create(reference="OTHER", amount=Decimal("1000"), currency="USD")
     page = client.get(f"/orders/{other.uuid}/paid/?session={session.uuid}").content.decode()
     assert 'data-paid="false"' in page and "could not find this payment" in page
+
+
+def test_a_rate_with_more_than_18_decimals_still_opens_the_hosted_page(client, order, settings):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {
+        "RATE_PROVIDER": "tests.test_pricing.ManyDecimalsProvider",
+        "RATE_PROVIDER_OPTIONS": {"rate": "1.0000000000000000001"},
+    }
+    response = pay(client, order)
+    session = CheckoutSession.objects.get()
+    assert response.status_code == 302 and response.url == f"/pay/{session.uuid}/"
+    assert session.quote_rate == 1 and session.amount_due == 24_000_000
+
+
+def test_an_order_never_has_two_open_sessions_and_a_payment_in_progress_hides_the_pay_form(client, order):
+    pay(client, order)
+    first = CheckoutSession.objects.get()
+    pay(client, order, option="test:ETH")  # changed their mind before paying: the first session is canceled
+    second = CheckoutSession.objects.get(status="open")
+    first.refresh_from_db()
+    assert first.status == "canceled" and second.asset == "ETH"
+
+    make_transfer(second, 1)
+    refresh_session(second.pk)
+    page = client.get(f"/orders/{order.uuid}/").content.decode()
+    assert 'id="pay-with-crypto"' not in page
+    assert f'href="/pay/{second.uuid}/"' in page and "Continue your ETH payment" in page
+    response = client.post(f"/orders/{order.uuid}/pay/", {"option": "test:USDC"}, follow=True)
+    assert "already has a session with a payment in progress" in response.content.decode()
+    assert CheckoutSession.objects.filter(status="open").get() == second

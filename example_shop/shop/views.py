@@ -14,7 +14,7 @@ from payments_gateway.conf import gateway_settings
 from payments_gateway.models import Order, SessionStatus
 from payments_gateway.money import format_units
 from payments_gateway.pricing import RateUnavailable
-from payments_gateway.services.sessions import create_session
+from payments_gateway.services.sessions import create_session, payment_in_progress
 
 from .cart import MAX_QUANTITY, Cart
 from .models import Product, ShopOrderLine
@@ -104,6 +104,9 @@ def order_detail(request, uuid):
             "lines": order.shop_lines.select_related("product"),
             "pay_form": PayWithCryptoForm(),
             "open_session": open_session,
+            # Something was sent: starting another session would be refused (and could make the customer pay
+            # twice), so the page offers only to continue that payment.
+            "payment_in_progress": open_session is not None and payment_in_progress(open_session),
         },
     )
 
@@ -143,7 +146,7 @@ def pay_with_crypto(request, uuid):
             metadata={"shop": "example"},
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+        messages.error(request, " ".join(exc.messages))  # with or without a field name (message_dict)
         return redirect("shop:order", uuid=order.uuid)
     except RateUnavailable as exc:
         messages.error(request, f"No price available right now, please try again shortly ({exc}).")

@@ -89,7 +89,8 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
         try:
             session = create_session(**form.validated_data)
         except DjangoValidationError as exc:
-            raise exceptions.ValidationError(exc.message_dict)
+            # A ValidationError raised deeper (a model field) may carry a message without a field.
+            raise exceptions.ValidationError(getattr(exc, "message_dict", {"non_field_errors": exc.messages}))
         except RateUnavailable as exc:
             raise ServiceUnavailable(f"No price can be quoted right now: {exc}")
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)

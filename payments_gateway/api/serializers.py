@@ -13,12 +13,26 @@ from ..money import format_units
 from ..services.sessions import payment_uri
 
 
+class AmountField(serializers.CharField):
+    """A fiat amount: a JSON string ("19.99") or an integer (20), never a JSON number with a fraction.
+
+    Python's JSON parser reads ``19.999999999999999`` as the float 20.0; accepting it would charge a price the
+    client never wrote. An integer is exact, so it is fine.
+    """
+
+    default_error_messages = {"not_exact": 'give the amount as a string, e.g. "19.99" (a JSON number with a '
+                                           "fraction is not exact)."}  # fmt: skip
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("not_exact")
+        return super().to_internal_value(data)
+
+
 class SessionCreateSerializer(serializers.Serializer):
     """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order."""
 
-    amount = serializers.CharField(
-        required=False, max_length=40, help_text='Fiat price as a decimal string, e.g. "19.99".'
-    )
+    amount = AmountField(required=False, max_length=40, help_text='Fiat price as a decimal string, e.g. "19.99".')
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
     order = serializers.CharField(
         required=False, max_length=200, help_text="Reference of an existing unpaid order (instead of amount)."
@@ -118,10 +132,10 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
         return self._display(session, session.amount_received)
 
     def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(remaining(session))
+        return str(session.amount_remaining)
 
     def get_amount_remaining_display(self, session: CheckoutSession) -> str | None:
-        return self._display(session, remaining(session))
+        return self._display(session, session.amount_remaining)
 
     @extend_schema_field(
         {"type": "object", "properties": {"uuid": {"type": "string"}, "reference": {"type": "string"}}}
@@ -166,7 +180,7 @@ class TransactionStatusSerializer(AmountMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(remaining(session))
+        return str(session.amount_remaining)
 
     def get_confirmations_required(self, session: CheckoutSession) -> int | None:
         network = gateway_settings.networks.get(session.network)
@@ -183,8 +197,3 @@ class CustomerSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be a JSON object.")
         return value
-
-
-def remaining(session: CheckoutSession) -> int:
-    """Base units the customer still has to send (what is seen, confirmed or not, counts as sent)."""
-    return max(session.amount_due - session.amount_received - session.amount_pending, 0)

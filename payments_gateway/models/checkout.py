@@ -132,3 +132,8 @@ class CheckoutSession(models.Model):
     @property
     def address(self) -> str:
         return self.deposit_address.address
+
+    @property
+    def amount_remaining(self) -> int:
+        """Base units the customer still has to send: what is seen on chain, confirmed or not, counts as sent."""
+        return max(self.amount_due - self.amount_received - self.amount_pending, 0)

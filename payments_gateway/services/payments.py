@@ -52,23 +52,31 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
     now = now or timezone.now()
     with transaction.atomic():
         session = CheckoutSession.objects.select_for_update().select_related("order").get(pk=session_id)
-        transfers = list(session.transfers.filter(asset=session.asset).order_by("block_number", "log_index"))
+        transfers = list(session.transfers.order_by("block_number", "log_index"))
+        # Every transfer to the address is announced (its payload names its asset), even one in another asset
+        # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
-        _apply(session, [t for t in transfers if t.status != TransferStatus.REVERTED], now)
+        counted = [t for t in transfers if t.asset == session.asset and t.status != TransferStatus.REVERTED]
+        _apply(session, counted, now)
         session.save()
         _announce_session(session, previous)
     return session
 
 
 def expire_due_sessions(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Expire open sessions past ``expires_at``; safe to run in several workers at once. Returns the count."""
+    """Expire open sessions past ``expires_at``; safe to run in several workers at once. Returns the count.
+
+    A ``pending`` session (its full amount seen, waiting for confirmations) is not expired: it completes when
+    the transfers confirm, or, if they are reverted, goes back to unpaid/partially paid and expires then.
+    """
     now = now or timezone.now()
     count = 0
     with transaction.atomic():
         due = (
             CheckoutSession.objects.select_for_update(skip_locked=True)
             .filter(status=SessionStatus.OPEN, expires_at__lte=now)
+            .exclude(payment_status=PaymentStatus.PENDING)
             .order_by("expires_at")[:limit]
         )
         for session in due:
@@ -80,11 +88,11 @@ def expire_due_sessions(*, now: datetime | None = None, limit: int = 500) -> int
 def expire_if_due(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
     """Expire this session if its time is up (used on read, so no page shows a stale open session)."""
     now = now or timezone.now()
-    if session.status != SessionStatus.OPEN or session.expires_at > now:
+    if not _due(session, now):
         return session
     with transaction.atomic():
         locked = CheckoutSession.objects.select_for_update().get(pk=session.pk)
-        if locked.status == SessionStatus.OPEN and locked.expires_at <= now:
+        if _due(locked, now):
             _expire(locked, now)
     session.refresh_from_db()
     return session
@@ -107,7 +115,6 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
     """The ``data`` of payment events and the API's view of a session's payment. Amounts are base-unit strings."""
     network = gateway_settings.networks.get(session.network)
     decimals = network.assets[session.asset].decimals if network and session.asset in network.assets else None
-    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
     order = session.order
     return {
         "object": "checkout.session",
@@ -121,7 +128,7 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
         "amount_due": str(session.amount_due),
         "amount_received": str(session.amount_received),
         "amount_pending": str(session.amount_pending),
-        "amount_remaining": str(remaining),
+        "amount_remaining": str(session.amount_remaining),
         "amount_due_display": format_units(session.amount_due, decimals) if decimals is not None else None,
         "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
         "late": session.late,
@@ -227,6 +234,15 @@ def _announce_session(session: CheckoutSession, previous: tuple[str, str]) -> No
         and session.payment_status != old_payment
     ):
         emit("payment.pending", session_payload(session), session=session)
+
+
+def _due(session: CheckoutSession, now: datetime) -> bool:
+    # Same rule as expire_due_sessions: a pending payment keeps the session open.
+    return (
+        session.status == SessionStatus.OPEN
+        and session.expires_at <= now
+        and session.payment_status != PaymentStatus.PENDING
+    )
 
 
 def _expire(session: CheckoutSession, now: datetime) -> None:

@@ -40,10 +40,13 @@ from .payments import session_payload
 # Order.amount is DecimalField(max_digits=24, decimal_places=8): 16 integer digits.
 MAX_FIAT_AMOUNT = Decimal(10) ** 15
 MAX_METADATA_BYTES = 8 * 1024
+MAX_EMAIL_LENGTH = Customer._meta.get_field("email").max_length  # 254
 _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
 CANCELABLE_PAYMENT_STATUSES = {PaymentStatus.UNPAID}
+# Enough is seen on chain (confirmed or not): the page stops asking for money.
+NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERPAID}
 
 
 def create_session(
@@ -98,6 +101,8 @@ def create_session(
     expires_at = now + gateway_settings.SESSION_TTL
     try:
         with transaction.atomic():
+            if order_obj is not None:
+                _supersede_open_sessions(order_obj, now)
             if order_obj is None:
                 order_obj = Order.objects.create(
                     reference=reference,
@@ -131,24 +136,33 @@ def create_session(
     return session
 
 
+def payment_in_progress(session: CheckoutSession) -> bool:
+    """Whether something was sent to this session (seen on chain, in any asset, not reverted)."""
+    return (
+        session.payment_status != PaymentStatus.UNPAID
+        or session.transfers.exclude(status=TransferStatus.REVERTED).exists()
+    )
+
+
 def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
-    """The hosted page's customer form: reuse the Customer with this e-mail or create one (``customer.created``),
-    and attach it to the session and its order."""
+    """The hosted page's customer form: create a new Customer (``customer.created``) and attach it to the session
+    and, when the order has none, to its order.
+
+    The form is public (anyone with the session link can post it), so it never looks up or changes an existing
+    Customer by e-mail: that would let a stranger attach a victim's customer record (and rename it). Only the
+    merchant links an existing customer (the API's ``customer`` uuid).
+    """
     email = (email or "").strip()
     name = (name or "").strip()[:200]
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": ["enter a valid e-mail address."]}) from None
     with transaction.atomic():
-        customer = Customer.objects.filter(email__iexact=email).order_by("created").first()
-        if customer is None:
-            customer = Customer.objects.create(email=email, name=name)
-            emit("customer.created", customer_payload(customer), session=session)
-        elif name and not customer.name:
-            customer.name = name
-            customer.save(update_fields=["name", "updated"])
-            emit("customer.updated", customer_payload(customer), session=session)
+        customer = Customer.objects.create(email=email, name=name)
+        emit("customer.created", customer_payload(customer), session=session)
         CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now())
         Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
     session.customer = customer
@@ -182,8 +196,8 @@ def redirect_url(template: str, session: CheckoutSession) -> str:
     )
 
 
-def payment_uri(session: CheckoutSession) -> str:
-    """The EIP-681 URI a wallet scans: the amount still to pay (the whole amount until something is seen).
+def payment_uri(session: CheckoutSession) -> str | None:
+    """The EIP-681 URI a wallet scans for :func:`amount_to_pay`; None when nothing is left to pay.
 
     ETH: ``ethereum:<address>@<chainId>?value=<wei>``;
     token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
@@ -191,6 +205,8 @@ def payment_uri(session: CheckoutSession) -> str:
     network = gateway_settings.network(session.network)
     asset = network.asset(session.asset)
     units = amount_to_pay(session)
+    if units == 0:
+        return None
     address = session.deposit_address.address
     if asset.is_native:
         return f"ethereum:{address}@{network.chain_id}?value={units}"
@@ -198,10 +214,14 @@ def payment_uri(session: CheckoutSession) -> str:
 
 
 def amount_to_pay(session: CheckoutSession) -> int:
-    """Base units the customer should still send: the remainder after what is already seen on chain, or the
-    whole amount when nothing remains (so a QR code is never for 0)."""
-    left = session.amount_due - session.amount_received - session.amount_pending
-    return left if left > 0 else session.amount_due
+    """Base units the customer should still send: the whole amount until something is seen, then the remainder.
+
+    0 once the payment is ``pending``, ``paid`` or ``overpaid``: what is seen on chain (confirmed or not) counts
+    as sent, so the page never asks again for an amount already on its way.
+    """
+    if session.payment_status in NOTHING_TO_PAY:
+        return 0
+    return session.amount_remaining
 
 
 def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
@@ -210,11 +230,12 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     network = gateway_settings.network(session.network)
     decimals = network.asset(session.asset).decimals
-    remaining = max(session.amount_due - session.amount_received - session.amount_pending, 0)
+    remaining = session.amount_remaining
     unconfirmed = [
         t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
     ]
     excess = max(session.amount_received - session.amount_due, 0)
+    to_pay = amount_to_pay(session)
     return {
         "uuid": str(session.uuid),
         "status": session.status,
@@ -228,8 +249,9 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
         "amount_pending": str(session.amount_pending),
         "amount_remaining": str(remaining),
         "amount_remaining_display": format_units(remaining, decimals),
-        "amount_to_pay": str(amount_to_pay(session)),
-        "amount_to_pay_display": format_units(amount_to_pay(session), decimals),
+        "amount_to_pay": str(to_pay),
+        "amount_to_pay_display": format_units(to_pay, decimals),
+        "awaiting_payment": session.status == SessionStatus.OPEN and to_pay > 0,
         "overpaid_by_display": format_units(excess, decimals) if excess else None,
         "confirmations": min(unconfirmed) if unconfirmed else None,
         "confirmations_required": network.confirmations,
@@ -239,6 +261,7 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
         "payment_uri": payment_uri(session),
         "message": status_message(session, remaining=remaining, decimals=decimals, unconfirmed=unconfirmed,
                                   required=network.confirmations),
+        "wrong_asset_message": wrong_asset_message(session),
     }  # fmt: skip
 
 
@@ -266,6 +289,24 @@ def status_message(
     if partial:
         return f"Partially paid: {left} still to pay to the same address."
     return "Waiting for your payment."
+
+
+def wrong_asset_message(session: CheckoutSession) -> str | None:
+    """What to tell a customer who sent another asset than the session's to its address (it does not count
+    towards the payment; only the merchant can send it back), or None."""
+    others = (
+        session.transfers.exclude(asset=session.asset)
+        .exclude(status=TransferStatus.REVERTED)
+        .values_list("asset", flat=True)
+        .distinct()
+    )
+    assets = sorted(set(others))
+    if not assets:
+        return None
+    return (
+        f"A payment in {' and '.join(assets)} was received; this checkout expects {session.asset}. "
+        "Contact the merchant for a refund."
+    )
 
 
 def customer_payload(customer: Customer) -> dict[str, Any]:
@@ -347,6 +388,30 @@ def _check_order(
         elif Order.objects.filter(reference=reference).exists():
             errors["reference"] = _reference_taken(reference)
     return None, value or Decimal(0), currency
+
+
+def _supersede_open_sessions(order: Order, now: datetime) -> None:
+    """One open session per order, so a customer can never pay an order twice: cancel the order's open sessions
+    that nothing was sent to (``payment.failed``, reason ``superseded``), or refuse the new session if one has
+    a payment in progress. Runs in create_session's transaction, with the order row locked so two requests for
+    one order take turns."""
+    Order.objects.select_for_update().filter(pk=order.pk).exists()
+    open_sessions = list(
+        CheckoutSession.objects.select_for_update(of=("self",))
+        .select_related("order", "customer", "deposit_address")
+        .filter(order=order, status=SessionStatus.OPEN)
+    )
+    for session in open_sessions:
+        if payment_in_progress(session):
+            name = order.reference or order.uuid
+            raise ValidationError(
+                {"order": [f"order {name} already has a session with a payment in progress: {session.uuid}"]}
+            )
+    for session in open_sessions:
+        session.status = SessionStatus.CANCELED
+        session.canceled_at = now
+        session.save(update_fields=["status", "canceled_at", "updated"])
+        emit("payment.failed", session_payload(session) | {"reason": "superseded"}, session=session)
 
 
 def _reference_taken(reference: str) -> str:

@@ -54,7 +54,7 @@ def checkout(request, uuid):
         "asset": network.asset(session.asset),
         "open": session.status == SessionStatus.OPEN,
         "complete": session.status == SessionStatus.COMPLETE,
-        "qr": qr_data_uri(payment_uri(session)),
+        "qr": qr_data_uri(state["payment_uri"]) if state["payment_uri"] else "",
         "needs_customer": session.customer_id is None and session.status == SessionStatus.OPEN,
         "test_wallet": network.dev and session.status == SessionStatus.OPEN,
         "test_wallet_amounts": TEST_WALLET_AMOUNTS,
@@ -95,18 +95,22 @@ def events(request, uuid):
 def qr(request, uuid):
     """``GET /pay/<uuid>/qr.png``: the EIP-681 URI of the amount still to pay, as a PNG."""
     session = _session_or_404(uuid, related=("deposit_address",))
-    return HttpResponse(qr_png(payment_uri(session)), content_type="image/png")
+    uri = payment_uri(session)
+    if uri is None:
+        raise Http404(f"Nothing is left to pay on {uuid}.")
+    return HttpResponse(qr_png(uri), content_type="image/png")
 
 
 @require_POST
 def customer(request, uuid):
-    """The customer form: reuse or create the Customer by e-mail and attach it to the session."""
+    """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
+    see ``attach_customer``)."""
     session = _session_or_404(uuid)
     if session.status == SessionStatus.OPEN and session.customer_id is None:
         try:
             attach_customer(session, email=request.POST.get("email", ""), name=request.POST.get("name", ""))
         except ValidationError as exc:
-            messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+            messages.error(request, " ".join(exc.messages))
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
@@ -144,6 +148,9 @@ def test_pay(request, uuid):
         from ..chain.scanner import check_transaction
 
         units = amount_to_pay(session)
+        if units == 0:
+            messages.error(request, "Nothing is left to pay: the payment is waiting for confirmations.")
+            return redirect("payments_gateway:checkout", uuid=session.uuid)
         try:
             tx_hash = pay_session(session, amount=units if which == "full" else max(units // 2, 1))
         except (DevChainError, ValueError) as exc:

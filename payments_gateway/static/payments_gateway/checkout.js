@@ -15,6 +15,8 @@
     box.dataset.status = state.status;
     box.dataset.paymentStatus = state.payment_status;
     $("status-message").textContent = state.message;
+    $("wrong-asset").textContent = state.wrong_asset_message || "";
+    $("wrong-asset").hidden = !state.wrong_asset_message;
     var conf = $("confirmations");
     if (state.confirmations === null || state.status !== "open") {
       conf.hidden = true;
@@ -22,15 +24,18 @@
       conf.hidden = false;
       $("confirmations-count").textContent = state.confirmations;
     }
-    $("amount-to-pay").textContent = state.amount_to_pay_display;
-    if (lastToPay !== null && lastToPay !== state.amount_to_pay) {
-      $("qr").src = root.dataset.qrUrl + "?units=" + state.amount_to_pay;
+    // Nothing left to pay (pending confirmations, paid): hide the amount and QR rather than ask again.
+    if (state.awaiting_payment) {
+      $("amount-to-pay").textContent = state.amount_to_pay_display;
+      if (lastToPay !== null && lastToPay !== state.amount_to_pay) {
+        $("qr").src = root.dataset.qrUrl + "?units=" + state.amount_to_pay;
+      }
+      lastToPay = state.amount_to_pay;
+      $("payment-uri").href = state.payment_uri;
     }
-    lastToPay = state.amount_to_pay;
-    $("payment-uri").href = state.payment_uri;
     $("countdown").dataset.secondsLeft = state.seconds_left;
     var open = state.status === "open";
-    $("pay-box").hidden = !open;
+    $("pay-box").hidden = !state.awaiting_payment;
     ["test-wallet", "customer-form"].forEach(function (id) { if (!open && $(id)) $(id).hidden = true; });
     if ($("cancel-form")) $("cancel-form").hidden = !(open && state.payment_status === "unpaid");
     var cont = $("continue");
