@@ -363,7 +363,7 @@ def pay_session(session: Any, amount: int | None = None, account_index: int = 0,
         )
     asset = network.asset(session.asset)
     if amount is None:
-        amount = remaining_amount(session)
+        amount = session.amount_remaining
         if amount <= 0:
             raise DevChainError(f"session {session.uuid} has nothing left to pay (received or pending in full)")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -386,11 +386,6 @@ def pay_session(session: Any, amount: int | None = None, account_index: int = 0,
     if wait:
         _receipt(w3, tx_hash)
     return "0x" + bytes(tx_hash).hex().removeprefix("0x")
-
-
-def remaining_amount(session: Any) -> int:
-    """Base units still to pay on ``session`` (never negative)."""
-    return max(session.amount_due - session.amount_received - session.amount_pending, 0)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

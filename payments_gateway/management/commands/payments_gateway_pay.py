@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...chain.devchain import DevChainError, pay_session, remaining_amount
+from ...chain.devchain import DevChainError, pay_session
 from ...conf import gateway_settings
 from ...models import CheckoutSession, SessionStatus
 from ...money import format_units
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             tx_hash = pay_session(checkout, amount=units, account_index=from_account)
         except (DevChainError, ValueError) as exc:
             raise CommandError(str(exc)) from None
-        paid = units if units is not None else remaining_amount(checkout)
+        paid = units if units is not None else checkout.amount_remaining
         self.stderr.write(
             f"paid {format_units(paid, asset.decimals)} {asset.symbol} to {checkout.deposit_address.address} "
             f"from dev account {from_account}"
