@@ -57,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
 MAX_ABSOLUTE_TOLERANCE_PERCENT = Decimal(1)
 
 _NETWORK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+TX_HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ASSET = re.compile(r"^[A-Z0-9.]{1,12}$")
 _DURATION_KEYS = {
     "LATE_PAYMENT_WINDOW",
@@ -162,7 +163,7 @@ def _bool(value: Any, key: str) -> bool:
 def _address(value: Any, key: str) -> str:
     from eth_utils import to_checksum_address
 
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str) or not ADDRESS_RE.match(value):
         raise ImproperlyConfigured(f"{key} must be a 0x-prefixed 20-byte hex address, not {value!r}.")
     return to_checksum_address(value)
 

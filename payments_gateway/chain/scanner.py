@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -52,7 +51,7 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from eth_utils import keccak, to_checksum_address
 
-from ..conf import NetworkConfig, gateway_settings
+from ..conf import ADDRESS_RE, TX_HASH_RE, NetworkConfig, gateway_settings
 from ..models import ChainCursor, CheckoutSession, DepositAddress, ScannedBlock, Transfer, TransferKind, TransferStatus
 from .addresses import CLOCK_SLACK
 from .rpc import RPCClient, RPCError, RPCResponseError, client_for
@@ -73,8 +72,6 @@ BLOCK_BATCH = 50
 BALANCE_CHECK_EVERY = 4
 # Addresses per Multicall3 eth_call (each getEthBalance costs ~3k gas; nodes cap eth_call gas near 30-50M).
 BALANCE_CHUNK = 1000
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class ScanError(Exception):
@@ -139,7 +136,7 @@ def check_transaction(network_name: str, tx_hash: str, now: datetime | None = No
     transfers of that transaction (new or already known), with their current confirmations and status.
     """
     network = gateway_settings.network(network_name)
-    if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash):
+    if not isinstance(tx_hash, str) or not TX_HASH_RE.match(tx_hash):
         raise ValueError(f"malformed transaction hash {tx_hash!r}: expected 0x followed by 64 hex digits")
     try:
         return _check_transaction(network, tx_hash.lower(), now or timezone.now())
@@ -836,7 +833,7 @@ def _valid(network: str, rows: Iterable[tuple[Any, ...]], *, log: bool = True) -
     row (typed into the admin, say) must not make every query of the network fail."""
     valid = {}
     for pk, address, *needs_baseline in rows:
-        if _ADDRESS.match(address or ""):
+        if ADDRESS_RE.match(address or ""):
             valid[address.lower()] = Watched(pk, address, bool(needs_baseline and needs_baseline[0]))
         elif log:
             logger.error("network %r: DepositAddress #%s has a malformed address %r; not watched", network, pk, address)

@@ -9,17 +9,14 @@ never mark a session paid.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from payments_gateway.conf import gateway_settings
+from payments_gateway.conf import ADDRESS_RE, TX_HASH_RE, gateway_settings
 from payments_gateway.models import WebhookEvent
 
 from .sources import EventHandler
 
 TRANSACTION_TYPES = ("transaction.detected", "transaction.confirmed", "transaction.failed")
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class TransactionNoticeHandler(EventHandler):
@@ -49,8 +46,8 @@ def notice(payload: dict[str, Any]) -> tuple[str, str, str]:
     if not isinstance(network, str) or network not in gateway_settings.NETWORKS:
         known = ", ".join(sorted(gateway_settings.NETWORKS)) or "none"
         raise ValueError(f"network {network!r} is not configured here (configured: {known}).")
-    if not isinstance(tx_hash, str) or not _TX_HASH.match(tx_hash):
+    if not isinstance(tx_hash, str) or not TX_HASH_RE.match(tx_hash):
         raise ValueError("tx_hash must be a 0x-prefixed 32-byte hex transaction hash.")
-    if not isinstance(address, str) or not _ADDRESS.match(address):
+    if not isinstance(address, str) or not ADDRESS_RE.match(address):
         raise ValueError("address must be a 0x-prefixed 20-byte hex address.")
     return network, tx_hash.lower(), address
