@@ -7,8 +7,8 @@ PostgreSQL server — it migrates a fresh database, creates an API key, starts t
 worker, a free port) and, as an HTTP client, measures:
 
 - sessions: ``POST /api/v1/sessions/`` (validation, quote, deposit address derived from the xpub and allocated,
-  order + session + ``payment.created`` event in one transaction) followed by ``GET /pay/<uuid>/qr.png`` (the
-  EIP-681 QR code of the new session, rendered on the server) — what it costs to start one checkout;
+  order + session + ``payment.created`` event in one transaction), whose answer carries the session's EIP-681
+  QR code (``qr_code``, a PNG rendered on the server) — what it costs to start one checkout;
 - baseline: a DRF endpoint in the same server, with the same API key authentication, that parses the JSON body
   and inserts one row.
 
@@ -150,8 +150,7 @@ def measure_http(env: dict[str, str], n: int) -> dict:
         def session(i: int) -> None:
             r = http.post(f"{base_url}/api/v1/sessions/", json=BODY, timeout=30)
             assert r.status_code == 201, r.text
-            qr = http.get(f"{base_url}/pay/{r.json()['uuid']}/qr.png", timeout=30)
-            assert qr.status_code == 200 and qr.content.startswith(b"\x89PNG")
+            assert r.json()["qr_code"].startswith("data:image/png;base64,")
 
         def baseline(i: int) -> None:
             r = http.post(f"{base_url}/bench/baseline/", json={"email": f"b{i}@example.com"}, timeout=30)
@@ -182,7 +181,7 @@ def inprocess(n: int) -> dict:
     def session(i: int) -> None:
         r = client.post("/api/v1/sessions/", payload, content_type="application/json")
         assert r.status_code == 201, r.content
-        assert client.get(f"/pay/{r.json()['uuid']}/qr.png").status_code == 200
+        assert r.json()["qr_code"].startswith("data:image/png;base64,")
 
     def baseline(i: int) -> None:
         r = client.post("/bench/baseline/", json.dumps({"email": f"c{i}@example.com"}), content_type="application/json")

@@ -21,13 +21,14 @@ def emit(
     """Record ``event_type`` with ``data`` and queue one delivery per active endpoint that wants it."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(EVENT_TYPES)}")
-    with transaction.atomic():
+    # No savepoint: the event belongs to the caller's change, and a failure here fails that change as a whole.
+    with transaction.atomic(savepoint=False):
         event = Event.objects.create(type=event_type, data=data, session=session, livemode=livemode)
         endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event_type)]
         WebhookDelivery.objects.bulk_create(WebhookDelivery(event=event, endpoint=e) for e in endpoints)
-        transaction.on_commit(lambda: _after_commit(event))
+        transaction.on_commit(lambda: _after_commit(event, len(endpoints)))
     return event
 
 
-def _after_commit(event: Event) -> None:
-    event_emitted.send(sender=Event, event=event)
+def _after_commit(event: Event, deliveries: int) -> None:
+    event_emitted.send(sender=Event, event=event, deliveries=deliveries)

@@ -11,7 +11,7 @@
             ...
 
 Arguments: ``sender`` is the ``Event`` class, ``event`` the saved ``Event`` (``event.type``, ``event.data``,
-``event.envelope()``).
+``event.envelope()``), ``deliveries`` the number of webhook deliveries queued for it.
 """
 
 from django.dispatch import Signal

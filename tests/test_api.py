@@ -366,3 +366,16 @@ def test_deeply_nested_json_is_a_clear_400_not_a_crashed_worker(api):
     assert CheckoutSession.objects.count() == 0
     response = api.post("/api/v1/webhook-endpoints/", '{"a":' * 200 + "1" + "}" * 200, content_type="application/json")
     assert response.status_code == 400
+
+
+def test_the_session_carries_its_qr_code_for_a_merchants_own_screen(api):
+    import base64
+    import subprocess
+
+    data = post(api, "/api/v1/sessions/", BODY).json()
+    prefix = "data:image/png;base64,"
+    assert data["qr_code"].startswith(prefix)
+    png = base64.b64decode(data["qr_code"][len(prefix) :])
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", "-"], input=png, capture_output=True, check=True)
+    assert decoded.stdout.decode().strip() == data["payment_uri"]
+    assert data["payment_uri"].endswith(f"/transfer?address={data['deposit_address']}&uint256=19990000")

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from ..conf import gateway_settings
 from ..models import CheckoutSession, Customer, SessionType, Transfer
 from ..money import format_units
+from ..qr import qr_data_uri
 from ..services.sessions import payment_uri
 
 
@@ -92,6 +93,10 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
     payment_uri = serializers.SerializerMethodField(
         help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
     )
+    qr_code = serializers.SerializerMethodField(
+        help_text="The QR code of payment_uri as a PNG data URI (for your own checkout screen); null when nothing "
+        "is left to pay."
+    )
     order = serializers.SerializerMethodField()
     customer = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
 
@@ -101,7 +106,7 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
             "uuid", "link", "type", "status", "payment_status", "expires_at", "network", "chain_id", "asset",
             "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
             "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display",
-            "payment_uri", "quote",
+            "payment_uri", "qr_code", "quote",
             "success_url", "cancel_url", "late", "order", "customer", "metadata", "created", "completed_at",
             "expired_at", "canceled_at",
         ]  # fmt: skip
@@ -117,6 +122,10 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
             return payment_uri(session)
         except ValueError:  # the network or asset was removed from the settings since
             return None
+
+    def get_qr_code(self, session: CheckoutSession) -> str | None:
+        uri = self.get_payment_uri(session)
+        return qr_data_uri(uri) if uri else None
 
     def get_chain_id(self, session: CheckoutSession) -> int | None:
         network = gateway_settings.networks.get(session.network)

@@ -85,8 +85,7 @@ def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress 
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:
     xpub = gateway_settings.XPUB
-    counter, created = AddressCounter.objects.get_or_create(network=network)
-    counter = AddressCounter.objects.select_for_update().get(pk=counter.pk)
+    counter, created = AddressCounter.objects.select_for_update().get_or_create(network=network)
     index = counter.next_index
     if created or index == 0:
         # A counter lost or reset must not hand out an index that already has an address.

@@ -334,13 +334,13 @@ def send_test_event(endpoint: WebhookEndpoint, event_type: str, *, now: datetime
     return event
 
 
-def on_event_emitted(sender, event: Event, **kwargs) -> None:
+def on_event_emitted(sender, event: Event, deliveries: int = 1, **kwargs) -> None:
     """``event_emitted`` receiver: start delivering the new event now rather than at the next periodic run.
 
     Most events have no endpoint to go to (none configured, or none wanting the type): queueing a task for them
     would cost a broker write per event for nothing.
     """
-    if WebhookDelivery.objects.filter(event_id=event.id, state=DeliveryState.PENDING).exists():
+    if deliveries:
         kick(event.id)
 
 
