@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import CheckoutSession, Customer, Event, Order, Transfer
+from .base import ReadOnlyInline
 
 
 @admin.register(Customer)
@@ -20,18 +21,6 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["uuid", "reference", "description", "customer__email"]
     readonly_fields = ["uuid", "created", "updated"]
     list_select_related = ["customer"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class SessionTransferInline(ReadOnlyInline):

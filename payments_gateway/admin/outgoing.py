@@ -13,7 +13,7 @@ from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..models.outgoing import EVENT_TYPES
 from ..webhooks.outgoing import delivery as delivery_service
 from ..webhooks.outgoing import signing, ssrf
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, ReadOnlyInline
 
 RECENT_DELIVERIES = 50
 
@@ -164,31 +164,19 @@ class TestEventActionForm(helpers.ActionForm):
     )
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class _RecentFormSet(BaseInlineFormSet):
     def get_queryset(self):
         return super().get_queryset()[:RECENT_DELIVERIES]
 
 
-class EventDeliveryInline(_ReadOnlyInline):
+class EventDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
     fields = ["endpoint", "state", "attempts", "last_status_code", "last_error", "next_attempt_at"]
     readonly_fields = fields
     verbose_name_plural = "Deliveries"
 
 
-class EndpointDeliveryInline(_ReadOnlyInline):
+class EndpointDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
     formset = _RecentFormSet
     fields = ["event", "state", "attempts", "last_status_code", "last_error", "next_attempt_at", "created"]
@@ -196,7 +184,7 @@ class EndpointDeliveryInline(_ReadOnlyInline):
     verbose_name_plural = f"Latest {RECENT_DELIVERIES} deliveries"
 
 
-class AttemptInline(_ReadOnlyInline):
+class AttemptInline(ReadOnlyInline):
     model = WebhookAttempt
     show_change_link = False
     fields = ["started_at", "status_code", "success", "duration_ms", "error", "response_excerpt"]
