@@ -26,6 +26,8 @@ WAIT = 20_000  # ms: how long the browser may take to show a state the server al
 @pytest.fixture(scope="module")
 def browser():
     chromium = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.fail("Chromium is not installed: run `make setup` (installs Debian's chromium); never skipped.")
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield launched
