@@ -59,3 +59,19 @@ def sync_tasks(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def test_gateway(settings):
+    """PAYMENTS_GATEWAY for tests without a chain: the dev xpub, the offline "test" network (ETH + USDC) and
+    ETH at 3000 USD."""
+    from example_shop.settings import DEV_XPUB
+
+    from .factories import TEST_NETWORK
+
+    settings.PAYMENTS_GATEWAY = {
+        "XPUB": DEV_XPUB,
+        "NETWORKS": {"test": TEST_NETWORK},
+        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
+    }
+    return settings.PAYMENTS_GATEWAY

@@ -6,14 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments_gateway.models import APIKey, CheckoutSession, Customer, Event, IdempotencyKey, Order
 from payments_gateway.services.payments import refresh_session
 
-from .factories import TEST_NETWORK, make_transfer
+from .factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +22,8 @@ BODY = {"amount": "19.99", "currency": "USD", "asset": "USDC", "network": "test"
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {
-        "XPUB": django_settings.DEV_XPUB,
-        "NETWORKS": {"test": TEST_NETWORK},
-        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
-    }
+def gateway(test_gateway):
+    return test_gateway
 
 
 @pytest.fixture

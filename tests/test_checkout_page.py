@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 from eth_utils import to_checksum_address
@@ -23,12 +22,8 @@ TOKEN = to_checksum_address(TEST_NETWORK["tokens"]["USDC"]["address"])
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {
-        "XPUB": django_settings.DEV_XPUB,
-        "NETWORKS": {"test": TEST_NETWORK},
-        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
-    }
+def gateway(test_gateway):
+    return test_gateway
 
 
 def new(**kwargs):

@@ -4,7 +4,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -12,18 +11,14 @@ from payments_gateway.models import CheckoutSession, Customer, DepositAddress, E
 from payments_gateway.services.payments import expire_if_due, refresh_session
 from payments_gateway.services.sessions import attach_customer, cancel_session, create_session, redirect_url
 
-from .factories import TEST_NETWORK, make_transfer
+from .factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {
-        "XPUB": django_settings.DEV_XPUB,
-        "NETWORKS": {"test": TEST_NETWORK},
-        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
-    }
+def gateway(test_gateway):
+    return test_gateway
 
 
 def nothing_written():

@@ -3,24 +3,19 @@
 from decimal import Decimal
 
 import pytest
-from django.conf import settings as django_settings
 
 from example_shop.shop.models import Product
 from payments_gateway.models import CheckoutSession, Order
 from payments_gateway.services.payments import refresh_session
 
-from .factories import TEST_NETWORK, make_transfer
+from .factories import make_transfer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {
-        "XPUB": django_settings.DEV_XPUB,
-        "NETWORKS": {"test": TEST_NETWORK},
-        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
-    }
+def gateway(test_gateway):
+    return test_gateway
 
 
 @pytest.fixture
