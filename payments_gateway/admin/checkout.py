@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..models import CheckoutSession, Customer, Event, Order, Transfer
@@ -68,6 +70,27 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
 
     inlines = [SessionTransferInline, SessionEventInline]
     actions = ["expire"]
+
+    def get_urls(self):
+        # Before the default patterns: "<path:object_id>/" would otherwise take "dashboard/".
+        dashboard = path(
+            "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="payments_gateway_dashboard"
+        )
+        return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request):
+        """Totals received, a chart per day and asset, sessions by status and scanner lag (staff only)."""
+        from ..services.dashboard import dashboard_data
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Payments dashboard",
+            "opts": self.model._meta,
+            **dashboard_data(),
+        }
+        return TemplateResponse(request, "admin/payments_gateway/dashboard.html", context)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "checkout_page"]
