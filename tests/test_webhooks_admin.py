@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from payments_gateway.events import emit
@@ -67,7 +68,7 @@ def test_add_shows_the_secret_once_with_event_type_selection(admin_client):
     assert endpoint.enabled_events == ["payment.completed"]
     assert endpoint.secret in _messages(response)
 
-    change = admin_client.get(reverse("admin:payments_gateway_webhookendpoint_change", args=[endpoint.pk]))
+    change = admin_client.get(reverse("admin:payments_gateway_webhookendpoint_change", args=[quote(endpoint.pk)]))
     assert endpoint.secret not in change.content.decode()
     assert endpoint.secret not in admin_client.get(CHANGELIST).content.decode()
 
@@ -129,14 +130,16 @@ def test_delivery_logs_per_event_endpoint_and_delivery(admin_client):
     WebhookAttempt.objects.create(delivery=delivery, status_code=500, response_excerpt="upstream exploded")
     WebhookDelivery.objects.update(last_status_code=500, last_error="HTTP 500 from shop")
 
-    event_page = admin_client.get(reverse("admin:payments_gateway_event_change", args=[event.pk])).content.decode()
+    event_page = admin_client.get(
+        reverse("admin:payments_gateway_event_change", args=[quote(event.pk)])
+    ).content.decode()
     assert "https://shop.example/hooks" in event_page and "HTTP 500 from shop" in event_page
     endpoint_page = admin_client.get(
-        reverse("admin:payments_gateway_webhookendpoint_change", args=[endpoint.pk])
+        reverse("admin:payments_gateway_webhookendpoint_change", args=[quote(endpoint.pk)])
     ).content.decode()
     assert event.id in endpoint_page and "HTTP 500 from shop" in endpoint_page
     delivery_page = admin_client.get(
-        reverse("admin:payments_gateway_webhookdelivery_change", args=[delivery.pk])
+        reverse("admin:payments_gateway_webhookdelivery_change", args=[quote(delivery.pk)])
     ).content.decode()
     assert "upstream exploded" in delivery_page
 
@@ -161,3 +164,14 @@ def helpers_checkbox() -> str:
     from django.contrib.admin import helpers
 
     return helpers.ACTION_CHECKBOX_NAME
+
+
+def test_an_event_whose_id_looks_like_an_admin_escape_opens_from_its_changelist_link(admin_client):
+    # The admin escapes "_" in primary keys ("_22" would read as '"'); its own links quote the id, so every event
+    # opens, whatever hex follows "evt_".
+    event = Event.objects.create(id="evt_22" + "ab" * 11, type="payment.completed", data={})
+    changelist = admin_client.get(reverse("admin:payments_gateway_event_changelist")).content.decode()
+    link = reverse("admin:payments_gateway_event_change", args=[quote(event.pk)])
+    assert f'href="{link}"' in changelist
+    page = admin_client.get(link)
+    assert page.status_code == 200 and event.id in page.content.decode()
