@@ -68,6 +68,7 @@ def test_pays_in_full_sees_confirmations_rise_to_paid_and_continues(dev_network,
     session = new_session(live_server)
     page.goto(f"{live_server.url}/pay/{session.uuid}/")
     expect(page.locator("#status-message")).to_have_text("Waiting for your payment.")
+    expect(page.locator("#customer-card")).to_be_visible()
     assert no_horizontal_scroll(page)
     page.evaluate("window.__notReloaded = true")
 
@@ -84,6 +85,7 @@ def test_pays_in_full_sees_confirmations_rise_to_paid_and_continues(dev_network,
     expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
     assert page.evaluate("window.__notReloaded") is True
     expect(page.locator("#pay-box")).to_be_hidden()
+    expect(page.locator("#customer-card")).to_be_hidden()  # no empty "Your details" box once paid
 
     page.locator("#continue").click()
     page.wait_for_url(f"**/paid/?session={session.uuid}")

@@ -36,7 +36,7 @@
     $("countdown").dataset.secondsLeft = state.seconds_left;
     var open = state.status === "open";
     $("pay-box").hidden = !state.awaiting_payment;
-    ["test-wallet", "customer-form"].forEach(function (id) { if (!open && $(id)) $(id).hidden = true; });
+    ["test-wallet", "customer-card"].forEach(function (id) { if (!open && $(id)) $(id).hidden = true; });
     if ($("cancel-form")) $("cancel-form").hidden = !(open && state.payment_status === "unpaid");
     var cont = $("continue");
     if (state.status === "complete" && cont) cont.hidden = false;
