@@ -231,20 +231,22 @@ class ChainlinkRateProvider(RateProvider):
         return Decimal(answer).scaleb(-decimals), f"chainlink:{feed}#{round_id}"
 
     def _read_feed(self, network: NetworkConfig, feed: str) -> tuple[int, int, int, int]:
-        from web3 import Web3
+        """``(round_id, answer, updated_at, decimals)`` in one JSON-RPC batch through the chain layer's client,
+        which fails over between ``rpc_urls``, backs off and checks each URL's chain id."""
+        from eth_abi import decode
 
-        errors = []
-        for url in network.rpc_urls:
-            w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": float(network.rpc_timeout)}))
-            contract = w3.eth.contract(address=feed, abi=AGGREGATOR_V3_ABI)
-            try:
-                decimals = contract.functions.decimals().call()
-                round_id, answer, _started, updated_at, _answered = contract.functions.latestRoundData().call()
-            except Exception as exc:  # any RPC or decoding failure: try the next URL, then give up
-                errors.append(f"{url}: {exc}")
-                continue
-            return round_id, answer, updated_at, decimals
-        raise RateUnavailable(f"cannot read price feed {feed} on {network.name}: {'; '.join(errors)}")
+        from .chain.rpc import RPCError, client_for
+
+        calls = [("eth_call", [{"to": feed, "data": selector}, "latest"]) for selector in (DECIMALS, LATEST_ROUND)]
+        try:
+            raw_decimals, raw_round = client_for(network).batch(calls)
+            (decimals,) = decode(["uint8"], bytes.fromhex(raw_decimals[2:]))
+            round_id, answer, _started, updated_at, _answered = decode(
+                ["uint80", "int256", "uint256", "uint256", "uint80"], bytes.fromhex(raw_round[2:])
+            )
+        except (RPCError, ValueError, TypeError) as exc:  # no node answered, or the address is no feed
+            raise RateUnavailable(f"cannot read price feed {feed} on {network.name}: {exc}") from None
+        return round_id, answer, updated_at, decimals
 
 
 def _rate(value: Any, key: str) -> Decimal:
@@ -268,25 +270,6 @@ def _rate(value: Any, key: str) -> Decimal:
     return rate
 
 
-AGGREGATOR_V3_ABI = [
-    {
-        "inputs": [],
-        "name": "decimals",
-        "outputs": [{"name": "", "type": "uint8"}],
-        "stateMutability": "view",
-        "type": "function",
-    },
-    {
-        "inputs": [],
-        "name": "latestRoundData",
-        "outputs": [
-            {"name": "roundId", "type": "uint80"},
-            {"name": "answer", "type": "int256"},
-            {"name": "startedAt", "type": "uint256"},
-            {"name": "updatedAt", "type": "uint256"},
-            {"name": "answeredInRound", "type": "uint80"},
-        ],
-        "stateMutability": "view",
-        "type": "function",
-    },
-]
+# AggregatorV3Interface selectors: decimals() and latestRoundData().
+DECIMALS = "0x313ce567"
+LATEST_ROUND = "0xfeaf968c"
