@@ -49,8 +49,8 @@ from web3 import Web3  # noqa: E402
 
 from payments_gateway.chain import rpc  # noqa: E402
 from payments_gateway.chain.devchain import start_devchain  # noqa: E402
-from payments_gateway.chain.scanner import scan_network  # noqa: E402
 from payments_gateway.models import ChainCursor, DepositAddress, ScannedBlock, Transfer  # noqa: E402
+from payments_gateway.scanning import scan_network  # noqa: E402
 
 WS = (1, 100, 1000, 10000)
 PAID = 4  # watched addresses that receive payments in the range

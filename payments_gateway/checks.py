@@ -4,6 +4,9 @@ Each key of ``DEFAULTS`` has its own id, ``payments_gateway.E001`` for the first
 the end of ``DEFAULTS`` so the ids stay stable). The message is the text of the ``ImproperlyConfigured`` that
 reading the key raises, so an operator sees the same words at startup and in ``manage.py check``.
 
+Pluggable parts named by a setting (the rate provider, webhook sources, deposit schemes) are built by their own
+modules; this module asks each to build once and reports its error under the setting's id.
+
 Beyond the settings: ``payments_gateway.E101`` when the default database is a SQLite library too old for the app.
 """
 
@@ -60,6 +63,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 errors.extend(_errors(CHECK_IDS[name], parse_network, network, spec))
             continue
         errors.extend(_errors(CHECK_IDS[name], gateway_settings.validate, name, user.get(name, DEFAULTS[name])))
+    errors.extend(_plugin_errors(user))
+    return errors
+
+
+def _plugin_errors(user: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Pluggable parts named by a setting (built lazily by their own modules), each reported under its key's id:
+    the rate provider, every webhook source and every network's deposit scheme."""
+    from .deposits import load_scheme
+    from .pricing import build_rate_provider
+    from .webhooks.incoming.sources import SOURCES_KEY, parse_sources
+
+    errors: list[checks.CheckMessage] = []
+    provider, options = user.get("RATE_PROVIDER", DEFAULTS["RATE_PROVIDER"]), user.get("RATE_PROVIDER_OPTIONS", {})
+    options_ok = not _errors(
+        CHECK_IDS["RATE_PROVIDER_OPTIONS"], gateway_settings.validate, "RATE_PROVIDER_OPTIONS", options
+    )
+    if isinstance(provider, str) and provider and options_ok:
+        errors += _errors(CHECK_IDS["RATE_PROVIDER"], build_rate_provider, provider, options)
+    if isinstance(user.get("WEBHOOK_SOURCES", {}), dict):
+        errors += _errors(CHECK_IDS["WEBHOOK_SOURCES"], parse_sources, user.get("WEBHOOK_SOURCES", {}), SOURCES_KEY)
+    networks = user.get("NETWORKS")
+    for name, spec in networks.items() if isinstance(networks, dict) else ():
+        if isinstance(spec, dict) and isinstance(spec.get("deposit_scheme", "xpub"), str):
+            errors += _errors(CHECK_IDS["NETWORKS"], load_scheme, name, spec.get("deposit_scheme", "xpub"))
     return errors
 
 

@@ -35,16 +35,10 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from .conf import AssetConfig, NetworkConfig, gateway_settings
-
-# ISO 4217 minor-unit exponents of the fiat currencies a price may be given in.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2, "JPY": 0, "KRW": 0, "CNY": 2,
-    "HKD": 2, "SGD": 2, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2,
-    "CZK": 2, "HUF": 2, "TRY": 2, "ILS": 2, "AED": 2, "ISK": 0, "KWD": 3, "BHD": 3, "TND": 3, "VND": 0,
-}  # fmt: skip
+from .conf import AssetConfig, NetworkConfig, gateway_settings, settings_cache
+from .money import CURRENCY_EXPONENTS
+from .plugins import Plugin, load_plugin
 
 STABLECOINS_USD = ("USDC", "USDT", "DAI")
 # CheckoutSession.quote_rate is numeric(40, 18).
@@ -92,22 +86,16 @@ def amount_for(fiat_amount: Decimal, rate: Decimal, decimals: int) -> int:
     return -(-exact.numerator // exact.denominator)
 
 
+@settings_cache
 def get_rate_provider() -> RateProvider:
-    """The configured provider (``RATE_PROVIDER`` + ``RATE_PROVIDER_OPTIONS``)."""
-    path = gateway_settings.RATE_PROVIDER
-    cls = RateProvider.registry.get(path)
-    if cls is None:
-        try:
-            cls = import_string(path)
-        except ImportError as exc:
-            known = ", ".join(sorted(RateProvider.registry))
-            raise ImproperlyConfigured(
-                f"PAYMENTS_GATEWAY['RATE_PROVIDER']: cannot import {path!r} ({exc}); "
-                f"use a dotted path or one of: {known}."
-            ) from None
-    if not (isinstance(cls, type) and issubclass(cls, RateProvider)):
-        raise ImproperlyConfigured(f"PAYMENTS_GATEWAY['RATE_PROVIDER']: {path!r} is not a RateProvider subclass.")
-    return cls(**gateway_settings.RATE_PROVIDER_OPTIONS)
+    """The configured provider (``RATE_PROVIDER`` + ``RATE_PROVIDER_OPTIONS``), built once per settings."""
+    return build_rate_provider(gateway_settings.RATE_PROVIDER, gateway_settings.RATE_PROVIDER_OPTIONS)
+
+
+def build_rate_provider(path: str, options: dict[str, Any]) -> RateProvider:
+    """The provider ``path`` names (a registered name or a dotted path) with ``options``; ``ImproperlyConfigured``
+    naming the key when either is wrong (also what ``manage.py check`` reports)."""
+    return load_plugin(RateProvider, path, "PAYMENTS_GATEWAY['RATE_PROVIDER']")(**options)
 
 
 def get_quote(
@@ -117,16 +105,10 @@ def get_quote(
     return get_rate_provider().quote(fiat_amount, currency, network.asset(asset), network, now=now)
 
 
-class RateProvider:
-    """Base class of rate providers. Subclasses set ``name`` and implement :meth:`rate`."""
+class RateProvider(Plugin):
+    """Base class of rate providers. Subclasses set ``name`` (to register it) and implement :meth:`rate`."""
 
-    name: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[RateProvider]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.name:
-            RateProvider.registry[cls.name] = cls
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -17,9 +17,9 @@ def scan_all_networks() -> dict[str, Any]:
     Returns ``{network: summary or "error: ..."}``; the error of a network is also in its
     ``ChainCursor.last_error`` and the log.
     """
-    from .chain.scanner import scan_network
     from .conf import gateway_settings
     from .models import ChainCursor
+    from .scanning import scan_network
 
     outcome: dict[str, Any] = {}
     for name in sorted(gateway_settings.networks):

@@ -21,7 +21,7 @@ from django.db import transaction  # noqa: E402
 from django.test import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from payments_gateway.chain.addresses import allocate_address  # noqa: E402
+from payments_gateway.deposits import allocate_address  # noqa: E402
 
 
 def main() -> None:

@@ -9,12 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.checks import run_checks
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from payments_gateway.chain.addresses import CLOCK_SLACK, allocate_address, watched_addresses
 from payments_gateway.chain.hd import derive_address
+from payments_gateway.deposits import CLOCK_SLACK, DepositScheme, allocate_address
 from payments_gateway.models import AddressCounter, CheckoutSession, DepositAddress, Order
 from tests.conftest import TEST_XPUB
 from tests.factories import TEST_NETWORK
@@ -94,14 +95,6 @@ def test_a_lost_counter_does_not_hand_out_an_index_twice():
     assert allocate().index == 3
 
 
-def test_watched_addresses_are_the_busy_ones():
-    a = allocate(busy_until=NOW + timedelta(hours=1))
-    b = allocate(busy_until=NOW + timedelta(hours=3))
-    allocate("other")
-    assert list(watched_addresses("test", now=NOW)) == [a, b]
-    assert list(watched_addresses("test", now=NOW + timedelta(hours=2))) == [b]
-
-
 def test_unknown_network_names_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown network 'mainnet'; configured networks: other, test"):
         allocate("mainnet")
@@ -174,3 +167,41 @@ def test_two_processes_allocate_1000_distinct_addresses():
     assert AddressCounter.objects.get(network="test").next_index == 1000
     for index, address in got[::50]:
         assert address == derive_address(TEST_XPUB, index)
+
+
+class NotAScheme:
+    """Not a DepositScheme: refused by name."""
+
+
+class CountingScheme(DepositScheme):
+    """A deposit scheme outside the app, named by its dotted path: address i is 0x…(i + 1)."""
+
+    def address(self, index: int) -> str:
+        return "0x" + f"{index + 1:040x}"
+
+
+def test_the_network_s_deposit_scheme_makes_its_addresses():
+    counting = {**TEST_NETWORK, "deposit_scheme": "tests.test_addresses.CountingScheme"}
+    with override_settings(PAYMENTS_GATEWAY={**GATEWAY, "NETWORKS": {"test": counting, "other": TEST_NETWORK}}):
+        first, second = allocate("test"), allocate("test")
+        xpub = allocate("other")
+    assert (first.address, second.address) == ("0x" + "0" * 39 + "1", "0x" + "0" * 39 + "2")
+    assert first.scheme == "tests.test_addresses.CountingScheme"
+    assert (xpub.scheme, xpub.address) == ("xpub", derive_address(TEST_XPUB, 0))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "fragments"),
+    [
+        ("bitcoin", ["['deposit_scheme']: cannot import 'bitcoin'", "use a dotted path or one of: xpub"]),
+        ("tests.test_addresses.NotAScheme", ["['deposit_scheme']: 'tests.test_addresses.NotAScheme' is not a"]),
+        (42, ["['deposit_scheme'] must be a scheme name such as 'xpub'"]),
+    ],
+)
+def test_a_wrong_deposit_scheme_is_named_by_manage_py_check(scheme, fragments):
+    network = {**TEST_NETWORK, "deposit_scheme": scheme}
+    with override_settings(PAYMENTS_GATEWAY={**GATEWAY, "NETWORKS": {"test": network}}):
+        errors = [e.msg for e in run_checks(tags=["payments_gateway"]) if e.id == "payments_gateway.E001"]
+    assert len(errors) == 1
+    for fragment in ["PAYMENTS_GATEWAY['NETWORKS']['test']", *fragments]:
+        assert fragment in errors[0]

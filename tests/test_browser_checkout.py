@@ -12,9 +12,10 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import scan_network
 from payments_gateway.models import CheckoutSession
-from payments_gateway.services.sessions import create_session, payment_uri
+from payments_gateway.scanning import scan_network
+from payments_gateway.services.payloads import payment_uri
+from payments_gateway.services.sessions import create_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil, pytest.mark.django_db(transaction=True)]
 # Playwright's sync API runs an event loop in this thread; the ORM calls made here between page actions are plain

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from payments_gateway import tasks
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import scan_network
 from payments_gateway.models import APIKey, CheckoutSession, Event, IdempotencyKey
+from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 
 from .factories import TEST_NETWORK

@@ -11,8 +11,9 @@ from django.utils import timezone
 from eth_utils import to_checksum_address
 
 from payments_gateway.models import CheckoutSession, Customer, Event, Transfer
+from payments_gateway.services.payloads import amount_to_pay, payment_uri
 from payments_gateway.services.payments import refresh_session
-from payments_gateway.services.sessions import amount_to_pay, create_session, payment_uri
+from payments_gateway.services.sessions import create_session
 from payments_gateway.views import checkout as views
 
 from .factories import TEST_NETWORK, make_transfer

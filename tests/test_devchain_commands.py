@@ -21,8 +21,8 @@ from django.test import override_settings
 from django.utils import timezone
 from web3 import Web3
 
-from payments_gateway.chain.addresses import allocate_address
 from payments_gateway.chain.contracts import abi
+from payments_gateway.deposits import allocate_address
 from payments_gateway.models import CheckoutSession, Order
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ from django.test import override_settings
 from standardwebhooks import Webhook
 
 from payments_gateway.conf import gateway_settings
-from payments_gateway.webhooks.incoming.handlers import TransactionNoticeHandler
+from payments_gateway.webhooks.incoming.handlers import FunctionHandler, TransactionNoticeHandler
 from payments_gateway.webhooks.incoming.schemes import HmacSha256Scheme, SignatureError, StandardWebhooksScheme
-from payments_gateway.webhooks.incoming.sources import FunctionHandler
+from payments_gateway.webhooks.incoming.sources import configured_sources
 
 from .incoming_helpers import (
     GITHUB_SECRET,
@@ -156,7 +156,7 @@ def sources_setting(sources):
 
 def test_valid_sources_are_parsed_with_their_schemes_and_handlers():
     with sources_setting(SOURCES | {"transactions": {"scheme": "standard", "secrets": [PARTNER_SECRET]}}):
-        sources = gateway_settings.WEBHOOK_SOURCES
+        sources = configured_sources()
     assert isinstance(sources["partner"].scheme, StandardWebhooksScheme)
     assert isinstance(sources["github"].scheme, HmacSha256Scheme)
     assert sources["stamped"].scheme.settings["timestamp_header"] == "X-Timestamp"
@@ -195,12 +195,12 @@ OK = {"scheme": "standard", "secrets": [PARTNER_SECRET], "handler": "tests.incom
 )
 def test_bad_source_settings_name_the_key(spec, message):
     with sources_setting({"s": spec}), pytest.raises(ImproperlyConfigured, match=message.replace("[", "\\[")):
-        gateway_settings.WEBHOOK_SOURCES  # noqa: B018
+        configured_sources()
 
 
 def test_bad_source_name_and_non_dict_are_refused():
     with sources_setting({"Bad Name": OK}), pytest.raises(ImproperlyConfigured, match="lowercase letters"):
-        gateway_settings.WEBHOOK_SOURCES  # noqa: B018
+        configured_sources()
     with sources_setting(["partner"]), pytest.raises(ImproperlyConfigured, match="WEBHOOK_SOURCES'\\] must be"):
         gateway_settings.WEBHOOK_SOURCES  # noqa: B018
 
@@ -211,3 +211,17 @@ def test_manage_py_check_reports_a_bad_source():
     with sources_setting({"s": OK | {"secrets": []}}):
         errors = check_settings()
     assert any("['secrets'] must be a non-empty list" in e.msg for e in errors)
+
+
+def test_the_settings_object_imports_no_handler_sources_are_built_lazily_and_rebuilt_on_change():
+    # Reading the settings never imports a handler: a broken one is found when the sources are built (first
+    # request, manage.py check), by the sources module.
+    with sources_setting({"s": OK | {"handler": "tests.nowhere.handler"}}):
+        assert gateway_settings.WEBHOOK_SOURCES["s"]["handler"] == "tests.nowhere.handler"
+        with pytest.raises(ImproperlyConfigured, match="cannot import 'tests.nowhere.handler'"):
+            configured_sources()
+    with sources_setting({"s": OK}):
+        first = configured_sources()
+        assert configured_sources() is first  # cached
+    with sources_setting({"s": OK | {"tolerance": 60}}):
+        assert configured_sources()["s"].scheme.tolerance == 60  # rebuilt after the settings changed

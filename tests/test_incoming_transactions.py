@@ -12,8 +12,8 @@ from django.conf import settings as django_settings
 from django.test import override_settings
 
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import scan_network
 from payments_gateway.models import ChainCursor, Transfer, WebhookEvent, WebhookEventStatus, WebhookRequest
+from payments_gateway.scanning import scan_network
 from tests.scanner_helpers import new_address, open_session
 
 from . import incoming_helpers as h

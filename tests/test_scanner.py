@@ -13,8 +13,10 @@ from django.db import connection
 from django.test import override_settings
 
 from payments_gateway.chain import rpc
-from payments_gateway.chain.scanner import BALANCE_CHECK_EVERY, _Store, check_transaction, scan_network
 from payments_gateway.models import ChainCursor, Event, ScannedBlock, SessionStatus, Transfer
+from payments_gateway.scanning import check_transaction, scan_network
+from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
+from payments_gateway.scanning.store import TransferStore
 from tests.scanner_helpers import new_address, open_session
 
 pytestmark = pytest.mark.django_db
@@ -226,7 +228,7 @@ def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(cha
         chain.mine(2)
 
         calls = {"n": 0}
-        real = _Store.refresh_sessions
+        real = TransferStore.refresh_sessions
 
         def crash_on_second_range(store):
             calls["n"] += 1
@@ -234,7 +236,7 @@ def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(cha
                 raise RuntimeError("worker killed")
             return real(store)
 
-        with mock.patch.object(_Store, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
+        with mock.patch.object(TransferStore, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
             scan_network("anvil")
         cursor = ChainCursor.objects.get(network="anvil")
         assert cursor.block_number == start + 3  # the first range committed, the second rolled back
@@ -386,7 +388,7 @@ def test_scan_command_and_bad_input(anvil_settings, chain, capsys):
 def test_hand_written_multicall_encoding_matches_the_abi():
     from eth_abi import encode
 
-    from payments_gateway.chain.scanner import AGGREGATE3, GET_ETH_BALANCE, decode_balances, encode_balance_calls
+    from payments_gateway.chain.multicall import AGGREGATE3, GET_ETH_BALANCE, decode_balances, encode_balance_calls
 
     multicall, addresses = new_address(), [new_address() for _ in range(7)]
     calls = [(multicall, True, GET_ETH_BALANCE + encode(["address"], [a])) for a in addresses]
@@ -409,9 +411,9 @@ def test_xpub_address_paid_with_the_dev_wallet_completes_the_session(anvil_setti
     from django.db import transaction
     from django.utils import timezone
 
-    from payments_gateway.chain.addresses import allocate_address
     from payments_gateway.chain.devchain import pay_session
     from payments_gateway.chain.hd import derive_address
+    from payments_gateway.deposits import allocate_address
 
     with transaction.atomic():
         deposit = allocate_address("anvil", timezone.now() + timedelta(days=2))
@@ -587,8 +589,8 @@ def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_se
     from django.db import transaction
     from django.utils import timezone
 
-    from payments_gateway.chain.addresses import allocate_address
     from payments_gateway.conf import gateway_settings
+    from payments_gateway.deposits import allocate_address
 
     now = timezone.now()
     window = gateway_settings.LATE_PAYMENT_WINDOW

@@ -16,9 +16,9 @@ from django.test import override_settings
 
 from payments_gateway.chain import rpc
 from payments_gateway.chain.rpc import ChainIdMismatch, RPCUnavailable, client_for
-from payments_gateway.chain.scanner import ScanError, scan_network
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import ChainCursor, Transfer
+from payments_gateway.scanning import ScanError, scan_network
 from payments_gateway.schedules import ensure_schedules
 from payments_gateway.tasks import scan_all_networks
 from tests.scanner_helpers import open_session

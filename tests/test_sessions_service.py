@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from payments_gateway.models import CheckoutSession, Customer, DepositAddress, Event, Order
+from payments_gateway.services.customers import attach_customer
 from payments_gateway.services.payments import expire_if_due, refresh_session
-from payments_gateway.services.sessions import attach_customer, cancel_session, create_session, redirect_url
+from payments_gateway.services.sessions import cancel_session, create_session, redirect_url
 
 from .factories import make_transfer
 

@@ -18,6 +18,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from payments_gateway.conf import DEFAULTS, gateway_settings
+from payments_gateway.services.payments import underpayment_tolerance
 
 MNEMONIC = " ".join(["abandon"] * 11 + ["about"])  # the public BIP39 test vector, never a real wallet
 _MASTER = Bip32Secp256k1.FromSeed(Bip39SeedGenerator(MNEMONIC).Generate())
@@ -249,8 +250,8 @@ def test_valid_settings_are_parsed_with_defaults():
         assert session_ttl() == timedelta(minutes=15)
         assert gateway_settings.LATE_PAYMENT_WINDOW == DEFAULTS["LATE_PAYMENT_WINDOW"] == timedelta(hours=24)
         assert gateway_settings.ALLOW_PRIVATE_WEBHOOK_URLS is False
-        assert gateway_settings.tolerance("USDC", 1999) == 9  # 9.995 rounds down
-        assert gateway_settings.tolerance("DAI", 10**18) == 10  # "*" rule
+        assert underpayment_tolerance("USDC", 1999) == 9  # 9.995 rounds down
+        assert underpayment_tolerance("DAI", 10**18) == 10  # "*" rule
         with pytest.raises(ValueError, match="unknown asset 'USDT' on network 'testnet'; known: ETH, USDC"):
             net.asset("USDT")
         with pytest.raises(ValueError, match="unknown network 'mainnet'; configured networks: testnet"):
@@ -260,8 +261,8 @@ def test_valid_settings_are_parsed_with_defaults():
 def test_percentage_tolerance_is_exact_on_uint256_amounts():
     with override_settings(PAYMENTS_GATEWAY=valid_config(UNDERPAYMENT_TOLERANCE={"ETH": "1%"})):
         # A 28-digit Decimal product would round 10**40 - 1 up to 10**40 and allow one unit too many.
-        assert gateway_settings.tolerance("ETH", 10**40 - 1) == 10**38 - 1
-        assert gateway_settings.tolerance("ETH", 2**256 - 1) == (2**256 - 1) // 100
+        assert underpayment_tolerance("ETH", 10**40 - 1) == 10**38 - 1
+        assert underpayment_tolerance("ETH", 2**256 - 1) == (2**256 - 1) // 100
 
 
 def session_ttl():

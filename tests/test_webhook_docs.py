@@ -31,7 +31,7 @@ def test_readme_example_is_the_payload_a_test_event_carries(event_type):
 
 @pytest.mark.django_db
 def test_payment_sample_has_the_shape_of_a_live_payment_event():
-    from payments_gateway.services.payments import session_payload
+    from payments_gateway.services.payloads import session_payload
 
     from .factories import make_session
 

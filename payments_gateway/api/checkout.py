@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, pagination, status, viewsets
@@ -11,11 +10,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..events import emit
 from ..models import CheckoutSession, Customer
 from ..pricing import RateUnavailable
+from ..services.customers import create_customer, update_customer
 from ..services.payments import expire_if_due, expire_session
-from ..services.sessions import create_session, customer_payload
+from ..services.sessions import create_session
 from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
 from .auth import APIKeyAuthentication, HasAPIKey
 from .errors import exception_handler
@@ -157,11 +156,7 @@ class CustomerViewSet(
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        with transaction.atomic():
-            customer = serializer.save()
-            emit("customer.created", customer_payload(customer))
+        serializer.instance = create_customer(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        with transaction.atomic():
-            customer = serializer.save()
-            emit("customer.updated", customer_payload(customer))
+        serializer.instance = update_customer(serializer.instance, **serializer.validated_data)

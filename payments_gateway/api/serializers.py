@@ -3,15 +3,15 @@ with a ``*_display`` decimal string beside them; fiat amounts are decimal string
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import gateway_settings
 from ..models import CheckoutSession, Customer, SessionType, Transfer
-from ..money import format_units
 from ..qr import qr_data_uri
-from ..services.sessions import payment_uri
+from ..services.payloads import describe_session
 
 
 class AmountField(serializers.CharField):
@@ -54,15 +54,26 @@ class SessionCreateSerializer(serializers.Serializer):
     metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the session.")
 
 
-class AmountMixin:
-    def _decimals(self, session: CheckoutSession) -> int | None:
-        network = gateway_settings.networks.get(session.network)
-        asset = network.assets.get(session.asset) if network else None
-        return asset.decimals if asset else None
+class DescribedSessionSerializer(serializers.ModelSerializer):
+    """A session shown through its one description: a field named like a fact of
+    :func:`~payments_gateway.services.payloads.describe_session` takes its value from it (formatted by the
+    field, so datetimes look like every other API datetime); other fields read the model as usual."""
 
-    def _display(self, session: CheckoutSession, units: int) -> str | None:
-        decimals = self._decimals(session)
-        return format_units(units, decimals) if decimals is not None else None
+    def to_representation(self, instance: CheckoutSession) -> dict[str, Any]:
+        facts = describe_session(instance)
+        data: dict[str, Any] = {}
+        for field in self._readable_fields:
+            name = field.field_name
+            value = facts[name] if name in facts else field.get_attribute(instance)
+            data[name] = None if value is None else field.to_representation(value)
+        return data
+
+
+class OrderSummarySerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    reference = serializers.CharField(help_text="The merchant's own order number.")
+    amount = serializers.CharField(help_text="Fiat price, a decimal string.")
+    currency = serializers.CharField()
 
 
 class QuoteSerializer(serializers.Serializer):
@@ -75,30 +86,30 @@ class QuoteSerializer(serializers.Serializer):
     fiat_currency = serializers.CharField()
 
 
-class SessionSerializer(AmountMixin, serializers.ModelSerializer):
+class SessionSerializer(DescribedSessionSerializer):
     """A checkout session as the API shows it."""
 
     link = serializers.SerializerMethodField(help_text="The hosted checkout page (absolute URL).")
-    deposit_address = serializers.CharField(source="deposit_address.address")
-    chain_id = serializers.SerializerMethodField()
-    decimals = serializers.SerializerMethodField()
+    deposit_address = serializers.CharField()
+    chain_id = serializers.IntegerField(allow_null=True)
+    decimals = serializers.IntegerField(allow_null=True)
     amount_due = serializers.CharField(help_text="Base units (wei, token units), as a string.")
-    amount_due_display = serializers.SerializerMethodField()
+    amount_due_display = serializers.CharField(allow_null=True)
     amount_received = serializers.CharField(help_text="Confirmed base units received.")
-    amount_received_display = serializers.SerializerMethodField()
+    amount_received_display = serializers.CharField(allow_null=True)
     amount_pending = serializers.CharField(help_text="Base units seen but not yet confirmed.")
-    amount_remaining = serializers.SerializerMethodField(help_text="Base units still to pay.")
-    amount_remaining_display = serializers.SerializerMethodField()
+    amount_remaining = serializers.CharField(help_text="Base units still to pay.")
+    amount_remaining_display = serializers.CharField(allow_null=True)
     quote = QuoteSerializer(source="*")
-    payment_uri = serializers.SerializerMethodField(
-        help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
+    payment_uri = serializers.CharField(
+        allow_null=True, help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
     )
     qr_code = serializers.SerializerMethodField(
         help_text="The QR code of payment_uri as a PNG data URI (for your own checkout screen); null when nothing "
         "is left to pay."
     )
-    order = serializers.SerializerMethodField()
-    customer = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
+    order = OrderSummarySerializer()
+    customer = serializers.UUIDField(allow_null=True, help_text="uuid of the session's customer.")
 
     class Meta:
         model = CheckoutSession
@@ -117,40 +128,9 @@ class SessionSerializer(AmountMixin, serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
-    def get_payment_uri(self, session: CheckoutSession) -> str | None:
-        try:
-            return payment_uri(session)
-        except ValueError:  # the network or asset was removed from the settings since
-            return None
-
     def get_qr_code(self, session: CheckoutSession) -> str | None:
-        uri = self.get_payment_uri(session)
+        uri = describe_session(session)["payment_uri"]
         return qr_data_uri(uri) if uri else None
-
-    def get_chain_id(self, session: CheckoutSession) -> int | None:
-        network = gateway_settings.networks.get(session.network)
-        return network.chain_id if network else None
-
-    def get_decimals(self, session: CheckoutSession) -> int | None:
-        return self._decimals(session)
-
-    def get_amount_due_display(self, session: CheckoutSession) -> str | None:
-        return self._display(session, session.amount_due)
-
-    def get_amount_received_display(self, session: CheckoutSession) -> str | None:
-        return self._display(session, session.amount_received)
-
-    def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(session.amount_remaining)
-
-    def get_amount_remaining_display(self, session: CheckoutSession) -> str | None:
-        return self._display(session, session.amount_remaining)
-
-    @extend_schema_field(
-        {"type": "object", "properties": {"uuid": {"type": "string"}, "reference": {"type": "string"}}}
-    )
-    def get_order(self, session: CheckoutSession) -> dict:
-        return {"uuid": str(session.order.uuid), "reference": session.order.reference}
 
 
 class TransferSerializer(serializers.ModelSerializer):
@@ -170,14 +150,14 @@ class TransferSerializer(serializers.ModelSerializer):
         return network.confirmations if network else None
 
 
-class TransactionStatusSerializer(AmountMixin, serializers.ModelSerializer):
+class TransactionStatusSerializer(DescribedSessionSerializer):
     """``GET /transactions/<uuid>/status/``: where the payment of a session stands, with its transfers."""
 
     amount_due = serializers.CharField()
     amount_received = serializers.CharField()
     amount_pending = serializers.CharField()
-    amount_remaining = serializers.SerializerMethodField()
-    confirmations_required = serializers.SerializerMethodField()
+    amount_remaining = serializers.CharField()
+    confirmations_required = serializers.IntegerField(allow_null=True)
     transfers = TransferSerializer(many=True, read_only=True)
 
     class Meta:
@@ -187,13 +167,6 @@ class TransactionStatusSerializer(AmountMixin, serializers.ModelSerializer):
             "amount_pending", "amount_remaining", "confirmations_required", "late", "expires_at", "transfers",
         ]  # fmt: skip
         read_only_fields = fields
-
-    def get_amount_remaining(self, session: CheckoutSession) -> str:
-        return str(session.amount_remaining)
-
-    def get_confirmations_required(self, session: CheckoutSession) -> int | None:
-        network = gateway_settings.networks.get(session.network)
-        return network.confirmations if network else None
 
 
 class CustomerSerializer(serializers.ModelSerializer):

@@ -10,7 +10,8 @@ from ..fields import Uint256Field
 
 
 class DepositAddress(models.Model):
-    """Address ``index`` derived from the merchant's xpub (m/44'/60'/0'/0/index) on one network.
+    """Deposit address number ``index`` of one network, made by the network's deposit scheme (``"xpub"``:
+    m/44'/60'/0'/0/index of the merchant's xpub).
 
     An address serves one session at a time and is not handed out again until ``busy_until`` (the last
     session's expiry plus the late payment window) has passed, so a late payment is never credited to the
@@ -19,6 +20,7 @@ class DepositAddress(models.Model):
 
     network = models.CharField(max_length=40)
     index = models.PositiveBigIntegerField()
+    scheme = models.CharField(max_length=100, default="xpub", help_text="The deposit scheme that made the address.")
     address = models.CharField(max_length=42, help_text="EIP-55 checksummed.")
     created = models.DateTimeField(default=timezone.now)
     busy_until = models.DateTimeField(

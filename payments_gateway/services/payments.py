@@ -22,7 +22,6 @@ payment status moves to ``pending`` or ``partially_paid``; ``payment.completed``
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,7 +36,8 @@ from ..models import (
     Transfer,
     TransferStatus,
 )
-from ..money import format_units
+from ..money import tolerance
+from .payloads import session_payload, transfer_payload
 
 PAID = {PaymentStatus.PAID, PaymentStatus.OVERPAID}
 TRANSFER_EVENTS = {
@@ -111,59 +111,11 @@ def expire_session(session: CheckoutSession, *, now: datetime | None = None) -> 
     return session
 
 
-def session_payload(session: CheckoutSession) -> dict[str, Any]:
-    """The ``data`` of payment events and the API's view of a session's payment. Amounts are base-unit strings."""
-    network = gateway_settings.networks.get(session.network)
-    decimals = network.assets[session.asset].decimals if network and session.asset in network.assets else None
-    order = session.order
-    return {
-        "object": "checkout.session",
-        "uuid": str(session.uuid),
-        "type": session.type,
-        "status": session.status,
-        "payment_status": session.payment_status,
-        "network": session.network,
-        "asset": session.asset,
-        "decimals": decimals,
-        "amount_due": str(session.amount_due),
-        "amount_received": str(session.amount_received),
-        "amount_pending": str(session.amount_pending),
-        "amount_remaining": str(session.amount_remaining),
-        "amount_due_display": format_units(session.amount_due, decimals) if decimals is not None else None,
-        "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
-        "late": session.late,
-        "expires_at": session.expires_at.isoformat(),
-        "completed_at": session.completed_at.isoformat() if session.completed_at else None,
-        "fiat_amount": str(session.fiat_amount),
-        "fiat_currency": session.fiat_currency,
-        "order": {
-            "uuid": str(order.uuid),
-            "reference": order.reference,
-            "amount": str(order.amount),
-            "currency": order.currency,
-        },
-        "customer": str(session.customer.uuid) if session.customer_id else None,
-        "metadata": session.metadata,
-    }
-
-
-def transfer_payload(t: Transfer) -> dict[str, Any]:
-    return {
-        "object": "transaction",
-        "network": t.network,
-        "tx_hash": t.tx_hash,
-        "log_index": t.log_index,
-        "block_number": t.block_number,
-        "block_hash": t.block_hash,
-        "from": t.from_address,
-        "to": t.to_address,
-        "asset": t.asset,
-        "amount": str(t.amount),
-        "confirmations": t.confirmations,
-        "status": t.status,
-        "late": t.late,
-        "session": str(t.session.uuid) if t.session_id else None,
-    }
+def underpayment_tolerance(asset: str, amount_due: int) -> int:
+    """Base units by which a payment of ``asset`` may fall short of ``amount_due`` and still count as paid
+    (``UNDERPAYMENT_TOLERANCE``; see :func:`payments_gateway.money.tolerance` for the cap)."""
+    table = gateway_settings.UNDERPAYMENT_TOLERANCE
+    return tolerance(table.get(asset, table.get("*", 0)), amount_due)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -174,7 +126,7 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
     seen = sum((t.amount for t in counted), 0)
     session.amount_received = confirmed
     session.amount_pending = seen - confirmed
-    threshold = max(session.amount_due - gateway_settings.tolerance(session.asset, session.amount_due), 0)
+    threshold = max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
 
     if seen == 0:
         session.payment_status = PaymentStatus.UNPAID

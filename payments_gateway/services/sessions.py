@@ -1,4 +1,4 @@
-"""Creating checkout sessions, and what a customer does on the hosted page (identify, cancel, get redirected).
+"""Creating checkout sessions, and what a customer does on the hosted page (cancel, get redirected).
 
 :func:`create_session` validates everything first and raises one ``ValidationError`` mapping each bad field to
 a message, so nothing is written for bad input. Then, in ONE database transaction, it creates the order (when
@@ -16,12 +16,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..chain.addresses import allocate_address
 from ..conf import NetworkConfig, gateway_settings
+from ..deposits import allocate_address
 from ..events import emit
 from ..models import (
     CheckoutSession,
@@ -33,20 +32,16 @@ from ..models import (
     SessionType,
     TransferStatus,
 )
-from ..money import format_units
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
-from .payments import session_payload
+from .payloads import session_payload
 
 # Order.amount is DecimalField(max_digits=24, decimal_places=8): 16 integer digits.
 MAX_FIAT_AMOUNT = Decimal(10) ** 15
 MAX_METADATA_BYTES = 8 * 1024
-MAX_EMAIL_LENGTH = Customer._meta.get_field("email").max_length  # 254
 _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
 CANCELABLE_PAYMENT_STATUSES = {PaymentStatus.UNPAID}
-# Enough is seen on chain (confirmed or not): the page stops asking for money.
-NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERPAID}
 
 
 def create_session(
@@ -144,31 +139,6 @@ def payment_in_progress(session: CheckoutSession) -> bool:
     )
 
 
-def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
-    """The hosted page's customer form: create a new Customer (``customer.created``) and attach it to the session
-    and, when the order has none, to its order.
-
-    The form is public (anyone with the session link can post it), so it never looks up or changes an existing
-    Customer by e-mail: that would let a stranger attach a victim's customer record (and rename it). Only the
-    merchant links an existing customer (the API's ``customer`` uuid).
-    """
-    email = (email or "").strip()
-    name = (name or "").strip()[:200]
-    if len(email) > MAX_EMAIL_LENGTH:
-        raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": ["enter a valid e-mail address."]}) from None
-    with transaction.atomic():
-        customer = Customer.objects.create(email=email, name=name)
-        emit("customer.created", customer_payload(customer), session=session)
-        CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now())
-        Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
-    session.customer = customer
-    return customer
-
-
 def cancel_session(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
     """The customer leaves: an open session with nothing paid becomes ``canceled``. Anything else is left as it
     is (a payment already seen must still be tracked); returns the session either way."""
@@ -194,130 +164,6 @@ def redirect_url(template: str, session: CheckoutSession) -> str:
         .replace("{CHECKOUT_SESSION_ID}", uuid)
         .replace("{{TRANSACTION_TYPE}}", quote(session.type, safe=""))
     )
-
-
-def payment_uri(session: CheckoutSession) -> str | None:
-    """The EIP-681 URI a wallet scans for :func:`amount_to_pay`; None when nothing is left to pay.
-
-    ETH: ``ethereum:<address>@<chainId>?value=<wei>``;
-    token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
-    """
-    network = gateway_settings.network(session.network)
-    asset = network.asset(session.asset)
-    units = amount_to_pay(session)
-    if units == 0:
-        return None
-    address = session.deposit_address.address
-    if asset.is_native:
-        return f"ethereum:{address}@{network.chain_id}?value={units}"
-    return f"ethereum:{asset.address}@{network.chain_id}/transfer?address={address}&uint256={units}"
-
-
-def amount_to_pay(session: CheckoutSession) -> int:
-    """Base units the customer should still send: the whole amount until something is seen, then the remainder.
-
-    0 once the payment is ``pending``, ``paid`` or ``overpaid``: what is seen on chain (confirmed or not) counts
-    as sent, so the page never asks again for an amount already on its way.
-    """
-    if session.payment_status in NOTHING_TO_PAY:
-        return 0
-    return session.amount_remaining
-
-
-def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> dict[str, Any]:
-    """What the hosted page shows, as JSON (``/pay/<uuid>/status`` and the SSE stream). Amounts are base-unit
-    strings with ``*_display`` decimal strings."""
-    now = now or timezone.now()
-    network = gateway_settings.network(session.network)
-    decimals = network.asset(session.asset).decimals
-    remaining = session.amount_remaining
-    unconfirmed = [
-        t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
-    ]
-    excess = max(session.amount_received - session.amount_due, 0)
-    to_pay = amount_to_pay(session)
-    return {
-        "uuid": str(session.uuid),
-        "status": session.status,
-        "payment_status": session.payment_status,
-        "asset": session.asset,
-        "network": session.network,
-        "amount_due": str(session.amount_due),
-        "amount_due_display": format_units(session.amount_due, decimals),
-        "amount_received": str(session.amount_received),
-        "amount_received_display": format_units(session.amount_received, decimals),
-        "amount_pending": str(session.amount_pending),
-        "amount_remaining": str(remaining),
-        "amount_remaining_display": format_units(remaining, decimals),
-        "amount_to_pay": str(to_pay),
-        "amount_to_pay_display": format_units(to_pay, decimals),
-        "awaiting_payment": session.status == SessionStatus.OPEN and to_pay > 0,
-        "overpaid_by_display": format_units(excess, decimals) if excess else None,
-        "confirmations": min(unconfirmed) if unconfirmed else None,
-        "confirmations_required": network.confirmations,
-        "late": session.late,
-        "expires_at": session.expires_at.isoformat(),
-        "seconds_left": max(int((session.expires_at - now).total_seconds()), 0),
-        "payment_uri": payment_uri(session),
-        "message": status_message(session, remaining=remaining, decimals=decimals, unconfirmed=unconfirmed,
-                                  required=network.confirmations),
-        "wrong_asset_message": wrong_asset_message(session),
-    }  # fmt: skip
-
-
-def status_message(
-    session: CheckoutSession, *, remaining: int, decimals: int, unconfirmed: list[int], required: int
-) -> str:
-    """One sentence for the customer."""
-    if session.status == SessionStatus.COMPLETE:
-        text = "Paid — thank you!"
-        if session.payment_status == PaymentStatus.OVERPAID:
-            excess = format_units(session.amount_received - session.amount_due, decimals)
-            text += f" You sent {excess} {session.asset} more than the amount due."
-        return text
-    if session.status == SessionStatus.CANCELED:
-        return "This payment was canceled."
-    if session.payment_status == PaymentStatus.PENDING:
-        done = min(unconfirmed) if unconfirmed else required
-        return f"Payment received, waiting for confirmations ({min(done, required)}/{required})."
-    partial = session.payment_status == PaymentStatus.PARTIALLY_PAID
-    left = f"{format_units(remaining, decimals)} {session.asset}"
-    if session.status == SessionStatus.EXPIRED:
-        if partial:
-            return f"This payment expired with {left} still unpaid. The partial payment is recorded."
-        return "This payment expired. Please start a new checkout."
-    if partial:
-        return f"Partially paid: {left} still to pay to the same address."
-    return "Waiting for your payment."
-
-
-def wrong_asset_message(session: CheckoutSession) -> str | None:
-    """What to tell a customer who sent another asset than the session's to its address (it does not count
-    towards the payment; only the merchant can send it back), or None."""
-    others = (
-        session.transfers.exclude(asset=session.asset)
-        .exclude(status=TransferStatus.REVERTED)
-        .values_list("asset", flat=True)
-        .distinct()
-    )
-    assets = sorted(set(others))
-    if not assets:
-        return None
-    return (
-        f"A payment in {' and '.join(assets)} was received; this checkout expects {session.asset}. "
-        "Contact the merchant for a refund."
-    )
-
-
-def customer_payload(customer: Customer) -> dict[str, Any]:
-    """The ``data`` of ``customer.*`` events."""
-    return {
-        "object": "customer",
-        "uuid": str(customer.uuid),
-        "email": customer.email,
-        "name": customer.name,
-        "metadata": customer.metadata,
-    }
 
 
 # --- validation helpers ---------------------------------------------------------------------------------

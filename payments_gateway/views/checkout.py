@@ -22,15 +22,11 @@ from ..api.errors import json_error
 from ..conf import gateway_settings
 from ..models import CheckoutSession, SessionStatus
 from ..qr import qr_data_uri, qr_png
+from ..services.customers import attach_customer
+from ..services.payloads import amount_to_pay, payment_uri
 from ..services.payments import expire_if_due
-from ..services.sessions import (
-    amount_to_pay,
-    attach_customer,
-    cancel_session,
-    checkout_state,
-    payment_uri,
-    redirect_url,
-)
+from ..services.sessions import cancel_session, redirect_url
+from .presentation import checkout_state
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
 # (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
@@ -145,7 +141,7 @@ def test_pay(request, uuid):
     if session.status == SessionStatus.OPEN:
         from ..chain.devchain import DevChainError, pay_session
         from ..chain.rpc import RPCError
-        from ..chain.scanner import check_transaction
+        from ..scanning import check_transaction
 
         units = amount_to_pay(session)
         if units == 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from decimal import Decimal
 from typing import Any
@@ -10,10 +9,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from ...chain.scanner import scan_network
 from ...conf import gateway_settings
-
-logger = logging.getLogger("payments_gateway.chain.scanner")
+from ...scanning import scan_network
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Signature schemes for incoming webhooks: one base class, one registry by name.
+"""Signature schemes for incoming webhooks: one base class, one registry by name (see :mod:`payments_gateway.plugins`).
 
 A scheme checks a request's signature against the raw body bytes, in constant time, before anything parses
 the body. It raises :class:`SignatureError` (with the HTTP status to answer and a message safe to show the
@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from payments_gateway.plugins import Plugin
+
 DEFAULT_TOLERANCE = 300  # seconds, both directions (a sender's clock may be ahead of ours)
 
 
@@ -29,15 +31,15 @@ class SignatureError(Exception):
         self.status = status
 
 
-class SignatureScheme:
+class SignatureScheme(Plugin):
     """Base class: verify ``body`` + ``headers`` (lower-case names) for one source.
 
-    Subclasses set ``name`` (the ``"scheme"`` value in ``WEBHOOK_SOURCES``), ``options`` (extra keys they
-    accept, with defaults) and implement :meth:`verify`; :meth:`parse_secret` turns a configured secret into
-    key bytes and raises ``ValueError`` on a malformed one.
+    Subclasses set ``name`` (the ``"scheme"`` value in ``WEBHOOK_SOURCES``; a subclass elsewhere is named by its
+    dotted path), ``options`` (extra keys they accept, with defaults) and implement :meth:`verify`;
+    :meth:`parse_secret` turns a configured secret into key bytes and raises ``ValueError`` on a malformed one.
     """
 
-    name: ClassVar[str]
+    registry: ClassVar[dict[str, type[SignatureScheme]]] = {}
     options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, secrets: Sequence[str], *, tolerance: int = DEFAULT_TOLERANCE, **options: Any) -> None:
@@ -145,15 +147,3 @@ class HmacSha256Scheme(SignatureScheme):
     @classmethod
     def parse_secret(cls, secret: str) -> bytes:
         return secret.encode()
-
-
-SCHEMES: dict[str, type[SignatureScheme]] = {
-    StandardWebhooksScheme.name: StandardWebhooksScheme,
-    HmacSha256Scheme.name: HmacSha256Scheme,
-}
-
-
-def register_scheme(scheme: type[SignatureScheme]) -> type[SignatureScheme]:
-    """Make ``scheme`` available as ``"scheme": scheme.name`` in ``WEBHOOK_SOURCES`` (usable as a decorator)."""
-    SCHEMES[scheme.name] = scheme
-    return scheme

@@ -1,4 +1,7 @@
-"""Webhook sources: ``PAYMENTS_GATEWAY["WEBHOOK_SOURCES"]`` validated into :class:`Source` objects.
+"""Webhook sources: ``PAYMENTS_GATEWAY["WEBHOOK_SOURCES"]`` built into :class:`Source` objects.
+
+Built lazily, on the first request (or ``manage.py check``), and cached until the settings change: the settings
+object itself never imports a handler.
 
 ::
 
@@ -10,26 +13,28 @@
         },
     }
 
-A handler is a dotted path to an :class:`EventHandler` subclass or to a function ``handler(event, payload)``.
-The built-in source ``transactions`` has a default handler (on-chain check of the notified transaction).
+A handler is a registered :class:`EventHandler` name, a dotted path to a subclass, or a dotted path to a function
+``handler(event, payload)``. A source named like a registered handler uses it by default: the built-in source
+``transactions`` checks the notified transaction on chain.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .schemes import DEFAULT_TOLERANCE, SCHEMES, SignatureScheme
+from payments_gateway.conf import gateway_settings, settings_cache
+from payments_gateway.plugins import load_plugin
 
-if TYPE_CHECKING:
-    from payments_gateway.models import WebhookEvent
+from .handlers import EventHandler, FunctionHandler
+from .schemes import DEFAULT_TOLERANCE, SignatureScheme
 
-BUILTIN_HANDLERS = {"transactions": "payments_gateway.webhooks.incoming.handlers.TransactionNoticeHandler"}
+SOURCES_KEY = "PAYMENTS_GATEWAY['WEBHOOK_SOURCES']"
 COMMON_KEYS = {"scheme", "secrets", "handler", "tolerance", "id_header", "type_header"}
 MAX_EVENT_ID = 200
 MAX_EVENT_TYPE = 100
@@ -37,39 +42,6 @@ MAX_EVENT_TYPE = 100
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class EventHandler:
-    """Base class for a source's handler.
-
-    :meth:`validate` runs in the receiver after the signature check (a ``ValueError`` becomes a 400 and the
-    event is not stored); :meth:`handle` runs in the processing task, one worker at a time per event.
-    A handler that raises leaves the event ``failed`` with the traceback, and it is retried with backoff.
-
-    :meth:`handle` runs **outside any transaction** (on SQLite an open transaction would hold the database-wide
-    write lock while the handler waits on the network): writes that must be all-or-nothing go in the handler's
-    own ``transaction.atomic()``, with network calls kept outside it. It must be **idempotent**: a worker that
-    dies after the handler's writes and before the event is marked processed leaves the event to be handled
-    again.
-    """
-
-    def validate(self, payload: dict[str, Any]) -> None:
-        """Raise ``ValueError`` with a message for the sender if ``payload`` can never be handled."""
-
-    def handle(self, event: WebhookEvent, payload: dict[str, Any]) -> str | None:
-        """Act on the event (outside any transaction; idempotently); the returned text is kept as its result."""
-        raise NotImplementedError
-
-
-class FunctionHandler(EventHandler):
-    """Adapts a plain function ``handler(event, payload)`` to :class:`EventHandler`."""
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self.function = function
-
-    def handle(self, event: WebhookEvent, payload: dict[str, Any]) -> str | None:
-        result = self.function(event, payload)
-        return None if result is None else str(result)
 
 
 @dataclass(frozen=True)
@@ -108,9 +80,13 @@ class Source:
 
 def get_source(name: str) -> Source | None:
     """The configured source called ``name``, or None."""
-    from payments_gateway.conf import gateway_settings
+    return configured_sources().get(name)
 
-    return gateway_settings.WEBHOOK_SOURCES.get(name)
+
+@settings_cache
+def configured_sources() -> dict[str, Source]:
+    """Every source of ``WEBHOOK_SOURCES``, built once per settings (``ImproperlyConfigured`` naming the key)."""
+    return parse_sources(gateway_settings.WEBHOOK_SOURCES, SOURCES_KEY)
 
 
 def parse_sources(value: Any, key: str) -> dict[str, Source]:
@@ -128,15 +104,12 @@ def parse_source(name: Any, spec: Any, key: str) -> Source:
         )
     if not isinstance(spec, dict):
         raise ImproperlyConfigured(f"{key} must be a dict with 'scheme', 'secrets' and 'handler'.")
-    scheme_name = spec.get("scheme")
-    if scheme_name not in SCHEMES:
-        raise ImproperlyConfigured(f"{key}['scheme'] must be one of {sorted(SCHEMES)}, not {scheme_name!r}.")
-    scheme_class = SCHEMES[scheme_name]
+    scheme_class = _scheme(spec.get("scheme"), f"{key}['scheme']")
     known = COMMON_KEYS | set(scheme_class.options)
     unknown = set(spec) - known
     if unknown:
         raise ImproperlyConfigured(
-            f"{key} has unknown keys {sorted(unknown)}; the {scheme_name!r} scheme accepts {sorted(known)}."
+            f"{key} has unknown keys {sorted(unknown)}; the {spec['scheme']!r} scheme accepts {sorted(known)}."
         )
     secrets = spec.get("secrets")
     if isinstance(secrets, str) or not isinstance(secrets, list | tuple) or not secrets:
@@ -161,10 +134,29 @@ def parse_source(name: Any, spec: Any, key: str) -> Source:
     return Source(
         name=name,
         scheme=scheme_class(secrets, tolerance=tolerance, **options),
-        handler=_handler(name, spec.get("handler", BUILTIN_HANDLERS.get(name)), f"{key}['handler']"),
+        handler=_handler(name, spec.get("handler", _builtin_handler(name)), f"{key}['handler']"),
         id_header=spec.get("id_header"),
         type_header=spec.get("type_header"),
     )
+
+
+def _scheme(value: Any, key: str) -> type[SignatureScheme]:
+    if not isinstance(value, str) or not value:
+        raise ImproperlyConfigured(
+            f"{key} must be one of {sorted(SignatureScheme.registry)} or a dotted path, not {value!r}."
+        )
+    try:
+        return load_plugin(SignatureScheme, value, key)
+    except ImproperlyConfigured:
+        if "." in value:
+            raise
+        raise ImproperlyConfigured(
+            f"{key} must be one of {sorted(SignatureScheme.registry)} or a dotted path, not {value!r}."
+        ) from None
+
+
+def _builtin_handler(source: str) -> str | None:
+    return source if source in EventHandler.registry else None
 
 
 def _handler(name: str, path: Any, key: str) -> EventHandler:
@@ -172,6 +164,8 @@ def _handler(name: str, path: Any, key: str) -> EventHandler:
         raise ImproperlyConfigured(f"{key} is not set: give the dotted path of the function that handles {name}.")
     if not isinstance(path, str):
         raise ImproperlyConfigured(f"{key} must be a dotted path string, not {path!r}.")
+    if path in EventHandler.registry:
+        return EventHandler.registry[path]()
     try:
         target = import_string(path)
     except ImportError as exc:

@@ -60,7 +60,7 @@ _TRANSFER_STATES = {
 def sample_data(event_type: str) -> dict[str, Any]:
     """A realistic ``data`` object for ``event_type`` (any type in ``EVENT_TYPES``)."""
     if event_type in _PAYMENT_STATES:
-        from payments_gateway.services.payments import session_payload
+        from payments_gateway.services.payloads import session_payload
 
         data = session_payload(_session(*_PAYMENT_STATES[event_type]))
         if data.get("decimals") is None:  # the sample network is not configured here: fill in USDC's
@@ -69,11 +69,11 @@ def sample_data(event_type: str) -> dict[str, Any]:
             data.update(decimals=6, amount_due_display=format_units(79_000_000, 6))
         return data | {"reason": "canceled"} if event_type == "payment.failed" else data
     if event_type in _TRANSFER_STATES:
-        from payments_gateway.services.payments import transfer_payload
+        from payments_gateway.services.payloads import transfer_payload
 
         return transfer_payload(_transfer(*_TRANSFER_STATES[event_type]))
     if event_type.startswith("customer."):
-        from payments_gateway.services.sessions import customer_payload
+        from payments_gateway.services.payloads import customer_payload
 
         return customer_payload(_customer())
     if event_type.startswith("refund."):

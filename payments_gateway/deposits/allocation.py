@@ -5,8 +5,8 @@ late payment to it must still be credited to that session, so it is not given to
 reused (oldest first), which keeps the set of addresses the scanner watches small. Reuse waits a further
 ``CLOCK_SLACK``: the scanner credits a payment to the newest session created up to ``CLOCK_SLACK`` after the
 payment's block time, so a late payment for the old session mined just before the reuse must not find the new
-one. When none is free, the next derivation index is taken from the network's ``AddressCounter`` row under a row
-lock.
+one. When none is free, the next index is taken from the network's ``AddressCounter`` row under a row lock and
+turned into an address by the network's deposit scheme.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..conf import gateway_settings
 from ..models import AddressCounter, CheckoutSession, DepositAddress, SessionStatus
-from .hd import derive_address
+from .base import scheme_for
 
 # Block timestamps and the server clock may differ a little: the scanner credits a payment mined up to this long
 # before a session's creation to that session (here so that allocation and the scanner share one value).
@@ -30,8 +30,8 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
     """A deposit address on ``network`` reserved until ``busy_until``. Call inside ``transaction.atomic()``.
 
     Reuses the address whose ``busy_until`` passed longest ago, by more than ``CLOCK_SLACK`` (locked with
-    ``skip_locked``, so concurrent callers take different ones and never wait on each other), or derives the next
-    index from the xpub.
+    ``skip_locked``, so concurrent callers take different ones and never wait on each other), or makes the address
+    of the network's next index with its deposit scheme.
     Raises ``ValueError`` for an unknown network and ``TransactionManagementError`` outside a transaction.
     """
     gateway_settings.network(network)  # ValueError naming the configured networks
@@ -47,12 +47,6 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
     if address is None:
         address = _derive_next(network, busy_until, now)
     return address
-
-
-def watched_addresses(network: str, now: datetime | None = None) -> QuerySet[DepositAddress]:
-    """Addresses on ``network`` that can still receive a payment the gateway must record (busy at ``now``)."""
-    now = now or timezone.now()
-    return DepositAddress.objects.filter(network=network, busy_until__gte=now).order_by("index")
 
 
 def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress | None:
@@ -84,7 +78,7 @@ def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress 
 
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:
-    xpub = gateway_settings.XPUB
+    scheme = scheme_for(network)
     counter, created = AddressCounter.objects.select_for_update().get_or_create(network=network)
     index = counter.next_index
     if created or index == 0:
@@ -97,7 +91,8 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
     return DepositAddress.objects.create(
         network=network,
         index=index,
-        address=derive_address(xpub, index),
+        scheme=scheme.name or scheme.network.deposit_scheme,
+        address=scheme.address(index),
         busy_until=busy_until,
         created=now,
     )

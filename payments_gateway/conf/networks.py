@@ -1,0 +1,156 @@
+"""``PAYMENTS_GATEWAY["NETWORKS"]``: each entry validated into a :class:`NetworkConfig` with its assets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .values import address, boolean, key_of, positive_decimal, positive_int, sub_key
+
+NETWORK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+ASSET_RE = re.compile(r"^[A-Z0-9.]{1,12}$")
+DEFAULT_DEPOSIT_SCHEME = "xpub"
+
+
+@dataclass(frozen=True)
+class AssetConfig:
+    """A coin on a network: the native coin (``address`` is None) or an ERC-20 token."""
+
+    symbol: str
+    decimals: int
+    address: str | None = None
+
+    @property
+    def is_native(self) -> bool:
+        return self.address is None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """One EVM network from ``PAYMENTS_GATEWAY["NETWORKS"]``."""
+
+    name: str
+    chain_id: int
+    rpc_urls: tuple[str, ...]
+    confirmations: int
+    block_time: Decimal
+    native: AssetConfig
+    tokens: dict[str, AssetConfig] = field(default_factory=dict)
+    # Largest block span one eth_getLogs may ask for (provider limit), and addresses per OR-list.
+    max_block_range: int = 1000
+    address_chunk: int = 1000
+    rpc_timeout: Decimal = Decimal(10)
+    # Multicall3 contract used to read many ETH balances in one call (None: no balance sweep).
+    multicall3: str | None = None
+    # A local development chain: enables "Pay with test wallet" and the dev-only commands.
+    dev: bool = False
+    # Chainlink-style price feeds on this network: {"ETH/USD": "0x..."}
+    price_feeds: dict[str, str] = field(default_factory=dict)
+    # How deposit addresses are made: a registered scheme name or a dotted path (see payments_gateway.deposits).
+    deposit_scheme: str = DEFAULT_DEPOSIT_SCHEME
+
+    @property
+    def assets(self) -> dict[str, AssetConfig]:
+        return {self.native.symbol: self.native, **self.tokens}
+
+    def asset(self, symbol: str) -> AssetConfig:
+        try:
+            return self.assets[symbol]
+        except KeyError:
+            known = ", ".join(sorted(self.assets))
+            raise ValueError(f"unknown asset {symbol!r} on network {self.name!r}; known: {known}") from None
+
+
+#: The keys one NETWORKS entry may have.
+NETWORK_KEYS = {
+    "chain_id", "rpc_urls", "confirmations", "block_time", "tokens", "native", "max_block_range",
+    "address_chunk", "rpc_timeout", "multicall3", "dev", "price_feeds", "deposit_scheme",
+}  # fmt: skip
+
+
+def parse_network(name: Any, spec: Any) -> NetworkConfig:
+    """Validate one ``NETWORKS`` entry; raise ``ImproperlyConfigured`` naming the bad key."""
+    key = key_of("NETWORKS", str(name))
+    if not isinstance(name, str) or not NETWORK_NAME_RE.match(name):
+        raise ImproperlyConfigured(f"{key}: a network name is lowercase letters, digits, '-' or '_', not {name!r}.")
+    if not isinstance(spec, dict):
+        raise ImproperlyConfigured(f"{key} must be a dict with chain_id, rpc_urls, confirmations, ...")
+    unknown = set(spec) - NETWORK_KEYS
+    if unknown:
+        raise ImproperlyConfigured(f"{key} has unknown keys {sorted(unknown)}; known keys: {sorted(NETWORK_KEYS)}.")
+    if "chain_id" not in spec:
+        raise ImproperlyConfigured(f"{key} has no 'chain_id': add the network's EIP-155 chain id, e.g. 1.")
+    native_spec = spec.get("native", {"symbol": "ETH", "decimals": 18})
+    if not isinstance(native_spec, dict) or "symbol" not in native_spec:
+        raise ImproperlyConfigured(f"{sub_key(key, 'native')} must be a dict like {{'symbol': 'ETH', 'decimals': 18}}.")
+    native = _asset(native_spec, native_spec["symbol"], sub_key(key, "native"), native=True)
+    tokens = _tokens(spec.get("tokens", {}), sub_key(key, "tokens"))
+    if native.symbol in tokens:
+        raise ImproperlyConfigured(f"{sub_key(key, 'tokens')}: {native.symbol!r} is already the native coin.")
+    multicall3 = spec.get("multicall3")
+    feeds = spec.get("price_feeds", {})
+    if not isinstance(feeds, dict):
+        raise ImproperlyConfigured(f"{sub_key(key, 'price_feeds')} must be a dict like {{'ETH/USD': '0x...'}}.")
+    scheme = spec.get("deposit_scheme", DEFAULT_DEPOSIT_SCHEME)
+    if not isinstance(scheme, str) or not scheme:
+        raise ImproperlyConfigured(
+            f"{sub_key(key, 'deposit_scheme')} must be a scheme name such as 'xpub' or a dotted path, not {scheme!r}."
+        )
+    return NetworkConfig(
+        name=name,
+        chain_id=positive_int(spec["chain_id"], sub_key(key, "chain_id")),
+        rpc_urls=_rpc_urls(spec.get("rpc_urls"), sub_key(key, "rpc_urls")),
+        confirmations=positive_int(spec.get("confirmations", 12), sub_key(key, "confirmations")),
+        block_time=positive_decimal(spec.get("block_time", 12), sub_key(key, "block_time")),
+        native=native,
+        tokens=tokens,
+        max_block_range=positive_int(spec.get("max_block_range", 1000), sub_key(key, "max_block_range")),
+        address_chunk=positive_int(spec.get("address_chunk", 1000), sub_key(key, "address_chunk")),
+        rpc_timeout=positive_decimal(spec.get("rpc_timeout", 10), sub_key(key, "rpc_timeout")),
+        multicall3=address(multicall3, sub_key(key, "multicall3")) if multicall3 else None,
+        dev=boolean(spec.get("dev", False), sub_key(key, "dev")),
+        price_feeds={pair: address(a, sub_key(sub_key(key, "price_feeds"), pair)) for pair, a in feeds.items()},
+        deposit_scheme=scheme,
+    )
+
+
+def _rpc_urls(urls: Any, key: str) -> tuple[str, ...]:
+    if not urls or not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+        raise ImproperlyConfigured(f"{key} must be a non-empty list of RPC URLs, e.g. ['http://127.0.0.1:8545'].")
+    for url in urls:
+        # The RPC client (chain/rpc.py) speaks JSON-RPC over HTTP POST only; a ws(s):// URL would pass here and
+        # fail on every call.
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ImproperlyConfigured(
+                f"{key}: {url!r} cannot be used: use an http(s) URL; "
+                "websocket URLs are not supported (the RPC client speaks JSON-RPC over HTTP)."
+            )
+    return tuple(urls)
+
+
+def _tokens(spec: Any, key: str) -> dict[str, AssetConfig]:
+    if not isinstance(spec, dict):
+        raise ImproperlyConfigured(f"{key} must be a dict {{symbol: {{address, decimals}}}}.")
+    return {symbol: _asset(token, symbol, sub_key(key, symbol), native=False) for symbol, token in spec.items()}
+
+
+def _asset(spec: Any, symbol: str, key: str, *, native: bool) -> AssetConfig:
+    if not isinstance(spec, dict):
+        example = '{"symbol": "ETH", "decimals": 18}' if native else '{"address": "0x...", "decimals": 6}'
+        raise ImproperlyConfigured(f"{key} must be a dict like {example}, not {spec!r}.")
+    if "decimals" not in spec:
+        raise ImproperlyConfigured(f"{key} has no 'decimals': add them, e.g. 'decimals': {18 if native else 6}.")
+    decimals = spec["decimals"]
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 77:
+        raise ImproperlyConfigured(f"{sub_key(key, 'decimals')} must be a whole number 0..77, not {decimals!r}.")
+    if not ASSET_RE.match(symbol):
+        raise ImproperlyConfigured(f"{key}: asset symbol {symbol!r} must be 1-12 capitals or digits.")
+    if native:
+        return AssetConfig(symbol=symbol, decimals=decimals)
+    if "address" not in spec:
+        raise ImproperlyConfigured(f"{key} has no 'address': add the token contract address.")
+    return AssetConfig(symbol=symbol, decimals=decimals, address=address(spec["address"], sub_key(key, "address")))

@@ -1,0 +1,16 @@
+"""Deposit addresses: how a network's addresses are made (a scheme) and handed out to sessions (allocation).
+
+A **deposit scheme** is a seam like the rate provider (one base class, a registry, a dotted path): each network
+names one with its ``deposit_scheme`` key (default ``"xpub"``). The scheme turns a derivation index into an
+address, offline; :func:`allocate_address` takes the next index of the network under a row lock (or reuses an
+idle address) and stores the :class:`~payments_gateway.models.DepositAddress`.
+
+- ``"xpub"`` (:mod:`.xpub`): address i = m/44'/60'/0'/0/i of ``PAYMENTS_GATEWAY["XPUB"]``; funds stay on each
+  address of the merchant's HD wallet.
+"""
+
+from . import xpub  # noqa: F401  (registers the built-in schemes)
+from .allocation import CLOCK_SLACK, allocate_address
+from .base import DepositScheme, load_scheme, scheme_for
+
+__all__ = ["CLOCK_SLACK", "DepositScheme", "allocate_address", "load_scheme", "scheme_for"]

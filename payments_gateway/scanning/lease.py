@@ -1,0 +1,89 @@
+"""One scanner per network: a lease on the network's :class:`ChainCursor` row.
+
+A process takes the lease with ``select_for_update(skip_locked)`` when it is free or expired, renews it with
+every range it commits, and releases it when the scan ends. Every write of a scan happens in a transaction that
+first locks the cursor row and checks that the lease is still this process's and the cursor has not moved
+(:meth:`Lease.lock`), so a process whose lease was taken over stops instead of writing beside the new owner.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import ChainCursor
+from .result import ScanError
+
+# A scan holds its lease this long without progress before another process may take over.
+LEASE_TTL = timedelta(minutes=2)
+
+
+class Lease:
+    """This process's hold on the cursor of network ``network``, and where its scan stands (``number``/``hash``)."""
+
+    def __init__(self, network: str, owner: str, cursor: ChainCursor) -> None:
+        self.network = network
+        self.owner = owner
+        self.number = cursor.block_number
+        self.hash = cursor.block_hash
+        self._cursor = cursor
+
+    def lock(self) -> ChainCursor:
+        """Lock the cursor row (inside ``transaction.atomic()``); :class:`ScanError` if the lease was lost or the
+        cursor moved under this scan."""
+        cursor = ChainCursor.objects.select_for_update().get(network=self.network)
+        if cursor.lease_owner != self.owner:
+            raise ScanError(f"network {self.network!r}: lease lost to {cursor.lease_owner or 'nobody'}; stopping")
+        if cursor.block_number != self.number and self.number >= 0 and cursor.block_number >= 0:
+            raise ScanError(f"network {self.network!r}: cursor moved to {cursor.block_number} by someone else")
+        self._cursor = cursor
+        return cursor
+
+    def move(self, number: int, block_hash: str, head: int | None) -> None:
+        """Move the cursor (after :meth:`lock`, in the same transaction) and renew the lease."""
+        cursor = self._cursor
+        cursor.block_number, cursor.block_hash = number, block_hash
+        cursor.head_block = head
+        cursor.lease_expires = timezone.now() + LEASE_TTL
+        cursor.save(update_fields=["block_number", "block_hash", "head_block", "lease_expires", "updated"])
+        self.number, self.hash = number, block_hash
+
+
+def acquire(network: str) -> Lease | None:
+    """The lease of ``network`` for this process, or None while another process holds it."""
+    owner = _owner_id()
+    try:
+        with transaction.atomic():
+            ChainCursor.objects.get_or_create(network=network)
+    except IntegrityError:
+        pass  # another process created it first
+    now = timezone.now()
+    with transaction.atomic():
+        cursor = ChainCursor.objects.select_for_update(skip_locked=True).filter(network=network).first()
+        if cursor is None:
+            return None  # locked by a scanner committing right now
+        if cursor.lease_owner and cursor.lease_owner != owner and cursor.lease_expires and cursor.lease_expires > now:
+            return None
+        cursor.lease_owner, cursor.lease_expires = owner, now + LEASE_TTL
+        cursor.save(update_fields=["lease_owner", "lease_expires", "updated"])
+    return Lease(network, owner, cursor)
+
+
+def release(lease: Lease, *, error: str, head: int | None) -> None:
+    """Give the lease up, recording the scan's error (empty: it succeeded) and the head it saw."""
+    fields: dict[str, Any] = {"lease_owner": "", "lease_expires": None, "last_error": error[:2000]}
+    if not error:
+        fields["last_scan_at"] = timezone.now()
+    if head is not None:
+        fields["head_block"] = head
+    ChainCursor.objects.filter(network=lease.network, lease_owner=lease.owner).update(**fields)
+
+
+def _owner_id() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"

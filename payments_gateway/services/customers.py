@@ -1,0 +1,59 @@
+"""Customers: created by the merchant (API) or by the customer on the hosted page; each change is an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from ..events import emit
+from ..models import CheckoutSession, Customer, Order
+from .payloads import customer_payload
+
+MAX_EMAIL_LENGTH = Customer._meta.get_field("email").max_length  # 254
+
+
+def create_customer(**fields: Any) -> Customer:
+    """Create a customer from validated ``fields`` (``customer.created``)."""
+    with transaction.atomic():
+        customer = Customer.objects.create(**fields)
+        emit("customer.created", customer_payload(customer))
+    return customer
+
+
+def update_customer(customer: Customer, **fields: Any) -> Customer:
+    """Change validated ``fields`` of ``customer`` (``customer.updated``)."""
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(customer, name, value)
+        customer.save()
+        emit("customer.updated", customer_payload(customer))
+    return customer
+
+
+def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
+    """The hosted page's customer form: create a new Customer (``customer.created``) and attach it to the session
+    and, when the order has none, to its order.
+
+    The form is public (anyone with the session link can post it), so it never looks up or changes an existing
+    Customer by e-mail: that would let a stranger attach a victim's customer record (and rename it). Only the
+    merchant links an existing customer (the API's ``customer`` uuid).
+    """
+    email = (email or "").strip()
+    name = (name or "").strip()[:200]
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": ["enter a valid e-mail address."]}) from None
+    with transaction.atomic():
+        customer = Customer.objects.create(email=email, name=name)
+        emit("customer.created", customer_payload(customer), session=session)
+        CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now())
+        Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
+    session.customer = customer
+    return customer

@@ -1,0 +1,150 @@
+"""What a session, a transfer and a customer look like outside the database: one description of each.
+
+:func:`describe_session` gathers the facts every reader of a session shows — statuses, amounts as base-unit strings
+with their decimal display, the deposit address, what is left to pay and the EIP-681 URI for it — and each reader
+takes its shape from it: :func:`session_payload` (the ``data`` of ``payment.*`` events, here), the API's
+``SessionSerializer`` and ``TransactionStatusSerializer``, and the hosted page's state
+(``views/presentation.py``). Datetimes stay ``datetime`` here: each reader formats them its own way.
+
+Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..conf import gateway_settings
+from ..models import CheckoutSession, Customer, PaymentStatus, Transfer
+from ..money import format_fiat, format_units
+
+# Enough is seen on chain (confirmed or not): nothing is asked of the customer any more.
+NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERPAID}
+
+# The keys of describe_session() that payment events carry, in the order the README documents them.
+EVENT_SESSION_FIELDS = (
+    "uuid", "type", "status", "payment_status", "network", "asset", "decimals", "amount_due", "amount_received",
+    "amount_pending", "amount_remaining", "amount_due_display", "deposit_address", "late", "expires_at",
+    "completed_at", "fiat_amount", "fiat_currency", "order", "customer", "metadata",
+)  # fmt: skip
+
+
+def describe_session(session: CheckoutSession) -> dict[str, Any]:
+    """The facts about ``session`` that the API, the events and the hosted page show.
+
+    Amounts are base-unit strings (exact for uint256), each ``*_display`` the decimal string of the asset (None
+    when the network or asset is no longer configured).
+    """
+    network = gateway_settings.networks.get(session.network)
+    decimals = gateway_settings.decimals(session.network, session.asset)
+    to_pay = amount_to_pay(session)
+    order = session.order
+
+    def display(units: int) -> str | None:
+        return format_units(units, decimals) if decimals is not None else None
+
+    return {
+        "uuid": str(session.uuid),
+        "type": session.type,
+        "status": session.status,
+        "payment_status": session.payment_status,
+        "network": session.network,
+        "chain_id": network.chain_id if network else None,
+        "asset": session.asset,
+        "decimals": decimals,
+        "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
+        "amount_due": str(session.amount_due),
+        "amount_due_display": display(session.amount_due),
+        "amount_received": str(session.amount_received),
+        "amount_received_display": display(session.amount_received),
+        "amount_pending": str(session.amount_pending),
+        "amount_remaining": str(session.amount_remaining),
+        "amount_remaining_display": display(session.amount_remaining),
+        "amount_to_pay": str(to_pay),
+        "amount_to_pay_display": display(to_pay),
+        "payment_uri": payment_uri(session) if network and decimals is not None else None,
+        "confirmations_required": network.confirmations if network else None,
+        "late": session.late,
+        "expires_at": session.expires_at,
+        "completed_at": session.completed_at,
+        "fiat_amount": format_fiat(session.fiat_amount, session.fiat_currency),
+        "fiat_currency": session.fiat_currency,
+        "order": {
+            "uuid": str(order.uuid),
+            "reference": order.reference,
+            "amount": format_fiat(order.amount, order.currency),
+            "currency": order.currency,
+        },
+        "customer": str(session.customer.uuid) if session.customer_id and session.customer else None,
+        "metadata": session.metadata,
+    }
+
+
+def session_payload(session: CheckoutSession) -> dict[str, Any]:
+    """The ``data`` of ``payment.*`` events: the session's description, datetimes in ISO 8601."""
+    facts = describe_session(session)
+    return {"object": "checkout.session"} | {name: _json(facts[name]) for name in EVENT_SESSION_FIELDS}
+
+
+def transfer_payload(t: Transfer) -> dict[str, Any]:
+    """The ``data`` of ``transaction.*`` events."""
+    return {
+        "object": "transaction",
+        "network": t.network,
+        "tx_hash": t.tx_hash,
+        "log_index": t.log_index,
+        "block_number": t.block_number,
+        "block_hash": t.block_hash,
+        "from": t.from_address,
+        "to": t.to_address,
+        "asset": t.asset,
+        "amount": str(t.amount),
+        "confirmations": t.confirmations,
+        "status": t.status,
+        "late": t.late,
+        "session": str(t.session.uuid) if t.session_id and t.session else None,
+    }
+
+
+def customer_payload(customer: Customer) -> dict[str, Any]:
+    """The ``data`` of ``customer.*`` events."""
+    return {
+        "object": "customer",
+        "uuid": str(customer.uuid),
+        "email": customer.email,
+        "name": customer.name,
+        "metadata": customer.metadata,
+    }
+
+
+def amount_to_pay(session: CheckoutSession) -> int:
+    """Base units the customer should still send: the whole amount until something is seen, then the remainder.
+
+    0 once the payment is ``pending``, ``paid`` or ``overpaid``: what is seen on chain (confirmed or not) counts
+    as sent, so the page never asks again for an amount already on its way.
+    """
+    if session.payment_status in NOTHING_TO_PAY:
+        return 0
+    return session.amount_remaining
+
+
+def payment_uri(session: CheckoutSession) -> str | None:
+    """The EIP-681 URI a wallet scans for :func:`amount_to_pay`; None when nothing is left to pay.
+
+    ETH: ``ethereum:<address>@<chainId>?value=<wei>``;
+    token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
+    Raises ``ValueError`` when the session's network or asset is no longer configured.
+    """
+    network = gateway_settings.network(session.network)
+    asset = network.asset(session.asset)
+    units = amount_to_pay(session)
+    if units == 0:
+        return None
+    address = session.deposit_address.address
+    if asset.is_native:
+        return f"ethereum:{address}@{network.chain_id}?value={units}"
+    return f"ethereum:{asset.address}@{network.chain_id}/transfer?address={address}&uint256={units}"
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
