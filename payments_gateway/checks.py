@@ -99,7 +99,7 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "sqlite":
         return []
-    found = tuple(connection.Database.sqlite_version_info)
+    found = tuple(connection.Database.sqlite_version_info)  # type: ignore[attr-defined]  # the sqlite3 module
     if found >= MIN_SQLITE_VERSION:
         return []
     need = ".".join(map(str, MIN_SQLITE_VERSION[:2]))

@@ -34,6 +34,14 @@ def from_base_units(units: int, decimals: int) -> Decimal:
         return Decimal(units).scaleb(-decimals)
 
 
+def decimal_places(value: Decimal) -> int:
+    """Digits after the decimal point as written (``Decimal("1.50")`` → 2); ``ValueError`` if not finite."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite number")
+    return max(-exponent, 0)
+
+
 def format_units(units: int, decimals: int) -> str:
     """Human-readable amount without exponent or trailing zeros: ``"1.5"``, ``"0.000001"``."""
     text = format(from_base_units(units, decimals), "f")

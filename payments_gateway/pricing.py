@@ -37,7 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from .conf import AssetConfig, NetworkConfig, gateway_settings, settings_cache
-from .money import CURRENCY_EXPONENTS
+from .money import CURRENCY_EXPONENTS, decimal_places
 from .plugins import Plugin, load_plugin
 
 STABLECOINS_USD = ("USDC", "USDT", "DAI")
@@ -242,9 +242,7 @@ def _rate(value: Any, key: str) -> Decimal:
         raise ImproperlyConfigured(f"{key} must be a positive number, not {value!r}.")
     if rate >= RATE_LIMIT:
         raise ImproperlyConfigured(f"{key} must be below 10**{40 - RATE_DECIMAL_PLACES}, not {value!r}.")
-    if rate.as_tuple().exponent < -RATE_DECIMAL_PLACES and rate != rate.quantize(
-        _RATE_QUANTUM, context=Context(prec=100)
-    ):
+    if decimal_places(rate) > RATE_DECIMAL_PLACES and rate != rate.quantize(_RATE_QUANTUM, context=Context(prec=100)):
         raise ImproperlyConfigured(
             f"{key} has more than {RATE_DECIMAL_PLACES} decimal places ({value!r}); a rate is stored with at most "
             f"{RATE_DECIMAL_PLACES}."

@@ -46,7 +46,7 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "rate_unavailable"
 
 
-class GatewayAPIMixin:
+class GatewayAPIMixin(APIView):
     """API key auth and JSON errors on every API view, without touching the project's REST_FRAMEWORK setting."""
 
     authentication_classes = [APIKeyAuthentication]

@@ -59,7 +59,7 @@ def _code(exc: Exception, status_code: int) -> str:
     code = codes() if codes else None
     if isinstance(code, str):
         return code
-    return {status.HTTP_404_NOT_FOUND: "not_found"}.get(status_code, "error")
+    return "not_found" if status_code == status.HTTP_404_NOT_FOUND else "error"
 
 
 def _messages(value: Any) -> list[str]:

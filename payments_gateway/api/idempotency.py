@@ -53,7 +53,7 @@ def idempotent(view_method: Callable) -> Callable:
             raise exceptions.ValidationError({HEADER: [f"must be 1 to {MAX_KEY_LENGTH} characters."]})
         fingerprint = _fingerprint(request)
         record, replay = _claim(request.auth, key, fingerprint)
-        if replay is not None:
+        if record is None:
             return replay
         try:
             response = view_method(self, request, *args, **kwargs)
@@ -78,7 +78,8 @@ def purge_expired_keys(now=None) -> int:
     return deleted
 
 
-def _claim(api_key: APIKey, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, Response | None]:
+def _claim(api_key: APIKey, key: str, fingerprint: str) -> tuple[IdempotencyKey, None] | tuple[None, Response]:
+    """The new record of this key (claimed: run the request), or the response to replay."""
     now = timezone.now()
     for _ in range(2):
         try:

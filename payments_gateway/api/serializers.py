@@ -24,10 +24,10 @@ class AmountField(serializers.CharField):
     default_error_messages = {"not_exact": 'give the amount as a string, e.g. "19.99" (a JSON number with a '
                                            "fraction is not exact)."}  # fmt: skip
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("not_exact")
-        return super().to_internal_value(data)
+        return super().to_internal_value(str(data))
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -63,7 +63,7 @@ class DescribedSessionSerializer(serializers.ModelSerializer):
         facts = describe_session(instance)
         data: dict[str, Any] = {}
         for field in self._readable_fields:
-            name = field.field_name
+            name = str(field.field_name)
             value = facts[name] if name in facts else field.get_attribute(instance)
             data[name] = None if value is None else field.to_representation(value)
         return data
@@ -80,7 +80,7 @@ class QuoteSerializer(serializers.Serializer):
     rate = serializers.DecimalField(
         source="quote_rate", max_digits=40, decimal_places=18, help_text="Fiat per one whole unit of the asset."
     )
-    source = serializers.CharField(source="quote_source")
+    source = serializers.CharField(source="quote_source")  # type: ignore[assignment]  # a field named "source"
     quoted_at = serializers.DateTimeField()
     fiat_amount = serializers.DecimalField(max_digits=24, decimal_places=8)
     fiat_currency = serializers.CharField()

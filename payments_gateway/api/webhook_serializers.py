@@ -31,7 +31,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "created",
         ]
         read_only_fields = ["uuid", "disabled_reason", "disabled_at", "failing_since", "created"]
-        extra_kwargs = {"url": {"validators": []}}
+        extra_kwargs: dict[str, dict] = {"url": {"validators": []}}
 
     def validate_url(self, value: str) -> str:
         try:

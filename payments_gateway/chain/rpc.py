@@ -210,7 +210,7 @@ class RPCClient:
             _verified.add((url, expected))
 
     def _post(self, url: str, calls: list[tuple[str, Sequence[Any]]]) -> list[Any]:
-        payload = [
+        payload: list[dict[str, Any]] = [
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
             for method, params in calls
         ]

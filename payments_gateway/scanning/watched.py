@@ -97,7 +97,8 @@ def baselines(watched: dict[str, Watched]) -> dict[int, tuple[int, int] | None]:
             .values_list("pk", "baseline_balance", "baseline_block")
         )
         for pk, balance, number in rows:
-            found[pk] = (balance, number)
+            if balance is not None and number is not None:  # always, by NEEDS_BASELINE
+                found[pk] = (balance, number)
     return found
 
 

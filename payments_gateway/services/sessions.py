@@ -32,6 +32,7 @@ from ..models import (
     SessionType,
     TransferStatus,
 )
+from ..money import decimal_places
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
 from .payloads import session_payload
 
@@ -85,6 +86,7 @@ def create_session(
     if errors:
         raise ValidationError({field: [msg] for field, msg in errors.items()})
 
+    assert net is not None  # an unknown network is an error above
     # The quote may read a price feed over RPC: do it before the transaction, so no lock waits on the network.
     try:
         locked = get_quote(fiat_amount, fiat_currency, asset, net, now=now)
@@ -144,8 +146,9 @@ def cancel_session(session: CheckoutSession, *, now: datetime | None = None) -> 
     is (a payment already seen must still be tracked); returns the session either way."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = CheckoutSession.objects.select_for_update().select_related("order", "deposit_address")
-        locked = locked.get(pk=session.pk)
+        locked = (
+            CheckoutSession.objects.select_for_update().select_related("order", "deposit_address").get(pk=session.pk)
+        )
         if locked.status == SessionStatus.OPEN and locked.payment_status in CANCELABLE_PAYMENT_STATUSES:
             locked.status = SessionStatus.CANCELED
             locked.canceled_at = now
@@ -226,7 +229,7 @@ def _check_order(
         errors["amount"] = "the amount must be greater than zero."
     elif value >= MAX_FIAT_AMOUNT:
         errors["amount"] = "the amount is too large."
-    elif -value.as_tuple().exponent > exponent and value != value.quantize(Decimal(10) ** -exponent):
+    elif decimal_places(value) > exponent and value != value.quantize(Decimal(10) ** -exponent):
         errors["amount"] = f"{currency} has {exponent} decimal places; {amount} has more."
     if reference:
         if len(reference) > 200:
