@@ -73,7 +73,7 @@ def test_anyone_may_sweep_eth_and_it_reaches_only_the_treasury(chain):
     fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
     assert chain.w3.eth.get_balance(stranger) == stranger_before - fee  # paid the gas, received nothing
     assert all(chain.w3.eth.get_code(address) == b"" for address in addresses)
-    assert forwarder.parse_sweep_logs(raw_logs(receipt), chain.forwarder_factory) == {
+    assert forwarder.parse_sweep_logs(receipt["logs"], chain.forwarder_factory) == {
         "addresses": 3,
         "amount": 3 * ETH_AMOUNT,
         "failed_salts": [],
@@ -101,7 +101,7 @@ def test_token_sweep_moves_6_and_18_decimal_tokens_and_the_eth_beside_them(chain
     assert {(e.args["from"], e.args["to"], e.args["value"]) for e in moves} == {
         (address, chain.treasury, amount) for address, amount in zip(addresses, amounts)
     }
-    assert forwarder.parse_sweep_logs(raw_logs(receipt), chain.forwarder_factory)["amount"] == sum(amounts)
+    assert forwarder.parse_sweep_logs(receipt["logs"], chain.forwarder_factory)["amount"] == sum(amounts)
 
 
 def test_usdt_like_token_that_returns_nothing_is_swept(chain):
@@ -137,7 +137,7 @@ def test_an_address_the_token_refuses_keeps_its_funds_and_the_batch_goes_on(chai
 
     assert [usdt.functions.balanceOf(a).call() for a in addresses] == [0, 1_000_000, 0]
     assert chain.w3.eth.get_balance(addresses[1]) == ETH_AMOUNT  # the whole address was left as it was
-    assert forwarder.parse_sweep_logs(raw_logs(receipt), chain.forwarder_factory) == {
+    assert forwarder.parse_sweep_logs(receipt["logs"], chain.forwarder_factory) == {
         "addresses": 2,
         "amount": 2_000_000,
         "failed_salts": [21],
@@ -198,7 +198,7 @@ def test_a_repeated_or_replayed_sweep_moves_nothing_twice_and_a_later_payment_is
     again = sweep(chain, usdc.address, salts)  # a new sweep of the same addresses
     assert usdc.functions.balanceOf(chain.treasury).call() == 10_000_000
     assert usdc.events.Transfer().process_receipt(again, errors=DISCARD) == ()
-    assert forwarder.parse_sweep_logs(raw_logs(again), chain.forwarder_factory)["amount"] == 0
+    assert forwarder.parse_sweep_logs(again["logs"], chain.forwarder_factory)["amount"] == 0
 
     chain.send_token("USDC", addresses[0], 3_000_000)  # a late payment to a swept address
     send_eth_21000(chain, addresses[0], ETH_AMOUNT)
@@ -391,10 +391,3 @@ def transact(chain, fn, *, sender=None, gas=None):
 
 def receipt_of(chain, tx):
     return chain.w3.eth.wait_for_transaction_receipt(tx, timeout=60, poll_latency=0.05)
-
-
-def raw_logs(receipt):
-    return [
-        {"address": log["address"], "topics": [t.to_0x_hex() for t in log["topics"]], "data": log["data"].to_0x_hex()}
-        for log in receipt["logs"]
-    ]

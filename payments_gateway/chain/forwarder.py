@@ -98,7 +98,8 @@ def factory_deposit_addresses(
 
 def parse_sweep_logs(logs: Iterable[dict[str, Any]], factory: str) -> dict[str, Any]:
     """What a sweep receipt's ``logs`` say: ``{"addresses": n, "amount": base units the treasury received,
-    "failed_salts": [...]}`` from the factory's ``Swept`` / ``SweepFailed`` events (raw JSON-RPC log dicts)."""
+    "failed_salts": [...]}`` from the factory's ``Swept`` / ``SweepFailed`` events. ``logs`` are raw JSON-RPC log
+    dicts (hex strings) or web3's (bytes); the ETH a sweep moves has no other record than ``Swept``."""
     result: dict[str, Any] = {"addresses": 0, "amount": 0, "failed_salts": []}
     factory = factory.lower()
     for log in logs:
