@@ -46,6 +46,9 @@ TOKENS: dict[str, tuple[str, int]] = {
 CUSTOMER_TOKEN_BALANCE = 1_000_000
 ETH_USD_DECIMALS = 8
 DEFAULT_ETH_USD = Decimal("3000")
+#: Treasury of the dev chain's forwarder deposit addresses: an address nobody holds a key to (dev money only),
+#: empty at start, so its balance shows exactly what the sweeps moved.
+DEV_TREASURY = Web3.to_checksum_address(Web3.keccak(text="payments_gateway dev treasury")[12:])
 
 _ANVIL_NPM_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +105,8 @@ class DevChain:
     accounts: list[str]  # customers: anvil's default accounts, unlocked on the node
     private_keys: list[str] = field(default_factory=list, repr=False)
     block_time: int | None = None
+    forwarder_factory: str = ""  # ForwarderFactory: CREATE2 deposit addresses swept to a treasury
+    treasury: str = DEV_TREASURY  # where the dev chain's forwarder deposit addresses sweep to
     anvil: AnvilProcess | None = field(default=None, repr=False)
     _w3: Web3 | None = field(default=None, repr=False)
 
@@ -297,8 +302,9 @@ def deploy(
     customer_tokens: int = CUSTOMER_TOKEN_BALANCE,
     private_keys: list[str] | None = None,
 ) -> DevChain:
-    """Deploy the test tokens, Multicall3, an ETH/USD feed and the Forwarder on the node at ``rpc_url`` from its
-    first unlocked account, and mint ``customer_tokens`` whole units of each token to every unlocked account."""
+    """Deploy the test tokens, Multicall3, an ETH/USD feed, the Forwarder and the ForwarderFactory on the node at
+    ``rpc_url`` from its first unlocked account, and mint ``customer_tokens`` whole units of each token to every
+    unlocked account."""
     w3 = _connect(rpc_url)
     accounts = [Web3.to_checksum_address(a) for a in w3.eth.accounts]
     if not accounts:
@@ -317,6 +323,7 @@ def deploy(
         "MockV3Aggregator", ETH_USD_DECIMALS, "ETH / USD", int(eth_usd.scaleb(ETH_USD_DECIMALS))
     )
     pending["forwarder"] = send_deploy("Forwarder")
+    pending["forwarder_factory"] = send_deploy("ForwarderFactory")
     addresses = {key: _receipt(w3, tx)["contractAddress"] for key, tx in pending.items()}
 
     tokens = {symbol: addresses[f"token:{symbol}"] for symbol in TOKENS}
@@ -336,6 +343,7 @@ def deploy(
         multicall3=addresses["multicall3"],
         price_feeds={"ETH/USD": addresses["ETH/USD"]},
         forwarder=addresses["forwarder"],
+        forwarder_factory=addresses["forwarder_factory"],
         accounts=accounts,
         private_keys=list(private_keys or []),
         _w3=w3,
