@@ -1,12 +1,17 @@
-"""Model fields for money: exact on-chain amounts (``Uint256Field``) and exact fiat decimals (``ExactDecimalField``)."""
+"""Model fields: exact on-chain amounts (``Uint256Field``), exact fiat decimals (``ExactDecimalField``) and JSON
+that every database can store (``StorableJSONField``)."""
 
 from __future__ import annotations
 
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from django import forms
 from django.core import exceptions
 from django.db import models
+from django.forms.fields import InvalidJSONInput
+
+from .jsonsafe import unstorable_text, validate_storable
 
 UINT256_MAX = 2**256 - 1
 _WIDTH = len(str(UINT256_MAX))  # 78 digits
@@ -141,3 +146,27 @@ class ExactDecimalField(models.DecimalField):
         if len(whole) > width:
             raise exceptions.ValidationError(f"{value} has more than {width} digits before the point.", code="invalid")
         return whole.zfill(width) + (f".{fraction}" if fraction else "")
+
+
+class StorableJSONFormField(forms.JSONField):
+    """The form field of :class:`StorableJSONField`: refuses text no database stores exactly, and shows such input
+    back as it was typed (Django would re-render the decoded lone surrogate, which cannot be encoded: a 500)."""
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        value = super().bound_data(data, initial)
+        return InvalidJSONInput(data) if unstorable_text(value) else value
+
+    def to_python(self, value: Any) -> Any:
+        result = super().to_python(value)
+        validate_storable(result)
+        return result
+
+
+class StorableJSONField(models.JSONField):
+    """A ``JSONField`` (metadata) that refuses lone surrogates and NUL anywhere in it, in forms and
+    ``full_clean()``: stored, they break every later read and every webhook carrying them."""
+
+    default_validators = [validate_storable]
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return super().formfield(**{"form_class": StorableJSONFormField, **kwargs})

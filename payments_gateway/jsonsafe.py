@@ -49,3 +49,41 @@ def nesting_deeper_than(text: str, limit: int) -> bool:
         elif char in "]}":
             depth -= 1
     return False
+
+
+def unstorable_text(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Where ``value`` (parsed JSON, or a string) holds text no database stores exactly, as ``(path, reason)``;
+    None when it holds none.
+
+    JSON may carry a lone surrogate (``"\\ud800"``), which has no UTF-8 form: PostgreSQL refuses it, SQLite
+    stores it escaped and hands back a string that no later JSON encoder can write as UTF-8 (an event body that
+    can never be sent). NUL (``"\\u0000"``) is refused by PostgreSQL text and jsonb. Keys are checked as well
+    as values; ``path`` names the place like ``metadata['a'][0]``.
+    """
+    if isinstance(value, str):
+        for char in value:
+            if char == "\x00" or "\ud800" <= char <= "\udfff":
+                return path, f"contains U+{ord(char):04X}, a character that cannot be stored or sent"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}[{key!r}]" if path else str(key)
+            found = unstorable_text(key, where) or unstorable_text(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = unstorable_text(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def validate_storable(value: Any) -> None:
+    """Model field validator (admin forms): ``ValidationError`` for text :func:`unstorable_text` refuses."""
+    found = unstorable_text(value)
+    if found:
+        from django.core.exceptions import ValidationError
+
+        path, reason = found
+        raise ValidationError(f"{path or 'This value'} {reason}.", code="unstorable")

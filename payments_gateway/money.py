@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, Decimal, localcontext
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -13,6 +15,14 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "CZK": 2, "HUF": 2, "TRY": 2, "ILS": 2, "AED": 2, "ISK": 0, "KWD": 3, "BHD": 3, "TND": 3, "VND": 0,
 }  # fmt: skip
 
+# How people write an amount for us: ASCII digits with at most one decimal point and digits on both sides of it.
+# No sign, spaces, underscores, exponent or other numeral systems: Python's Decimal() would take "1_000", "+10",
+# "10.", "1e3" and "١٠", and a price must mean exactly what its writer saw.
+AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+AMOUNT_FORM = (
+    'a string like "19.99": ASCII digits with at most one decimal point; no sign, spaces, underscores or exponent'
+)
+
 # Wide enough for any uint256 (78 digits) times any scale we use, so no operation here ever rounds.
 _PRECISION = 200
 
@@ -20,6 +30,18 @@ _PRECISION = 200
 def sum_amounts(queryset: QuerySet, field: str = "amount") -> int:
     """Exact sum of a ``Uint256Field`` column, on SQLite and PostgreSQL alike (summed in Python)."""
     return sum(queryset.values_list(field, flat=True), 0)
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """An amount given as text (``"19.99"``, see :data:`AMOUNT_RE`), a whole number or a finite ``Decimal``; None
+    for anything else (bools, floats, other spellings)."""
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str) and AMOUNT_RE.fullmatch(value):
+        return Decimal(value)
+    return None
 
 
 def to_base_units(amount: Decimal, decimals: int) -> int:

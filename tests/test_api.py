@@ -75,7 +75,7 @@ def test_big_amounts_are_exact_strings(api):
     [
         ({"network": "mars"}, "network", "unknown network 'mars'"),
         ({"asset": "DOGE"}, "asset", "unknown asset 'DOGE'"),
-        ({"amount": "-1"}, "amount", "greater than zero"),
+        ({"amount": "-1"}, "amount", "no sign"),
         ({"amount": "0"}, "amount", "greater than zero"),
         ({"amount": "1.999"}, "amount", "USD has 2 decimal places"),
         ({"success_url": "ftp://x"}, "success_url", "not a valid http(s) URL"),

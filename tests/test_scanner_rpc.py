@@ -153,7 +153,7 @@ def test_a_url_that_times_out_is_skipped(chain, fake_rpc):
 
 
 def test_a_wrong_chain_id_is_refused_naming_url_and_ids(anvil_settings, chain):
-    with networks(anvil=chain.network_settings(chain_id=1)):
+    with networks(anvil=chain.network_settings(chain_id=1, dev=False)):
         with pytest.raises(ChainIdMismatch) as exc:
             scan_network("anvil")
         message = str(exc.value)

@@ -105,6 +105,12 @@ MISTAKES = {
     "unknown network key": (valid_config(NETWORKS=network(confirmation=3)), NET, "known keys", "E001"),
     "bad network name": (valid_config(NETWORKS={"Main Net": {}}), "'Main Net'", "lowercase letters", "E001"),
     "dev not a bool": (valid_config(NETWORKS=network(dev="false")), f"{NET}['dev']", "True or False", "E001"),
+    "dev on a real chain": (
+        valid_config(NETWORKS=network(dev=True, chain_id=1)),
+        f"{NET}['dev'] is True on chain id 1, which is not a local dev chain (1337, 31337)",
+        "the test wallet would spend the node's unlocked accounts",
+        "E001",
+    ),
     "zero confirmations": (valid_config(NETWORKS=network(confirmations=0)), "['confirmations']", ">= 1", "E001"),
     "block_time float": (valid_config(NETWORKS=network(block_time=12.5)), "['block_time']", "'12.5'", "E001"),
     "token without decimals": (
@@ -343,3 +349,18 @@ def test_an_old_sqlite_library_does_not_matter_when_the_database_is_postgresql(m
     monkeypatch.setattr(checks, "connections", handler, raising=False)  # what the check reads
     monkeypatch.setattr(sqlite3.dbapi2, "sqlite_version_info", (3, 31, 1))
     assert run_checks(tags=["payments_gateway"]) == []
+
+
+@pytest.mark.parametrize("chain_id", [31337, 1337])
+def test_dev_is_allowed_on_a_local_chain_id(chain_id):
+    with override_settings(PAYMENTS_GATEWAY=valid_config(NETWORKS=network(dev=True, chain_id=chain_id))):
+        assert gateway_settings.network("testnet").dev is True
+        assert run_checks(tags=["payments_gateway"]) == []
+
+
+def test_dev_on_a_real_chain_id_is_allowed_only_with_debug():
+    config = valid_config(NETWORKS=network(dev=True, chain_id=8453))
+    with override_settings(PAYMENTS_GATEWAY=config, DEBUG=True):
+        assert gateway_settings.network("testnet").dev is True
+    with override_settings(PAYMENTS_GATEWAY=config), pytest.raises(ImproperlyConfigured, match="not a local dev chain"):
+        gateway_settings.network("testnet")

@@ -33,7 +33,12 @@ class AmountField(serializers.CharField):
 class SessionCreateSerializer(serializers.Serializer):
     """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order."""
 
-    amount = AmountField(required=False, max_length=40, help_text='Fiat price as a decimal string, e.g. "19.99".')
+    amount = AmountField(
+        required=False,
+        max_length=40,
+        trim_whitespace=False,  # " 19.99" is refused, not guessed at
+        help_text='Fiat price as a decimal string of ASCII digits with at most one decimal point, e.g. "19.99".',
+    )
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217 code, e.g. USD.")
     order = serializers.CharField(
         required=False, max_length=200, help_text="Reference of an existing unpaid order (instead of amount)."

@@ -283,7 +283,7 @@ def unknown_keys_message(unknown: list[str]) -> str:
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTING_NAME:
+    if setting in {SETTING_NAME, "DEBUG"}:  # a dev network is allowed on a real chain id only with DEBUG
         gateway_settings.reload()
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from .values import address, boolean, key_of, positive_decimal, positive_int, sub_key
@@ -14,6 +15,8 @@ from .values import address, boolean, key_of, positive_decimal, positive_int, su
 NETWORK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 ASSET_RE = re.compile(r"^[A-Z0-9.]{1,12}$")
 DEFAULT_DEPOSIT_SCHEME = "xpub"
+#: Chain ids of local development nodes (anvil, Hardhat: 31337; Ganache and geth --dev: 1337).
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,18 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         raise ImproperlyConfigured(
             f"{sub_key(key, 'deposit_scheme')} must be a scheme name such as 'xpub' or a dotted path, not {scheme!r}."
         )
+    chain_id = positive_int(spec["chain_id"], sub_key(key, "chain_id"))
+    dev = boolean(spec.get("dev", False), sub_key(key, "dev"))
+    if dev and chain_id not in LOCAL_CHAIN_IDS and not settings.DEBUG:
+        # The test wallet pays from the node's unlocked accounts: on a real chain that spends real money.
+        raise ImproperlyConfigured(
+            f"{sub_key(key, 'dev')} is True on chain id {chain_id}, which is not a local dev chain "
+            f"({', '.join(map(str, sorted(LOCAL_CHAIN_IDS)))}): the test wallet would spend the node's unlocked "
+            "accounts. Remove 'dev' (or run with DEBUG = True while developing)."
+        )
     return NetworkConfig(
         name=name,
-        chain_id=positive_int(spec["chain_id"], sub_key(key, "chain_id")),
+        chain_id=chain_id,
         rpc_urls=_rpc_urls(spec.get("rpc_urls"), sub_key(key, "rpc_urls")),
         confirmations=positive_int(spec.get("confirmations", 12), sub_key(key, "confirmations")),
         block_time=positive_decimal(spec.get("block_time", 12), sub_key(key, "block_time")),
@@ -112,7 +124,7 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         address_chunk=positive_int(spec.get("address_chunk", 1000), sub_key(key, "address_chunk")),
         rpc_timeout=positive_decimal(spec.get("rpc_timeout", 10), sub_key(key, "rpc_timeout")),
         multicall3=address(multicall3, sub_key(key, "multicall3")) if multicall3 else None,
-        dev=boolean(spec.get("dev", False), sub_key(key, "dev")),
+        dev=dev,
         price_feeds={pair: address(a, sub_key(sub_key(key, "price_feeds"), pair)) for pair, a in feeds.items()},
         deposit_scheme=scheme,
     )

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..fields import ExactDecimalField, Uint256Field
+from ..fields import ExactDecimalField, StorableJSONField, Uint256Field
 
 
 class Customer(models.Model):
@@ -17,7 +17,7 @@ class Customer(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField(blank=True, db_index=True)
     name = models.CharField(max_length=200, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = StorableJSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -44,7 +44,7 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. USD.")
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, db_index=True)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = StorableJSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -112,7 +112,7 @@ class CheckoutSession(models.Model):
         "payments_gateway.DepositAddress", on_delete=models.PROTECT, related_name="sessions"
     )
     late = models.BooleanField(default=False, help_text="Paid after expiry, inside the late payment window.")
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = StorableJSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..events import emit
+from ..jsonsafe import unstorable_text
 from ..models import CheckoutSession, Customer, Order
 from .payloads import customer_payload
 
@@ -44,6 +45,10 @@ def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> 
     """
     email = (email or "").strip()
     name = (name or "").strip()[:200]
+    for field, value in (("email", email), ("name", name)):
+        found = unstorable_text(value, field)
+        if found:
+            raise ValidationError({field: [f"{found[0]} {found[1]}."]})
     if len(email) > MAX_EMAIL_LENGTH:
         raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
     try:

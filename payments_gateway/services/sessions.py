@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from ..conf import NetworkConfig, gateway_settings
 from ..deposits import allocate_address
 from ..events import emit
+from ..jsonsafe import unstorable_text
 from ..models import (
     CheckoutSession,
     Customer,
@@ -32,7 +33,7 @@ from ..models import (
     SessionType,
     TransferStatus,
 )
-from ..money import decimal_places
+from ..money import AMOUNT_FORM, decimal_places, parse_amount
 from ..pricing import NoRate, Quote, currency_exponent, get_quote
 from .payloads import session_payload
 
@@ -83,6 +84,8 @@ def create_session(
             errors[field] = msg
     customer_obj = _check_customer(customer, errors)
     metadata = _check_metadata(metadata, errors)
+    _check_text(errors, reference=reference, description=description, success_url=success_url, cancel_url=cancel_url,
+                metadata=metadata)  # fmt: skip
     if errors:
         raise ValidationError({field: [msg] for field, msg in errors.items()})
 
@@ -222,9 +225,9 @@ def _check_order(
     except NoRate as exc:
         errors["currency"] = str(exc)
         return None, Decimal(0), ""
-    value = _decimal(amount)
+    value = parse_amount(amount)
     if value is None:
-        errors["amount"] = f"{amount!r} is not a number; give it as a string like '19.99'."
+        errors["amount"] = f"{amount!r} is not an amount: give {AMOUNT_FORM}."
     elif value <= 0:
         errors["amount"] = "the amount must be greater than zero."
     elif value >= MAX_FIAT_AMOUNT:
@@ -267,16 +270,6 @@ def _reference_taken(reference: str) -> str:
     return f"an order with reference {reference!r} exists; pass order={reference!r} to pay it with a new session."
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, float | bool):
-        return None  # never guess at a float's meaning on a money path
-    try:
-        result = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
-
-
 def _url_error(url: str) -> str | None:
     """Why ``url`` is not an absolute http(s) URL we can redirect to, or None. Single-label hosts (an intranet
     name, ``localhost``) are fine: Django's URLValidator would refuse them."""
@@ -307,6 +300,14 @@ def _check_customer(customer: Customer | str | None, errors: dict[str, str]) -> 
     except (Customer.DoesNotExist, ValidationError, ValueError):
         errors["customer"] = f"no customer with uuid {customer!r}."
         return None
+
+
+def _check_text(errors: dict[str, str], **fields: Any) -> None:
+    """Refuse text no database stores exactly (NUL, lone surrogates), naming the field, before any write."""
+    for name, value in fields.items():
+        found = unstorable_text(value, name)
+        if found and name not in errors:
+            errors[name] = f"{found[0]} {found[1]}."
 
 
 def _check_metadata(metadata: Any, errors: dict[str, str]) -> dict:
