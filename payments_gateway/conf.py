@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # Incoming: seconds before each retry of an event whose handler failed; after the last, it stays failed
     # (reprocess it from the admin).
     "WEBHOOK_INCOMING_RETRY_SCHEDULE": [60, 300, 1800, 7200, 21600],
+    # Incoming: how long the webhook log (every request; processed events) is kept before the purge task deletes it.
+    "WEBHOOK_LOG_RETENTION": timedelta(days=30),
 }
 
 # An absolute UNDERPAYMENT_TOLERANCE never forgives more than this share of a session's amount due.
@@ -415,6 +417,13 @@ class GatewaySettings:
             if not low <= ttl <= high:
                 raise ImproperlyConfigured(f"{key} must be between 15 minutes and 7 days, not {ttl}.")
             return ttl
+        if attr == "WEBHOOK_LOG_RETENTION":
+            if (retention := _duration(value, key)) < timedelta(days=1):
+                raise ImproperlyConfigured(
+                    f"{key} must be at least 1 day, not {retention}: an event id forgotten while its sender still "
+                    "retries would be processed twice. Use e.g. timedelta(days=30)."
+                )
+            return retention
         if attr in _DURATION_KEYS:
             return _duration(value, key)
         if attr == "UNDERPAYMENT_TOLERANCE":

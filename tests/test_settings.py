@@ -179,6 +179,18 @@ MISTAKES = {
         "True or False",
         "E012",
     ),
+    "log retention under a day": (
+        valid_config(WEBHOOK_LOG_RETENTION=timedelta(hours=23)),
+        "PAYMENTS_GATEWAY['WEBHOOK_LOG_RETENTION'] must be at least 1 day",
+        "timedelta(days=30)",
+        "E018",
+    ),
+    "log retention not a duration": (
+        valid_config(WEBHOOK_LOG_RETENTION="30d"),
+        "PAYMENTS_GATEWAY['WEBHOOK_LOG_RETENTION']",
+        "whole number of seconds",
+        "E018",
+    ),
     "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
 }
 
