@@ -31,6 +31,7 @@ from ..services.sessions import (
     payment_uri,
     redirect_url,
 )
+from .security import hosted_page_headers
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
 # (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
@@ -40,6 +41,7 @@ RETRY_MS = 2000
 TEST_WALLET_AMOUNTS = {"full": "the full amount", "half": "half of it"}
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def checkout(request, uuid):
@@ -63,6 +65,7 @@ def checkout(request, uuid):
     return render(request, "payments_gateway/checkout.html", context)
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def status(request, uuid):
@@ -73,6 +76,7 @@ def status(request, uuid):
     return _json(checkout_state(session))
 
 
+@hosted_page_headers
 @transaction.non_atomic_requests
 @require_GET
 def events(request, uuid):
@@ -90,6 +94,7 @@ def events(request, uuid):
     return response
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def qr(request, uuid):
@@ -101,6 +106,7 @@ def qr(request, uuid):
     return HttpResponse(qr_png(uri), content_type="image/png")
 
 
+@hosted_page_headers
 @require_POST
 def customer(request, uuid):
     """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
@@ -114,6 +120,7 @@ def customer(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_POST
 def cancel(request, uuid):
     """Cancel an open, unpaid session and go back to the shop's ``cancel_url``."""
@@ -125,6 +132,7 @@ def cancel(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_GET
 def success(request, uuid):
     """The "Continue" link after payment: to the shop's ``success_url`` once the session is complete."""
@@ -134,6 +142,7 @@ def success(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_POST
 def test_pay(request, uuid):
     """Dev chain only: pay this session from a funded dev account, in full or half of what remains."""
