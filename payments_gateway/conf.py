@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_INCOMING_RETRY_SCHEDULE": [60, 300, 1800, 7200, 21600],
     # Incoming: how long the webhook log (every request; processed events) is kept before the purge task deletes it.
     "WEBHOOK_LOG_RETENTION": timedelta(days=30),
+    # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
+    # across processes (see payments_gateway/ratelimit.py).
+    "RATE_LIMIT_CACHE": "default",
 }
 
 # An absolute UNDERPAYMENT_TOLERANCE never forgives more than this share of a session's amount due.
@@ -424,6 +427,11 @@ class GatewaySettings:
                     "retries would be processed twice. Use e.g. timedelta(days=30)."
                 )
             return retention
+        if attr == "RATE_LIMIT_CACHE":
+            if not isinstance(value, str) or value not in settings.CACHES:
+                known = ", ".join(map(repr, settings.CACHES)) or "none"
+                raise ImproperlyConfigured(f"{key} must name a cache of CACHES ({known}), not {value!r}.")
+            return value
         if attr in _DURATION_KEYS:
             return _duration(value, key)
         if attr == "UNDERPAYMENT_TOLERANCE":

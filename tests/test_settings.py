@@ -191,6 +191,12 @@ MISTAKES = {
         "whole number of seconds",
         "E018",
     ),
+    "rate limit cache not in CACHES": (
+        valid_config(RATE_LIMIT_CACHE="redis"),
+        "PAYMENTS_GATEWAY['RATE_LIMIT_CACHE'] must name a cache of CACHES",
+        "'default'",
+        "E019",
+    ),
     "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
 }
 

@@ -31,7 +31,7 @@ from ..services.sessions import (
     payment_uri,
     redirect_url,
 )
-from .security import hosted_page_headers
+from .security import hosted_page_action, hosted_page_headers
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
 # (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
@@ -108,6 +108,7 @@ def qr(request, uuid):
 
 @hosted_page_headers
 @require_POST
+@hosted_page_action
 def customer(request, uuid):
     """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
     see ``attach_customer``)."""
@@ -122,6 +123,7 @@ def customer(request, uuid):
 
 @hosted_page_headers
 @require_POST
+@hosted_page_action
 def cancel(request, uuid):
     """Cancel an open, unpaid session and go back to the shop's ``cancel_url``."""
     session = cancel_session(_session_or_404(uuid))
@@ -144,6 +146,7 @@ def success(request, uuid):
 
 @hosted_page_headers
 @require_POST
+@hosted_page_action
 def test_pay(request, uuid):
     """Dev chain only: pay this session from a funded dev account, in full or half of what remains."""
     session = _session_or_404(uuid)

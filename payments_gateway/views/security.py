@@ -1,4 +1,5 @@
-"""The hosted pages' own protections (``/pay/<uuid>/...``): their security headers.
+"""The hosted pages' own protections (``/pay/<uuid>/...``): their security headers, and the rate limit of their
+public actions.
 
 Headers are set by the app itself whatever the host project's middleware does: the payment page must not depend
 on ``SecurityMiddleware`` or ``XFrameOptionsMiddleware`` being installed or configured.
@@ -11,6 +12,10 @@ on ``SecurityMiddleware`` or ``XFrameOptionsMiddleware`` being installed or conf
 - ``Referrer-Policy: same-origin``: the page's URL (which is the payment's capability) never leaves for another
   site, e.g. the shop's success page or an explorer; the success redirect itself needs no referrer.
 - ``X-Content-Type-Options: nosniff``.
+
+:data:`hosted_page_action`: anyone holding a payment link can post its forms (customer details, cancel, method
+choice, test wallet), so each client may post at most :data:`ACTION_LIMIT` of them per checkout session per
+:data:`ACTION_WINDOW` seconds (``payments_gateway.ratelimit``); then 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
+from ..ratelimit import rate_limit
+
 # The same for every hosted page; {static} is the static files' origin when it is not this one.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'{static}; style-src 'self'{static}; img-src 'self' data:; "
@@ -32,6 +39,11 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+# Far more than a customer needs (a form or two, a change of mind), far fewer than a script would send.
+ACTION_LIMIT, ACTION_WINDOW = 30, 600
+
+#: Decorator for the hosted page's public POST actions; they all share one count per client and checkout session.
+hosted_page_action = rate_limit("hosted-page-action", limit=ACTION_LIMIT, window=ACTION_WINDOW)
 
 
 def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
