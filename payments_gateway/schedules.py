@@ -40,6 +40,11 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "schedule_type": "I",
         "minutes": 1,
     },
+    # the incoming-webhook log is kept for WEBHOOK_LOG_RETENTION, then forgotten
+    "payments_gateway.purge_incoming_webhook_logs": {
+        "func": "payments_gateway.tasks.purge_incoming_webhook_logs",
+        "schedule_type": "H",
+    },
 }
 
 

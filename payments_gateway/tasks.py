@@ -101,3 +101,10 @@ def retry_incoming_webhooks() -> int:
     from .webhooks.incoming.processing import retry_due_events
 
     return retry_due_events()
+
+
+def purge_incoming_webhook_logs() -> dict[str, int]:
+    """Periodic: forget incoming-webhook log rows older than ``WEBHOOK_LOG_RETENTION`` (see ``purge_old_logs``)."""
+    from .webhooks.incoming.processing import purge_old_logs
+
+    return purge_old_logs()

@@ -3,6 +3,7 @@ and sees each state arrive without reloading the page. Payments are real transfe
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -114,6 +115,46 @@ def test_pays_half_sees_the_remainder_tops_up_and_sees_paid(dev_network, live_se
     scan_network("anvil")
     expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
     assert page.evaluate("window.__notReloaded") is True
+
+
+def test_the_page_works_under_its_own_content_security_policy(dev_network, live_server, page, settings):
+    # Without the project's security middleware: the page's own headers are all there is.
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "security" not in m and "clickjacking" not in m]
+    chain = dev_network
+    session = new_session(live_server)
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    # Recorded by the browser itself for anything the policy blocks (an inline script, a fetch elsewhere, ...).
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    response = page.goto(f"{live_server.url}/pay/{session.uuid}/")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page.evaluate("window.__notReloaded = true")
+
+    # Live status (event stream, polling), the new QR code of the remainder, the countdown: all still work.
+    chain.send_token("USDC", session.deposit_address.address, 4_000_000)
+    chain.mine(2)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text(
+        "Partially paid: 8 USDC still to pay to the same address.", timeout=WAIT
+    )
+    expect(page.locator("#qr")).to_have_attribute("src", f"/pay/{session.uuid}/qr.png?units=8000000", timeout=WAIT)
+    page.wait_for_function("document.getElementById('qr').naturalWidth > 0", timeout=WAIT)
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^\d+h \d+m \d+s$"))  # the script's countdown
+    chain.send_token("USDC", session.deposit_address.address, 8_000_000)
+    chain.mine(2)
+    scan_network("anvil")
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
+    assert page.evaluate("window.__notReloaded") is True
+
+    assert page.evaluate("window.__violations") == []
+    assert not [line for line in console if "Content Security Policy" in line]
+    # The redirect to the shop still works (no referrer needed).
+    page.locator("#continue").click()
+    page.wait_for_url(f"**/paid/?session={session.uuid}")
 
 
 def test_test_wallet_button_pays_on_the_dev_chain(dev_network, live_server, page):

@@ -186,6 +186,24 @@ MISTAKES = {
         "True or False",
         "E012",
     ),
+    "log retention under a day": (
+        valid_config(WEBHOOK_LOG_RETENTION=timedelta(hours=23)),
+        "PAYMENTS_GATEWAY['WEBHOOK_LOG_RETENTION'] must be at least 1 day",
+        "timedelta(days=30)",
+        "E018",
+    ),
+    "log retention not a duration": (
+        valid_config(WEBHOOK_LOG_RETENTION="30d"),
+        "PAYMENTS_GATEWAY['WEBHOOK_LOG_RETENTION']",
+        "whole number of seconds",
+        "E018",
+    ),
+    "rate limit cache not in CACHES": (
+        valid_config(RATE_LIMIT_CACHE="redis"),
+        "PAYMENTS_GATEWAY['RATE_LIMIT_CACHE'] must name a cache of CACHES",
+        "'default'",
+        "E019",
+    ),
     "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
 }
 

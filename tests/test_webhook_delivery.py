@@ -55,7 +55,6 @@ def test_200_is_delivered_signed_and_logged():
     attempt = delivery.attempt_log.get()
     assert attempt.success and attempt.status_code == 200
     assert attempt.response_excerpt == '{"received": true}'
-    assert attempt.duration_ms >= 0
 
     (request,) = receiver.requests
     payload = Webhook(endpoint.secret).verify(request.body, request.headers)
@@ -106,7 +105,10 @@ def test_a_hang_past_the_timeout_is_a_failure_retried_later():
     assert delivery.last_status_code is None
     assert "timed out after 0.5 s" in delivery.last_error
     assert delivery.next_attempt_at > now
-    assert delivery.attempt_log.get().error == delivery.last_error
+    attempt = delivery.attempt_log.get()
+    assert attempt.error == delivery.last_error
+    # The log shows how long the endpoint kept the worker: here the whole timeout, never less.
+    assert attempt.duration_ms >= 500
 
 
 def test_410_disables_the_endpoint_and_gives_up():

@@ -8,12 +8,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import Order, SessionStatus
 from payments_gateway.money import format_units
 from payments_gateway.pricing import RateUnavailable
+from payments_gateway.ratelimit import rate_limit
 from payments_gateway.services.sessions import create_session, payment_in_progress
 
 from .cart import MAX_QUANTITY, Cart
@@ -126,14 +128,29 @@ class PayWithCryptoForm(forms.Form):
 
 
 @require_POST
+@rate_limit("shop-pay-with-crypto", limit=30, window=600)  # per client and order
 def pay_with_crypto(request, uuid):
-    """Start a checkout session for the order and send the customer to the hosted payment page."""
+    """Send the customer to the hosted payment page of the order's open session for the chosen method, starting
+    one if there is none.
+
+    Choosing the same method again (a double click, the back button, a script) reuses the open session: a new one
+    would take a new deposit address each time. Another method starts a new session, which supersedes the open
+    one. Two posts at the very same moment may still both start one (the later supersedes the earlier); the rate
+    limit bounds that.
+    """
     order = get_object_or_404(Order, uuid=uuid)
     form = PayWithCryptoForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a network and an asset to pay with.")
         return redirect("shop:order", uuid=order.uuid)
     network, asset = form.cleaned_data["option"].split(":", 1)
+    open_session = (
+        order.sessions.filter(status=SessionStatus.OPEN, network=network, asset=asset, expires_at__gt=timezone.now())
+        .order_by("-created")
+        .first()
+    )
+    if open_session is not None:
+        return redirect("payments_gateway:checkout", uuid=open_session.uuid)
     order_url = request.build_absolute_uri(reverse("shop:order", args=[order.uuid]))
     try:
         session = create_session(

@@ -1,12 +1,16 @@
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.urls import reverse
 from django.utils import timezone
 
 from ..models import APIKey, IdempotencyKey
 from .base import ReadOnlyAdmin
+from .secrets import secret_page
 
 
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
+    """API keys: a new key is shown once, on the page answering its creation (see ``admin/secrets.py``)."""
+
     list_display = ["name", "prefix", "created", "last_used", "revoked_at"]
     fields = ["name", "prefix", "created", "last_used", "revoked_at"]
     readonly_fields = ["prefix", "created", "last_used", "revoked_at"]
@@ -19,7 +23,18 @@ class APIKeyAdmin(admin.ModelAdmin):
         key, raw = APIKey.objects.create_key(obj.name)
         obj.pk = key.pk
         obj.prefix, obj.hashed_key, obj.created = key.prefix, key.hashed_key, key.created
-        messages.warning(request, f"API key for {key.name}: {raw} — copy it now, it is not shown again.")
+        obj.raw_key_shown_once = raw  # for response_add, on this request only: only the hash is stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return secret_page(
+            request,
+            self.admin_site,
+            title="API key created",
+            intro=f"The API key {obj.name!r} was created. Send it as 'Authorization: Bearer <key>'.",
+            secrets=[(obj.name, obj.raw_key_shown_once)],
+            back_url=reverse("admin:payments_gateway_apikey_changelist"),
+            back_label="API keys",
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

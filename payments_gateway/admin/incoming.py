@@ -43,7 +43,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookRequest)
 class WebhookRequestAdmin(ReadOnlyAdmin):
-    """Every POST to the receiver, valid or not: the audit log."""
+    """Every POST to the receiver, valid or not: the audit log, kept for ``WEBHOOK_LOG_RETENTION``. A request not
+    verified keeps only an excerpt of its body and headers."""
 
     list_display = ["source", "received_at", "remote_addr", "valid", "status_code", "outcome", "event"]
     list_filter = ["source", "valid", "status_code", ("received_at", admin.DateFieldListFilter)]
@@ -54,4 +55,11 @@ class WebhookRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="body")
     def body_text(self, obj: WebhookRequest) -> str:
+        kept = len(bytes(obj.body))
+        if kept < obj.body_size:
+            return format_html(
+                "<p>Only the first {} of {} bytes are kept: the request was not verified, so it may be anyone's "
+                "(an unknown source or a bad signature).</p><pre>{}</pre>",
+                kept, obj.body_size, _body_text(obj),
+            )  # fmt: skip
         return format_html("<pre>{}</pre>", _body_text(obj))

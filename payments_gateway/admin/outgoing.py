@@ -1,5 +1,5 @@
-"""Admin for outgoing webhooks: endpoints (secret shown once, rotate, send test event), events and deliveries with
-their logs, redelivery. Disabled endpoints are announced on every outgoing-webhook page."""
+"""Admin for outgoing webhooks: endpoints (secret shown once on the answering page, rotate, send test event), events
+and deliveries with their logs, redelivery. Disabled endpoints are announced on every outgoing-webhook page."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +14,7 @@ from ..models.outgoing import EVENT_TYPES
 from ..webhooks.outgoing import delivery as delivery_service
 from ..webhooks.outgoing import signing, ssrf
 from .base import ReadOnlyAdmin, ReadOnlyInline
+from .secrets import secret_page
 
 RECENT_DELIVERIES = 50
 
@@ -41,8 +42,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         if change and "active" in form.changed_data and obj.active:
             obj.disabled_reason, obj.disabled_at, obj.failing_since = "", None, None
         super().save_model(request, obj, form, change)
-        if not change:
-            _show_secret(request, obj, "Endpoint created.")
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return _secret_page(request, self, [obj], title="Webhook endpoint created", intro="The endpoint was created.")
 
     def changelist_view(self, request, extra_context=None):
         warn_disabled_endpoints(request)
@@ -57,10 +59,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate signing secret (old one stays valid for the overlap)")
     def rotate_secret(self, request, queryset):
-        for endpoint in queryset:
+        endpoints = list(queryset)
+        for endpoint in endpoints:
             signing.rotate_secret(endpoint)
-            _show_secret(request, endpoint, "Secret rotated; the previous one stays valid until "
-                         f"{endpoint.previous_secret_expires:%Y-%m-%d %H:%M} UTC.")  # fmt: skip
+        until = min(e.previous_secret_expires for e in endpoints)
+        intro = f"Secret rotated; the previous one stays valid until {until:%Y-%m-%d %H:%M} UTC."
+        return _secret_page(request, self, endpoints, title="Signing secret rotated", intro=intro)
 
     @admin.action(description="Send test event (choose its type)")
     def send_test_event(self, request, queryset):
@@ -192,10 +196,16 @@ class AttemptInline(ReadOnlyInline):
     verbose_name_plural = "Attempts"
 
 
-def _show_secret(request, endpoint: WebhookEndpoint, intro: str) -> None:
-    messages.warning(
+def _secret_page(request, model_admin, endpoints: list[WebhookEndpoint], *, title: str, intro: str):
+    """The endpoints' signing secrets, shown once on the answering page (never in a message: a cookie)."""
+    return secret_page(
         request,
-        f"{intro} Signing secret for {endpoint.url}: {endpoint.secret} — copy it now, it is not shown again.",
+        model_admin.admin_site,
+        title=title,
+        intro=intro,
+        secrets=[(endpoint.url, endpoint.secret) for endpoint in endpoints],
+        back_url=reverse("admin:payments_gateway_webhookendpoint_changelist"),
+        back_label="Webhook endpoints",
     )
 
 

@@ -68,6 +68,11 @@ DEFAULTS: dict[str, Any] = {
     # Incoming: seconds before each retry of an event whose handler failed; after the last, it stays failed
     # (reprocess it from the admin).
     "WEBHOOK_INCOMING_RETRY_SCHEDULE": [60, 300, 1800, 7200, 21600],
+    # Incoming: how long the webhook log (every request; processed events) is kept before the purge task deletes it.
+    "WEBHOOK_LOG_RETENTION": timedelta(days=30),
+    # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
+    # across processes (see payments_gateway/ratelimit.py).
+    "RATE_LIMIT_CACHE": "default",
 }
 
 _DURATION_KEYS = {
@@ -162,6 +167,18 @@ class GatewaySettings:
             if not low <= ttl <= high:
                 raise ImproperlyConfigured(f"{key} must be between 15 minutes and 7 days, not {ttl}.")
             return ttl
+        if attr == "WEBHOOK_LOG_RETENTION":
+            if (retention := duration(value, key)) < timedelta(days=1):
+                raise ImproperlyConfigured(
+                    f"{key} must be at least 1 day, not {retention}: an event id forgotten while its sender still "
+                    "retries would be processed twice. Use e.g. timedelta(days=30)."
+                )
+            return retention
+        if attr == "RATE_LIMIT_CACHE":
+            if not isinstance(value, str) or value not in settings.CACHES:
+                known = ", ".join(map(repr, settings.CACHES)) or "none"
+                raise ImproperlyConfigured(f"{key} must name a cache of CACHES ({known}), not {value!r}.")
+            return value
         if attr in _DURATION_KEYS:
             return duration(value, key)
         if attr == "UNDERPAYMENT_TOLERANCE":

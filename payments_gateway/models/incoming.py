@@ -10,13 +10,15 @@ from django.utils import timezone
 
 
 class WebhookRequest(models.Model):
-    """One POST to ``/webhooks/<source>/``, valid or not, kept for the audit log."""
+    """One POST to ``/webhooks/<source>/``, valid or not, kept for the audit log for ``WEBHOOK_LOG_RETENTION``."""
 
     source = models.CharField(max_length=64, db_index=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     headers = models.JSONField(default=dict)
-    body = models.BinaryField()
+    # Until the signature is verified, only an excerpt: a stranger's request must not fill the disk.
+    body = models.BinaryField(help_text="The raw body; only its first 256 bytes if the request was not verified.")
+    body_size = models.PositiveIntegerField(default=0, help_text="Bytes of the body as received.")
     valid = models.BooleanField(default=False)
     status_code = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=500, blank=True)

@@ -97,7 +97,6 @@ class DeliveryState(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed (gave up)"
-    CANCELED = "canceled", "Canceled (endpoint disabled)"
 
 
 class WebhookDelivery(models.Model):

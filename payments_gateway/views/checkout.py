@@ -27,6 +27,7 @@ from ..services.payloads import amount_to_pay, payment_uri
 from ..services.payments import expire_if_due
 from ..services.sessions import cancel_session, redirect_url
 from .presentation import checkout_state
+from .security import hosted_page_action, hosted_page_headers
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
 # (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
@@ -36,6 +37,7 @@ RETRY_MS = 2000
 TEST_WALLET_AMOUNTS = {"full": "the full amount", "half": "half of it"}
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def checkout(request, uuid):
@@ -59,6 +61,7 @@ def checkout(request, uuid):
     return render(request, "payments_gateway/checkout.html", context)
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def status(request, uuid):
@@ -69,6 +72,7 @@ def status(request, uuid):
     return _json(checkout_state(session))
 
 
+@hosted_page_headers
 @transaction.non_atomic_requests
 @require_GET
 def events(request, uuid):
@@ -86,6 +90,7 @@ def events(request, uuid):
     return response
 
 
+@hosted_page_headers
 @never_cache
 @require_GET
 def qr(request, uuid):
@@ -97,7 +102,9 @@ def qr(request, uuid):
     return HttpResponse(qr_png(uri), content_type="image/png")
 
 
+@hosted_page_headers
 @require_POST
+@hosted_page_action
 def customer(request, uuid):
     """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
     see ``attach_customer``)."""
@@ -110,7 +117,9 @@ def customer(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_POST
+@hosted_page_action
 def cancel(request, uuid):
     """Cancel an open, unpaid session and go back to the shop's ``cancel_url``."""
     session = cancel_session(_session_or_404(uuid))
@@ -121,6 +130,7 @@ def cancel(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_GET
 def success(request, uuid):
     """The "Continue" link after payment: to the shop's ``success_url`` once the session is complete."""
@@ -130,7 +140,9 @@ def success(request, uuid):
     return redirect("payments_gateway:checkout", uuid=session.uuid)
 
 
+@hosted_page_headers
 @require_POST
+@hosted_page_action
 def test_pay(request, uuid):
     """Dev chain only: pay this session from a funded dev account, in full or half of what remains."""
     session = _session_or_404(uuid)

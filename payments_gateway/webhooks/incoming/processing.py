@@ -8,6 +8,7 @@
 - :func:`retry_due_events` (periodic task): failed events whose retry time has come, events whose task was lost
   (received but never processed), and claimed events whose worker died (lease run out).
 - :func:`reprocess` (admin): run the handler again on chosen events, whatever their state.
+- :func:`purge_old_logs` (periodic task): forget log rows older than ``WEBHOOK_LOG_RETENTION``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from payments_gateway.conf import gateway_settings
@@ -37,6 +38,8 @@ SWEEP_TIME_BUDGET = 30.0  # seconds; Q_CLUSTER["timeout"] is 60 in the example s
 # task after Q_CLUSTER["timeout"]), so that a slow handler is not taken for a dead one; after it, the attempt
 # counts as failed and the event is retried on the schedule.
 LEASE = timedelta(minutes=5)
+# Rows deleted per statement by the purge: short transactions, so the receiver's writes never wait long on it.
+PURGE_BATCH = 1000
 
 
 def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> tuple[int, bool]:
@@ -168,6 +171,44 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     for pk in pks:
         transaction.on_commit(lambda pk=pk: enqueue(pk, force=True))
     return len(pks)
+
+
+def purge_old_logs(*, now: datetime | None = None, time_budget: float = SWEEP_TIME_BUDGET) -> dict[str, int]:
+    """Delete what the incoming-webhook log no longer needs after ``WEBHOOK_LOG_RETENTION``; return the counts.
+
+    - every :class:`WebhookRequest` received before the cut-off (the audit log);
+    - every *processed* :class:`WebhookEvent` received before the cut-off that no request has mentioned since
+      (no retry, no duplicate). Failed events stay until an operator has dealt with them, and events not yet
+      handled stay until they are.
+
+    A forgotten event id is accepted again if its sender ever sends it again: deduplication holds for the
+    retention period after the sender's last attempt. That is far longer than any sender retries (Standard
+    Webhooks senders for about a day, this app's own outgoing schedule for about three); a replay older than the
+    signature's timestamp tolerance is refused anyway, and handlers must be idempotent. Keeping every event id
+    forever would make the table grow without end.
+
+    Deletes in batches of :data:`PURGE_BATCH` rows and stops after ``time_budget`` seconds (the next run goes
+    on). Safe to run in several workers at once: a row deleted twice is deleted once.
+    """
+    now = now or timezone.now()
+    cutoff = now - gateway_settings.WEBHOOK_LOG_RETENTION
+    deadline = time.monotonic() + time_budget
+    mentioned_since = WebhookRequest.objects.filter(event=OuterRef("pk"), received_at__gte=cutoff)
+    old = {
+        "requests": WebhookRequest.objects.filter(received_at__lt=cutoff),
+        "events": WebhookEvent.objects.filter(status=WebhookEventStatus.PROCESSED, received_at__lt=cutoff).exclude(
+            Exists(mentioned_since)
+        ),
+    }
+    deleted = dict.fromkeys(old, 0)
+    for name, rows in old.items():
+        while time.monotonic() < deadline:
+            pks = list(rows.values_list("pk", flat=True)[:PURGE_BATCH])
+            if not pks:
+                break
+            # Counted from the query's own model only (an event's delete also unlinks its requests).
+            deleted[name] += rows.model.objects.filter(pk__in=pks).delete()[1].get(rows.model._meta.label, 0)
+    return deleted
 
 
 def _claim(event_pk: int, *, now: datetime, force: bool) -> WebhookEvent | str:

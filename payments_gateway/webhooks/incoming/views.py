@@ -4,6 +4,11 @@ Answers: 202 stored (processing queued), 200 duplicate, 400 malformed (missing h
 bad JSON, no id/type), 401 bad signature or stale timestamp, 404 unknown source, 405 not a POST, 413 body over
 ``WEBHOOK_MAX_BODY``. Every POST is logged as a :class:`~payments_gateway.models.WebhookRequest`. An error of
 ours is not caught: it becomes a 500, which tells the sender to retry later.
+
+Until the signature is verified the request is a stranger's: its log row keeps only the first
+:data:`UNVERIFIED_EXCERPT` bytes of the body and of each header (and the body's size), so requests to unknown
+sources or with bad signatures cannot fill the disk. A verified request keeps its whole body. The log is purged
+after ``WEBHOOK_LOG_RETENTION`` (``processing.purge_old_logs``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from .sources import get_source
 
 # Headers that could carry a credential of a proxy or a browser: never written to the log.
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+# Bytes of the body, and characters of each header, kept from a request not (yet) verified; and how many headers.
+UNVERIFIED_EXCERPT = 256
+UNVERIFIED_MAX_HEADERS = 50
 
 
 class Rejected(Exception):
@@ -49,12 +57,15 @@ def receive_webhook(request: HttpRequest, source: str) -> JsonResponse:
         return _receive(request, source, attempt)
     except Rejected as exc:
         attempt.status_code, attempt.outcome = exc.status, _loggable(exc.message)[:500]
+        if not attempt.valid:
+            attempt.headers = _excerpt_headers(attempt.headers)
         attempt.save()
         return JsonResponse({"error": exc.message}, status=exc.status)
 
 
 def _receive(request: HttpRequest, source_name: str, attempt: WebhookRequest) -> JsonResponse:
-    attempt.body = body = _read_body(request)
+    body = _read_body(request)
+    attempt.body, attempt.body_size = body[:UNVERIFIED_EXCERPT], len(body)
     source = get_source(source_name)
     if source is None:
         raise Rejected(404, f"Unknown webhook source {source_name!r}.")
@@ -63,7 +74,7 @@ def _receive(request: HttpRequest, source_name: str, attempt: WebhookRequest) ->
         source.scheme.verify(body, headers)
     except SignatureError as exc:
         raise Rejected(exc.status, exc.message) from None
-    attempt.valid = True
+    attempt.valid, attempt.body = True, body
     # Parsing starts only now that the body is known to come from the source.
     if request.content_type != "application/json":
         raise Rejected(400, f"Content-Type must be application/json, not {request.content_type or 'missing'!r}.")
@@ -117,6 +128,15 @@ def _logged_headers(request: HttpRequest) -> dict[str, str]:
         _loggable(name): ("[redacted]" if name.lower() in REDACTED_HEADERS else _loggable(value))
         for name, value in request.headers.items()
     }
+
+
+def _excerpt_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The first headers of a request not verified, each name and value cut at :data:`UNVERIFIED_EXCERPT`."""
+    return {_cut(name): _cut(value) for name, value in list(headers.items())[:UNVERIFIED_MAX_HEADERS]}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= UNVERIFIED_EXCERPT else text[:UNVERIFIED_EXCERPT] + "…"
 
 
 def _loggable(text: str) -> str:

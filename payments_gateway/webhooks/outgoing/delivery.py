@@ -12,6 +12,11 @@ retried after ``WEBHOOK_RETRY_SCHEDULE[n]`` seconds (jittered ±20 %) or the ``R
 longer; after the last step the delivery gives up (``failed``). 410 Gone disables the endpoint at once; an endpoint
 whose failures run for ``WEBHOOK_DISABLE_AFTER`` (5 days) without a success is disabled too. Deliveries of a
 disabled endpoint stay pending and resume if the merchant re-enables it.
+
+Each delivery is isolated from the others of its batch: an event whose body cannot be built (data that cannot be
+encoded) fails at once with the reason, since every retry would build the same bytes; any other error of ours
+while sending one delivery is recorded as that delivery's failed attempt and retried on the schedule. Neither
+counts against the endpoint, and neither keeps the rest of the batch from being sent and recorded.
 """
 
 from __future__ import annotations
@@ -56,6 +61,11 @@ class Outcome:
     error: str = ""
     duration_ms: int = 0
     retry_after: int | None = None
+    # The failure is ours (the body cannot be built, the code crashed), not the endpoint's: it does not count
+    # towards disabling the endpoint.
+    internal: bool = False
+    # Retrying cannot help (the same event always builds the same bytes): the delivery fails at once.
+    give_up: bool = False
 
     @property
     def success(self) -> bool:
@@ -88,7 +98,7 @@ def deliver_due(
                 release(deliveries[index:], token=token, now=now)
                 return index
             started = now or timezone.now()
-            done.append((delivery, post(delivery.endpoint, delivery.event, now=started, http=http), started))
+            done.append((delivery, _attempt(delivery, now=started, http=http), started))
             if time.monotonic() - flushed_at > FLUSH_INTERVAL:
                 record_attempts(done, token=token, now=now)
                 done, flushed_at = [], time.monotonic()
@@ -142,23 +152,20 @@ def lease_duration(batch_size: int) -> timedelta:
     return timedelta(seconds=timeout * batch_size) + LEASE_MARGIN
 
 
-def attempt_delivery(
-    delivery: WebhookDelivery, *, token: str, now: datetime | None = None, http: requests.Session | None = None
-) -> Outcome:
-    """POST one claimed delivery's event to its endpoint and record the attempt and its consequences."""
-    started = now or timezone.now()
-    outcome = post(delivery.endpoint, delivery.event, now=started, http=http or http_session())
-    record_attempts([(delivery, outcome, started)], token=token, now=now)
-    return outcome
-
-
 def post(endpoint: WebhookEndpoint, event: Event, *, now: datetime, http: requests.Session) -> Outcome:
     """Send ``event`` to ``endpoint``: signed, with the timeout, no redirects; read at most 20 KB of the answer."""
     try:
         ssrf.validate_endpoint_url(endpoint.url, resolve=False)
     except ValidationError as exc:
         return Outcome(error=" ".join(exc.messages))
-    body = event_body(event)
+    try:
+        body = event_body(event)
+    except Exception as exc:  # built from stored data only: whatever fails here fails on every retry
+        return Outcome(
+            error=f"The event's body cannot be built ({_exception_text(exc)}); it is never sent.",
+            internal=True,
+            give_up=True,
+        )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -202,8 +209,8 @@ def record_attempts(
                 started_at=started,
                 duration_ms=outcome.duration_ms,
                 status_code=outcome.status_code,
-                response_excerpt=outcome.response,
-                error=outcome.error,
+                response_excerpt=_storable(outcome.response),
+                error=_storable(outcome.error),
                 success=outcome.success,
             )
         )
@@ -211,14 +218,14 @@ def record_attempts(
         delivery.state, delivery.next_attempt_at = DeliveryState.PENDING, None
         if outcome.success:
             delivery.state = DeliveryState.SUCCEEDED
-        elif outcome.status_code == 410 or delivery.attempts > schedule_length:
+        elif outcome.give_up or outcome.status_code == 410 or delivery.attempts > schedule_length:
             delivery.state = DeliveryState.FAILED
         else:
             delivery.next_attempt_at = now + retry_delay(delivery.attempts, outcome.retry_after)
         delivery.last_attempt_at = started
         delivery.last_status_code = outcome.status_code
-        delivery.last_response = outcome.response
-        delivery.last_error = outcome.error
+        delivery.last_response = _storable(outcome.response)
+        delivery.last_error = _storable(outcome.error)
         updated.append(delivery)
     with transaction.atomic():
         _relax_durability()
@@ -226,7 +233,8 @@ def record_attempts(
         _update_deliveries(updated, token=token)
         for delivery, outcome, _ in results:
             # A success at an endpoint with no run of failures changes nothing: skip the query (the common case).
-            if not (outcome.success and delivery.endpoint.failing_since is None):
+            # A failure of ours says nothing about the endpoint.
+            if not outcome.internal and not (outcome.success and delivery.endpoint.failing_since is None):
                 _update_endpoint(delivery.endpoint, outcome, now=now)
 
 
@@ -356,6 +364,17 @@ def kick(event_id: str) -> None:
 
 # --- helpers --------------------------------------------------------------------------------------------------
 
+
+def _attempt(delivery: WebhookDelivery, *, now: datetime, http: requests.Session) -> Outcome:
+    """:func:`post` one delivery; an unexpected error of ours becomes this delivery's failed attempt (retried on
+    the schedule), so it can never stop the rest of the batch or leave it unrecorded."""
+    try:
+        return post(delivery.endpoint, delivery.event, now=now, http=http)
+    except Exception as exc:
+        logger.exception("Webhook delivery %s (%s to %s) crashed", delivery.pk, delivery.event_id, delivery.endpoint)
+        return Outcome(error=f"Could not be sent ({_exception_text(exc)}).", internal=True)
+
+
 _sessions: dict[tuple[int, bool], requests.Session] = {}
 
 
@@ -422,6 +441,16 @@ def _read_excerpt(response: requests.Response, *, deadline: float) -> str:
     text = data[:MAX_RESPONSE_BYTES].decode("utf-8", "replace").replace("\x00", "\ufffd")
     # A replacement character is 3 bytes: trim again so the stored excerpt is at most 20 KB encoded.
     return text.encode()[:MAX_RESPONSE_BYTES].decode("utf-8", "ignore")
+
+
+def _exception_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _storable(text: str) -> str:
+    """``text`` as both databases can store it: NUL becomes U+FFFD, a lone surrogate '?' (an error message may
+    quote the very data that could not be encoded)."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
 
 
 def _describe(exc: requests.RequestException) -> str:

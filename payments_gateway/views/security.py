@@ -1,0 +1,67 @@
+"""The hosted pages' own protections (``/pay/<uuid>/...``): their security headers, and the rate limit of their
+public actions.
+
+Headers are set by the app itself whatever the host project's middleware does: the payment page must not depend
+on ``SecurityMiddleware`` or ``XFrameOptionsMiddleware`` being installed or configured.
+
+- ``Content-Security-Policy``: scripts, styles, fetches and the SSE stream from this origin only (and from
+  ``STATIC_URL``'s origin when static files live on a CDN), images also as ``data:`` URIs (the QR code); no inline
+  script or style is needed, so none is allowed. ``form-action`` is left out on purpose: the cancel form's answer
+  redirects to the shop's ``cancel_url``, on any origin, and browsers apply ``form-action`` to that redirect too.
+- ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``: no site can frame the page to trick a click.
+- ``Referrer-Policy: same-origin``: the page's URL (which is the payment's capability) never leaves for another
+  site, e.g. the shop's success page or an explorer; the success redirect itself needs no referrer.
+- ``X-Content-Type-Options: nosniff``.
+
+:data:`hosted_page_action`: anyone holding a payment link can post its forms (customer details, cancel, method
+choice, test wallet), so each client may post at most :data:`ACTION_LIMIT` of them per checkout session per
+:data:`ACTION_WINDOW` seconds (``payments_gateway.ratelimit``); then 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from ..ratelimit import rate_limit
+
+# The same for every hosted page; {static} is the static files' origin when it is not this one.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'{static}; style-src 'self'{static}; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+# Far more than a customer needs (a form or two, a change of mind), far fewer than a script would send.
+ACTION_LIMIT, ACTION_WINDOW = 30, 600
+
+#: Decorator for the hosted page's public POST actions; they all share one count per client and checkout session.
+hosted_page_action = rate_limit("hosted-page-action", limit=ACTION_LIMIT, window=ACTION_WINDOW)
+
+
+def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Decorate a hosted-page view: its responses carry the headers above, replacing any the project set."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = content_security_policy()
+        for name, value in HEADERS.items():
+            response[name] = value
+        return response
+
+    return wrapper
+
+
+def content_security_policy() -> str:
+    """The policy, with ``STATIC_URL``'s origin allowed for scripts and styles when it is absolute."""
+    parts = urlsplit(settings.STATIC_URL or "")
+    static = f" {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+    return CONTENT_SECURITY_POLICY.format(static=static)
