@@ -34,6 +34,8 @@ setup: $(VENV)/.installed $(ANVIL) system-deps
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check --fail-level WARNING
 	ANVIL_BIN=$(CURDIR)/$(ANVIL) $(BIN)/pytest $(PYTEST_ARGS)
@@ -49,7 +51,7 @@ contracts-check: $(ANVIL) | $(BIN)/python
 	$(BIN)/python scripts/build_contracts.py --check
 
 lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy
 
 format:
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

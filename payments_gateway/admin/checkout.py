@@ -30,8 +30,8 @@ class SessionTransferInline(ReadOnlyInline):
 
     model = Transfer
     fk_name = "session"
-    fields = ["tx_hash", "block_number", "asset", "amount", "confirmations", "status", "late", "detected_at"]
-    readonly_fields = fields
+    readonly_fields = ("tx_hash", "block_number", "asset", "amount", "confirmations", "status", "late", "detected_at")
+    fields = readonly_fields
     verbose_name_plural = "transfers"
 
 
@@ -39,8 +39,8 @@ class SessionEventInline(ReadOnlyInline):
     """The session's timeline: every event written for it, oldest first."""
 
     model = Event
-    fields = ["created", "type", "id"]
-    readonly_fields = fields
+    readonly_fields = ("created", "type", "id")
+    fields = readonly_fields
     ordering = ["created"]
     verbose_name_plural = "timeline (events)"
 

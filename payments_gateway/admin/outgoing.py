@@ -27,9 +27,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["uuid", "disabled_reason", "disabled_at", "failing_since", "created", "all_deliveries"]
     actions = ["rotate_secret", "send_test_event", "enable"]
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = WebhookEndpointForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_inlines(self, request, obj):
         return [EndpointDeliveryInline] if obj else []
@@ -175,24 +175,24 @@ class _RecentFormSet(BaseInlineFormSet):
 
 class EventDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
-    fields = ["endpoint", "state", "attempts", "last_status_code", "last_error", "next_attempt_at"]
-    readonly_fields = fields
+    readonly_fields = ("endpoint", "state", "attempts", "last_status_code", "last_error", "next_attempt_at")
+    fields = readonly_fields
     verbose_name_plural = "Deliveries"
 
 
 class EndpointDeliveryInline(ReadOnlyInline):
     model = WebhookDelivery
     formset = _RecentFormSet
-    fields = ["event", "state", "attempts", "last_status_code", "last_error", "next_attempt_at", "created"]
-    readonly_fields = fields
+    readonly_fields = ("event", "state", "attempts", "last_status_code", "last_error", "next_attempt_at", "created")
+    fields = readonly_fields
     verbose_name_plural = f"Latest {RECENT_DELIVERIES} deliveries"
 
 
 class AttemptInline(ReadOnlyInline):
     model = WebhookAttempt
     show_change_link = False
-    fields = ["started_at", "status_code", "success", "duration_ms", "error", "response_excerpt"]
-    readonly_fields = fields
+    readonly_fields = ("started_at", "status_code", "success", "duration_ms", "error", "response_excerpt")
+    fields = readonly_fields
     verbose_name_plural = "Attempts"
 
 

@@ -26,7 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.types import RPCEndpoint, TxParams, Wei
 
 from .contracts import abi, load_artifact
 
@@ -145,14 +147,14 @@ class DevChain:
             address = self.tokens[symbol]
         except KeyError:
             raise ValueError(f"unknown dev token {symbol!r}; known: {', '.join(self.tokens)}") from None
-        return self.w3.eth.contract(address=address, abi=abi("TestToken"))
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi("TestToken"))
 
     def contract(self, name: str, address: str):
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi(name))
 
     def rpc(self, method: str, params: list[Any] | None = None) -> Any:
         """Raw JSON-RPC call (anvil_*, evm_* methods); raises ``DevChainError`` on an RPC error."""
-        response = self.w3.provider.make_request(method, params or [])
+        response = self.w3.provider.make_request(RPCEndpoint(method), params or [])
         if "error" in response:
             raise DevChainError(f"{method} failed: {response['error']}")
         return response["result"]
@@ -176,7 +178,11 @@ class DevChain:
 
     def send_eth(self, to: str, amount: int, account_index: int = 0, wait: bool = True) -> str:
         """Send ``amount`` wei from customer ``account_index`` to ``to`` in a plain transaction; the tx hash."""
-        tx = {"from": self.accounts[account_index], "to": Web3.to_checksum_address(to), "value": amount}
+        tx: TxParams = {
+            "from": Web3.to_checksum_address(self.accounts[account_index]),
+            "to": Web3.to_checksum_address(to),
+            "value": Wei(amount),
+        }
         return self._send(self.w3.eth.send_transaction(tx), wait)
 
     def send_token(self, symbol: str, to: str, amount: int, account_index: int = 0, wait: bool = True) -> str:
@@ -197,7 +203,7 @@ class DevChain:
 
     def _send(self, tx_hash: bytes, wait: bool) -> str:
         if wait:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+            receipt = self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=60, poll_latency=0.05)
             if receipt["status"] != 1:
                 raise DevChainError(f"transaction {tx_hash.hex()} reverted")
         return "0x" + bytes(tx_hash).hex().removeprefix("0x")
@@ -344,7 +350,7 @@ def deploy(
         price_feeds={"ETH/USD": addresses["ETH/USD"]},
         forwarder=addresses["forwarder"],
         forwarder_factory=addresses["forwarder_factory"],
-        accounts=accounts,
+        accounts=[str(a) for a in accounts],
         private_keys=list(private_keys or []),
         _w3=w3,
     )
@@ -383,9 +389,10 @@ def pay_session(session: Any, amount: int | None = None, account_index: int = 0,
     payer = accounts[account_index]
     to = Web3.to_checksum_address(session.deposit_address.address)
     if asset.is_native:
-        tx_hash = w3.eth.send_transaction({"from": payer, "to": to, "value": amount})
+        tx_hash = w3.eth.send_transaction({"from": payer, "to": to, "value": Wei(amount)})
     else:
-        token = w3.eth.contract(address=asset.address, abi=abi("TestToken"))
+        assert asset.address is not None  # a token
+        token = w3.eth.contract(address=Web3.to_checksum_address(asset.address), abi=abi("TestToken"))
         balance = token.functions.balanceOf(payer).call()
         if balance < amount:
             raise DevChainError(f"dev account {account_index} holds {balance} base units of {asset.symbol}, less than "
@@ -404,7 +411,7 @@ def _connect(rpc_url: str) -> Web3:
 
 
 def _receipt(w3: Web3, tx_hash: bytes) -> Any:
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+    receipt = w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=60, poll_latency=0.05)
     if receipt["status"] != 1:
         raise DevChainError(f"dev-chain transaction {bytes(tx_hash).hex()} reverted")
     return receipt
@@ -429,7 +436,7 @@ def _wait_ready(process: subprocess.Popen, rpc_url: str, timeout: float) -> bool
     import requests
 
     deadline = time.monotonic() + timeout
-    payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    payload: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False

@@ -63,6 +63,7 @@ class Command(BaseCommand):
             if write_config:
                 _write_json(Path(write_config), config)
                 self.stderr.write(f"wrote {write_config}")
+            assert chain.anvil is not None  # started here
             self.stderr.write(
                 f"anvil (pid {chain.anvil.process.pid}) at {chain.rpc_url}, chain id {chain.chain_id}; customers: "
                 f"anvil's default accounts {chain.accounts[0]} ... (each with 10000 ETH and 1,000,000 of each token)"
@@ -71,6 +72,7 @@ class Command(BaseCommand):
             chain.stop()
             raise
         if detach:
+            assert chain.anvil is not None
             self.stderr.write(f"detached: stop it with `kill {chain.anvil.process.pid}`")
             return
         self._wait(chain)

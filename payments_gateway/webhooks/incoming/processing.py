@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -67,11 +69,12 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
             attempt.event_id = event_pk
             attempt.status_code, attempt.outcome = 202, "stored; processing queued"
             attempt.pk = _insert(attempt)
-            transaction.on_commit(lambda: enqueue(event_pk), robust=True)
+            transaction.on_commit(functools.partial(enqueue, event_pk), robust=True)
             return event_pk, True
         # A concurrent request stored it between our read and our insert; it has committed by now
         # (PostgreSQL's ON CONFLICT waits for it; SQLite's writers take turns), so the row is there to read.
         existing = _find_event(attempt.source, event_id)
+        assert existing is not None  # the conflicting row is committed and never deleted this fast
     event_pk, stored_body = existing
     attempt.event_id = event_pk
     attempt.status_code = 200
@@ -169,7 +172,7 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
     pks = [event.pk for event in events]
     for pk in pks:
-        transaction.on_commit(lambda pk=pk: enqueue(pk, force=True))
+        transaction.on_commit(functools.partial(enqueue, pk, force=True))
     return len(pks)
 
 
@@ -207,7 +210,7 @@ def purge_old_logs(*, now: datetime | None = None, time_budget: float = SWEEP_TI
             if not pks:
                 break
             # Counted from the query's own model only (an event's delete also unlinks its requests).
-            deleted[name] += rows.model.objects.filter(pk__in=pks).delete()[1].get(rows.model._meta.label, 0)
+            deleted[name] += rows.model._default_manager.filter(pk__in=pks).delete()[1].get(rows.model._meta.label, 0)
     return deleted
 
 
@@ -221,6 +224,7 @@ def _claim(event_pk: int, *, now: datetime, force: bool) -> WebhookEvent | str:
         if event is None:
             return "skipped: being processed by another worker, or deleted"
         if _claimed(event):
+            assert event.next_attempt_at is not None  # a claim is a lease until then
             if event.next_attempt_at > now:
                 return "skipped: being processed by another worker"
             if not force:
@@ -255,12 +259,18 @@ def _claimed(event: WebhookEvent) -> bool:
     return event.status == WebhookEventStatus.RECEIVED and event.next_attempt_at is not None
 
 
+def _pk_column(meta: Any) -> str:
+    column = meta.pk.column
+    assert column  # every model here has a concrete primary key
+    return column
+
+
 def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:
     """(pk, body) of the stored event, or None: one indexed read, without the ORM's per-query overhead."""
     connection = connections[WebhookEvent.objects.db]
     meta, quote = WebhookEvent._meta, connection.ops.quote_name
     sql = (
-        f"SELECT {quote(meta.pk.column)}, {quote('body')} FROM {quote(meta.db_table)} "
+        f"SELECT {quote(_pk_column(meta))}, {quote('body')} FROM {quote(meta.db_table)} "
         f"WHERE {quote('source')} = %s AND {quote('event_id')} = %s"
     )
     with connection.cursor() as cursor:
@@ -279,15 +289,15 @@ def _insert(obj: WebhookEvent | WebhookRequest, *, unless_conflict_on: tuple[str
     model = type(obj)
     connection = connections[model.objects.db]
     meta, quote = model._meta, connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(quote(f.column) for f in fields)
+    fields = [f for f in meta.concrete_fields if not f.primary_key and f.column]
+    columns = ", ".join(quote(f.column) for f in fields if f.column)
     placeholders = ", ".join(["%s"] * len(fields))
     conflict = ""
     if unless_conflict_on:
         conflict = f" ON CONFLICT ({', '.join(quote(c) for c in unless_conflict_on)}) DO NOTHING"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}){conflict} "
-        f"RETURNING {quote(meta.pk.column)}"
+        f"RETURNING {quote(_pk_column(meta))}"
     )
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     with connection.cursor() as cursor:

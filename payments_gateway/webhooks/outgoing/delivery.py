@@ -34,6 +34,7 @@ from email.utils import parsedate_to_datetime
 import requests
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from payments_gateway.conf import gateway_settings
@@ -406,11 +407,15 @@ def _update_deliveries(deliveries: list[WebhookDelivery], *, token: str) -> None
 
     ``bulk_update`` would build a CASE expression per field and row, which costs more CPU than the HTTP request.
     """
-    fields = [WebhookDelivery._meta.get_field(name) for name in _DELIVERY_RESULT_FIELDS]
+    fields: list[Field] = []
+    for name in _DELIVERY_RESULT_FIELDS:
+        field = WebhookDelivery._meta.get_field(name)
+        assert isinstance(field, Field)  # a column, not a relation
+        fields.append(field)
     qn = connection.ops.quote_name
     sql = (
         f"UPDATE {qn(WebhookDelivery._meta.db_table)} SET "
-        + ", ".join(f"{qn(f.column)} = %s" for f in fields)
+        + ", ".join(f"{qn(f.column)} = %s" for f in fields if f.column)
         + f", {qn('claim_token')} = '' WHERE {qn('id')} = %s AND {qn('claim_token')} = %s AND {qn('state')} = %s"
     )
     rows = [

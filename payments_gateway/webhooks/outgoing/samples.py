@@ -87,7 +87,7 @@ def sample_data(event_type: str) -> dict[str, Any]:
 def _customer():
     from payments_gateway.models import Customer
 
-    return Customer(pk=1, uuid=uuid.UUID(SUBSCRIPTION["customer"]), email="alice@example.com", name="Alice")
+    return Customer(pk=1, uuid=uuid.UUID(str(SUBSCRIPTION["customer"])), email="alice@example.com", name="Alice")
 
 
 def _session(status: str, payment_status: str, received: int, pending: int):

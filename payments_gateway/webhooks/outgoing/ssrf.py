@@ -76,7 +76,7 @@ def resolve_public(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeURLError(f"cannot resolve host {host!r}: {exc}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise UnsafeURLError(f"host {host!r} has no address")
     for address in addresses:
@@ -142,11 +142,11 @@ class GuardedAdapter(HTTPAdapter):
         raise UnsafeURLError("webhooks are never sent through a proxy (it would connect unchecked)")
 
 
-class _GuardedConnectionMixin:
+class _GuardedConnectionMixin(HTTPConnection):
     """Resolve once, validate every address, then connect to a validated address (never re-resolving).
 
     ``self.host`` stays the name, so urllib3 still sends it as SNI, checks the certificate against it and uses it
-    in the Host header; only the socket goes to the checked IP.
+    in the Host header; only the socket goes to the checked IP. Mixed into urllib3's HTTP and HTTPS connections.
     """
 
     allow_private = False
@@ -155,7 +155,8 @@ class _GuardedConnectionMixin:
         host = self._dns_host
         try:
             if self.allow_private:
-                addresses = [info[4][0] for info in socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)]
+                infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
+                addresses = [str(info[4][0]) for info in infos]
             else:
                 addresses = resolve_public(host, self.port)
         except (UnsafeURLError, socket.gaierror) as exc:
