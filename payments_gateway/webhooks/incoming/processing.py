@@ -19,12 +19,12 @@ import time
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from payments_gateway import hotpath
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import WebhookEvent, WebhookEventStatus, WebhookRequest
 
@@ -64,11 +64,11 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
             headers=attempt.headers,
             received_at=attempt.received_at,
         )
-        event_pk = _insert(event, unless_conflict_on=("source", "event_id"))
+        event_pk = hotpath.insert_or_skip(event, unless_conflict_on=("source", "event_id"))
         if event_pk is not None:
             attempt.event_id = event_pk
             attempt.status_code, attempt.outcome = 202, "stored; processing queued"
-            attempt.pk = _insert(attempt)
+            attempt.pk = hotpath.insert_or_skip(attempt)
             transaction.on_commit(functools.partial(enqueue, event_pk), robust=True)
             return event_pk, True
         # A concurrent request stored it between our read and our insert; it has committed by now
@@ -81,7 +81,7 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
     attempt.outcome = f"duplicate of stored event #{event_pk}" + (
         "" if bytes(stored_body) == bytes(attempt.body) else " (this body differs from the stored one, which is kept)"
     )
-    attempt.pk = _insert(attempt)
+    attempt.pk = hotpath.insert_or_skip(attempt)
     return event_pk, False
 
 
@@ -254,56 +254,15 @@ def _claim(event_pk: int, *, now: datetime, force: bool) -> WebhookEvent | str:
     return event
 
 
+def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:
+    """(pk, body) of the stored event, or None."""
+    row = hotpath.select_one(WebhookEvent, ["id", "body"], source=source, event_id=event_id)
+    return None if row is None else (row[0], row[1])
+
+
 def _claimed(event: WebhookEvent) -> bool:
     # A claim is the only way an event is "received" with a next attempt time: the end of its lease.
     return event.status == WebhookEventStatus.RECEIVED and event.next_attempt_at is not None
-
-
-def _pk_column(meta: Any) -> str:
-    column = meta.pk.column
-    assert column  # every model here has a concrete primary key
-    return column
-
-
-def _find_event(source: str, event_id: str) -> tuple[int, bytes] | None:
-    """(pk, body) of the stored event, or None: one indexed read, without the ORM's per-query overhead."""
-    connection = connections[WebhookEvent.objects.db]
-    meta, quote = WebhookEvent._meta, connection.ops.quote_name
-    sql = (
-        f"SELECT {quote(_pk_column(meta))}, {quote('body')} FROM {quote(meta.db_table)} "
-        f"WHERE {quote('source')} = %s AND {quote('event_id')} = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [source, event_id])
-        return cursor.fetchone()
-
-
-def _insert(obj: WebhookEvent | WebhookRequest, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:
-    """``INSERT ... [ON CONFLICT (columns) DO NOTHING] RETURNING id``: the new row's pk, or None when a row with
-    the same ``unless_conflict_on`` values is stored already.
-
-    One statement whatever the outcome (PostgreSQL, SQLite >= 3.35), where ``create()`` would need a savepoint and
-    an ``IntegrityError`` to recover from, and cost twice the CPU of this on the receiver's hot path. Values go
-    through the fields' own ``get_db_prep_save``, as ``save()`` does.
-    """
-    model = type(obj)
-    connection = connections[model.objects.db]
-    meta, quote = model._meta, connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key and f.column]
-    columns = ", ".join(quote(f.column) for f in fields if f.column)
-    placeholders = ", ".join(["%s"] * len(fields))
-    conflict = ""
-    if unless_conflict_on:
-        conflict = f" ON CONFLICT ({', '.join(quote(c) for c in unless_conflict_on)}) DO NOTHING"
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}){conflict} "
-        f"RETURNING {quote(_pk_column(meta))}"
-    )
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 def _next_attempt(attempts: int, now: datetime) -> datetime | None:

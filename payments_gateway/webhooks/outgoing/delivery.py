@@ -33,10 +33,10 @@ from email.utils import parsedate_to_datetime
 
 import requests
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import transaction
 from django.utils import timezone
 
+from payments_gateway import hotpath
 from payments_gateway.conf import gateway_settings
 from payments_gateway.models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -125,7 +125,7 @@ def claim_due(
     if event_id is not None:
         due = due.filter(event_id=event_id)
     with transaction.atomic():
-        _relax_durability()
+        hotpath.relax_durability()
         # of=("self",): lock only delivery rows; locking the joined endpoint row would make workers skip each
         # other's deliveries to the same endpoint.
         ids = list(
@@ -229,9 +229,13 @@ def record_attempts(
         delivery.last_error = _storable(outcome.error)
         updated.append(delivery)
     with transaction.atomic():
-        _relax_durability()
+        hotpath.relax_durability()
         WebhookAttempt.objects.bulk_create(attempts)
-        _update_deliveries(updated, token=token)
+        # Only the current claimer moves a delivery on (a newer claim or a redelivery has another token).
+        hotpath.update_each(
+            updated, _DELIVERY_RESULT_FIELDS, where={"claim_token": token, "state": DeliveryState.PENDING},
+            also_set={"claim_token": ""},
+        )  # fmt: skip
         for delivery, outcome, _ in results:
             # A success at an endpoint with no run of failures changes nothing: skip the query (the common case).
             # A failure of ours says nothing about the endpoint.
@@ -400,41 +404,6 @@ def event_body(event: Event) -> bytes:
 _DELIVERY_RESULT_FIELDS = [
     "state", "attempts", "next_attempt_at", "last_attempt_at", "last_status_code", "last_response", "last_error",
 ]  # fmt: skip
-
-
-def _update_deliveries(deliveries: list[WebhookDelivery], *, token: str) -> None:
-    """One conditional UPDATE per delivery, sent with ``executemany`` (pipelined by psycopg 3: one round trip).
-
-    ``bulk_update`` would build a CASE expression per field and row, which costs more CPU than the HTTP request.
-    """
-    fields: list[Field] = []
-    for name in _DELIVERY_RESULT_FIELDS:
-        field = WebhookDelivery._meta.get_field(name)
-        assert isinstance(field, Field)  # a column, not a relation
-        fields.append(field)
-    qn = connection.ops.quote_name
-    sql = (
-        f"UPDATE {qn(WebhookDelivery._meta.db_table)} SET "
-        + ", ".join(f"{qn(f.column)} = %s" for f in fields if f.column)
-        + f", {qn('claim_token')} = '' WHERE {qn('id')} = %s AND {qn('claim_token')} = %s AND {qn('state')} = %s"
-    )
-    rows = [
-        [f.get_db_prep_value(getattr(d, f.attname), connection) for f in fields] + [d.pk, token, DeliveryState.PENDING]
-        for d in deliveries
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
-def _relax_durability() -> None:
-    """PostgreSQL: do not wait for this transaction's WAL flush.
-
-    Safe for delivery bookkeeping: if a crash loses the commit, the delivery is still pending (or claimed until its
-    lease ends) and is sent again; the receiver deduplicates by webhook-id. Nothing is ever lost, only repeated.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _read_excerpt(response: requests.Response, *, deadline: float) -> str:

@@ -1,0 +1,100 @@
+"""Hand-written SQL for the two hot paths, in one place, so the domain code around them reads plainly.
+
+Each trick is measured against the ORM by the benchmark named beside it (undo it and run the benchmark again to
+see what it buys); each goes through the fields' own ``get_db_prep_*`` so values are stored as the ORM would.
+
+- :func:`select_one` and :func:`insert_or_skip` — the incoming-webhook receiver (``bench/receiver.py``): one
+  indexed read without the ORM's per-query overhead, and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (one
+  statement whatever the outcome, where ``create()`` needs a savepoint and an ``IntegrityError``; half the CPU).
+- :func:`update_each` and :func:`relax_durability` — the delivery workers' bookkeeping (``bench/webhooks.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection as default_connection
+from django.db import connections
+from django.db.models import Field, Model
+
+
+def select_one(model: type[Model], columns: list[str], **where: Any) -> tuple[Any, ...] | None:
+    """``SELECT columns FROM model WHERE k = v AND ...``: the first row, or None."""
+    connection = connections[model._default_manager.db]
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(model._meta.db_table)} "
+        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(where.values()))
+        return cursor.fetchone()
+
+
+def insert_or_skip(obj: Model, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:
+    """``INSERT ... [ON CONFLICT (columns) DO NOTHING] RETURNING id``: the new row's pk, or None when a row with the
+    same ``unless_conflict_on`` values is stored already (PostgreSQL, SQLite >= 3.35)."""
+    model = type(obj)
+    connection = connections[model._default_manager.db]
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key and f.column]
+    conflict = ""
+    if unless_conflict_on:
+        conflict = f" ON CONFLICT ({', '.join(quote(c) for c in unless_conflict_on)}) DO NOTHING"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}){conflict} RETURNING {quote(_column(meta.pk))}"
+    )
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def update_each(objs: Sequence[Model], fields: list[str], *, where: dict[str, Any], also_set: dict[str, Any]) -> None:
+    """For each of ``objs``: ``UPDATE ... SET <fields from obj>, <also_set> WHERE pk = obj.pk AND <where>``.
+
+    One statement per row sent with ``executemany`` (pipelined by psycopg 3: one round trip); ``bulk_update``
+    would build a CASE expression per field and row, which costs more CPU than the HTTP request it records.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    meta, quote = model._meta, default_connection.ops.quote_name
+    columns = [_concrete(meta.get_field(name)) for name in fields]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "
+        + ", ".join([f"{quote(_column(f))} = %s" for f in columns] + [f"{quote(k)} = %s" for k in also_set])
+        + f" WHERE {quote(_column(meta.pk))} = %s"
+        + "".join(f" AND {quote(k)} = %s" for k in where)
+    )
+    rows = [
+        [f.get_db_prep_value(getattr(obj, f.attname), default_connection) for f in columns]
+        + [*also_set.values(), obj.pk, *where.values()]
+        for obj in objs
+    ]
+    with default_connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def relax_durability() -> None:
+    """PostgreSQL: this transaction does not wait for its WAL flush.
+
+    Only for bookkeeping whose loss in a crash repeats work and loses nothing (a delivery still pending is sent
+    again; receivers deduplicate by webhook-id).
+    """
+    if default_connection.vendor == "postgresql":
+        with default_connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _concrete(field: Any) -> Field:
+    assert isinstance(field, Field)  # a column, not a relation
+    return field
+
+
+def _column(field: Any) -> str:
+    assert field is not None and field.column  # a concrete column
+    return field.column
