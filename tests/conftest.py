@@ -3,10 +3,9 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from payments_gateway.chain.devchain import MERCHANT_XPUB, start_devchain
+from payments_gateway.chain.devchain import start_devchain
 
-#: The merchant's account xpub in tests (public "abandon ×11 about" mnemonic, not anvil's: see devchain.py).
-TEST_XPUB = MERCHANT_XPUB
+from .factories import TEST_NETWORK, TEST_XPUB
 
 
 @pytest.fixture
@@ -63,15 +62,17 @@ def sync_tasks(monkeypatch):
 
 @pytest.fixture
 def test_gateway(settings):
-    """PAYMENTS_GATEWAY for tests without a chain: the dev xpub, the offline "test" network (ETH + USDC) and
+    """PAYMENTS_GATEWAY for tests without a chain: the test xpub, the offline "test" network (ETH + USDC) and
     ETH at 3000 USD."""
-    from example_shop.settings import DEV_XPUB
-
-    from .factories import TEST_NETWORK
-
     settings.PAYMENTS_GATEWAY = {
-        "XPUB": DEV_XPUB,
+        "XPUB": TEST_XPUB,
         "NETWORKS": {"test": TEST_NETWORK},
         "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
     }
     return settings.PAYMENTS_GATEWAY
+
+
+@pytest.fixture
+def private_webhook_urls(settings):
+    """Webhooks may be sent to private addresses: the test receivers listen on 127.0.0.1 (production refuses)."""
+    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}

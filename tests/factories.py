@@ -8,9 +8,13 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from payments_gateway.chain.devchain import MERCHANT_XPUB
 from payments_gateway.models import CheckoutSession, DepositAddress, Order, Transfer
 
 _counter = itertools.count(1)
+
+#: The merchant's account xpub in tests (public "abandon ×11 about" mnemonic, not anvil's: see devchain.py).
+TEST_XPUB = MERCHANT_XPUB
 
 TEST_NETWORK = {
     "chain_id": 31337,

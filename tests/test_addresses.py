@@ -17,8 +17,7 @@ from django.utils import timezone
 from payments_gateway.chain.hd import derive_address
 from payments_gateway.deposits import CLOCK_SLACK, DepositScheme, allocate_address
 from payments_gateway.models import AddressCounter, CheckoutSession, DepositAddress, Order
-from tests.conftest import TEST_XPUB
-from tests.factories import TEST_NETWORK
+from tests.factories import TEST_NETWORK, TEST_XPUB
 
 pytestmark = pytest.mark.django_db
 

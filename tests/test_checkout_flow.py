@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -14,7 +13,7 @@ from payments_gateway.models import APIKey, CheckoutSession, Event, IdempotencyK
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 
-from .factories import TEST_NETWORK
+from .factories import TEST_NETWORK, TEST_XPUB
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +82,7 @@ def test_eth_quote_from_the_chainlink_feed_then_paid_on_anvil(anvil_settings, ch
 
 
 def test_expiry_task_expires_due_sessions_once(settings):
-    settings.PAYMENTS_GATEWAY = {"XPUB": django_settings.DEV_XPUB, "NETWORKS": {"test": TEST_NETWORK}}
+    settings.PAYMENTS_GATEWAY = {"XPUB": TEST_XPUB, "NETWORKS": {"test": TEST_NETWORK}}
     due = create_session(amount="5", currency="USD", asset="USDC", network="test")
     later = create_session(amount="5", currency="USD", asset="USDC", network="test")
     CheckoutSession.objects.filter(pk=due.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
