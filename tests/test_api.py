@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from payments_gateway.models import APIKey, CheckoutSession, Customer, Event, IdempotencyKey, Order
 from payments_gateway.services.payments import refresh_session
 
-from .factories import make_transfer
+from .factories import api_client, make_api_key, make_transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -251,9 +251,7 @@ def test_a_failed_request_releases_its_key(api):
 
 def test_idempotency_keys_are_per_api_key(api):
     post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "shared"})
-    _, other_raw = APIKey.objects.create_key("other")
-    other = APIClient()
-    other.credentials(HTTP_AUTHORIZATION=f"Bearer {other_raw}")
+    other = api_client(make_api_key("other")[1])
     response = post(other, "/api/v1/sessions/", BODY | {"reference": "API-3"}, **{"Idempotency-Key": "shared"})
     assert response.status_code == 201 and CheckoutSession.objects.count() == 2
 

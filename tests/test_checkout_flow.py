@@ -13,7 +13,7 @@ from payments_gateway.models import APIKey, CheckoutSession, Event, IdempotencyK
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 
-from .factories import TEST_NETWORK, TEST_XPUB
+from .factories import TEST_NETWORK, TEST_XPUB, make_api_key, make_idempotency_key
 
 pytestmark = pytest.mark.django_db
 
@@ -94,10 +94,10 @@ def test_expiry_task_expires_due_sessions_once(settings):
 
 
 def test_idempotency_records_are_purged_after_the_ttl():
-    key, _ = APIKey.objects.create_key("shop")
-    old = IdempotencyKey.objects.create(api_key=key, key="old", fingerprint="x", response_status=201)
+    key, _ = make_api_key()
+    old = make_idempotency_key(key, key="old")
     IdempotencyKey.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=25))
-    IdempotencyKey.objects.create(api_key=key, key="new", fingerprint="y", response_status=201)
+    make_idempotency_key(key, key="new")
     assert tasks.purge_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 

@@ -23,6 +23,7 @@ from payments_gateway.webhooks.outgoing.delivery import deliver_due, redeliver
 from payments_gateway.webhooks.outgoing.signing import rotate_secret
 
 from . import incoming_helpers as h
+from .factories import make_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def downstream(settings):
     """Deployment B: a live server whose ``upstream`` source trusts the secret of A's endpoint."""
     with h.live_wsgi_server() as url:
-        endpoint = WebhookEndpoint.objects.create(url=f"{url}/webhooks/upstream/", enabled_events=["*"])
+        endpoint = make_endpoint(f"{url}/webhooks/upstream/", enabled_events=["*"])
         configure_downstream(settings, [endpoint.secret])
         h.CALLS.clear()
         yield endpoint

@@ -21,7 +21,7 @@ from payments_gateway.models import ChainCursor, Transfer
 from payments_gateway.scanning import ScanError, scan_network
 from payments_gateway.schedules import ensure_schedules
 from payments_gateway.tasks import scan_all_networks
-from tests.scanner_helpers import open_session
+from tests.factories import make_chain_session
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_throttled_failing_and_garbage_urls_fail_over_to_a_good_one(chain, fake_
     throttled, failing, garbage = fake_rpc("429"), fake_rpc("500"), fake_rpc("garbage")
     urls = [throttled.url, failing.url, garbage.url, chain.rpc_url]
     with networks(anvil=chain.network_settings(rpc_urls=urls)):
-        session = open_session(asset="USDC", amount_due=1_000_000)
+        session = make_chain_session(asset="USDC", amount_due=1_000_000)
         chain.send_token("USDC", session.address, 1_000_000)
         chain.mine(1)
         result = scan_network("anvil")
@@ -191,7 +191,7 @@ def test_every_url_down_is_a_clear_error_and_keeps_the_cursor(anvil_settings, ch
 def test_a_dead_network_never_stalls_the_others(chain):
     dead = chain.network_settings(rpc_urls=[dead_url()])
     with networks(anvil=chain.network_settings(), dead=dead):
-        session = open_session(asset="ETH", amount_due=10**18)
+        session = make_chain_session(asset="ETH", amount_due=10**18)
         chain.send_eth(session.address, 10**18)
         first = scan_all_networks()
         chain.mine(1)
@@ -231,7 +231,7 @@ def test_log_queries_grow_with_address_chunks_only_and_split_refused_ranges(chai
     proxy = fake_rpc("proxy", upstream=chain.rpc_url, max_log_range=3)
     settings_ = chain.network_settings(rpc_urls=[proxy.url], address_chunk=2, max_block_range=8)
     with networks(anvil=settings_):
-        sessions = [open_session(asset="DAI", amount_due=10**18) for _ in range(5)]
+        sessions = [make_chain_session(asset="DAI", amount_due=10**18) for _ in range(5)]
         scan_network("anvil")
         for s in sessions:
             chain.send_token("DAI", s.address, 10**18)

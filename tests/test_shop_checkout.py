@@ -8,7 +8,7 @@ from example_shop.shop.models import Product
 from payments_gateway.models import CheckoutSession, Order
 from payments_gateway.services.payments import refresh_session
 
-from .factories import make_transfer
+from .factories import make_order, make_transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_a_session_of_another_order_does_not_count(client, order):
     session = CheckoutSession.objects.get()
     make_transfer(session, 24_000_000, status="confirmed")
     refresh_session(session.pk)
-    other = Order.objects.create(reference="OTHER", amount=Decimal("1000"), currency="USD")
+    other = make_order(reference="OTHER", amount=Decimal("1000"))
     page = client.get(f"/orders/{other.uuid}/paid/?session={session.uuid}").content.decode()
     assert 'data-paid="false"' in page and "could not find this payment" in page
 

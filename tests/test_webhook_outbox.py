@@ -14,11 +14,12 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from payments_gateway.events import emit
-from payments_gateway.models import Customer, DeliveryState, Event, WebhookDelivery, WebhookEndpoint
+from payments_gateway.models import Customer, DeliveryState, Event, WebhookDelivery
 from payments_gateway.signals import event_emitted
 from payments_gateway.tasks import deliver_event_webhooks
 from payments_gateway.webhooks.outgoing.delivery import claim_due, deliver_due, lease_duration
 
+from .factories import make_customer, make_endpoint
 from .http_receiver import Receiver, Reply
 
 
@@ -41,9 +42,9 @@ def gateway(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_change_leaves_no_event_no_delivery_no_signal(received_signals):
-    WebhookEndpoint.objects.create(url="https://shop.example/hooks")
+    make_endpoint("https://shop.example/hooks")
     with pytest.raises(RuntimeError), transaction.atomic():
-        Customer.objects.create(email="a@example.com")
+        make_customer(email="a@example.com")
         emit("customer.created", {"email": "a@example.com"})
         raise RuntimeError("the change fails after the event was written")
 
@@ -54,13 +55,13 @@ def test_rolled_back_change_leaves_no_event_no_delivery_no_signal(received_signa
 
 @pytest.mark.django_db(transaction=True)
 def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(received_signals):
-    wants_all = WebhookEndpoint.objects.create(url="https://a.example/hooks")
-    wants_it = WebhookEndpoint.objects.create(url="https://b.example/hooks", enabled_events=["customer.created"])
-    WebhookEndpoint.objects.create(url="https://c.example/hooks", enabled_events=["payment.completed"])
-    WebhookEndpoint.objects.create(url="https://d.example/hooks", active=False)
+    wants_all = make_endpoint("https://a.example/hooks")
+    wants_it = make_endpoint("https://b.example/hooks", enabled_events=["customer.created"])
+    make_endpoint("https://c.example/hooks", enabled_events=["payment.completed"])
+    make_endpoint("https://d.example/hooks", active=False)
 
     with transaction.atomic():
-        customer = Customer.objects.create(email="a@example.com")
+        customer = make_customer(email="a@example.com")
         event = emit("customer.created", {"uuid": str(customer.uuid)})
         assert received_signals == []  # not before commit
 
@@ -74,7 +75,7 @@ def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(r
 @pytest.mark.django_db(transaction=True)
 def test_commit_queues_a_delivery_task_for_the_event(gateway):
     with Receiver(Reply(200)) as receiver:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
+        endpoint = make_endpoint(receiver.url())
         OrmQ.objects.all().delete()
         event = emit("payment.created", {"uuid": "s"})
 
@@ -97,7 +98,7 @@ def _worker():
 def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(gateway, settings):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_TIMEOUT": 20}
     with Receiver(Reply(hang=True), Reply(200)) as receiver:
-        WebhookEndpoint.objects.create(url=receiver.url())
+        make_endpoint(receiver.url())
         event = emit("payment.completed", {"uuid": "s"})
         delivery = WebhookDelivery.objects.get(event=event)
         connections.close_all()  # the forked worker opens its own connection
@@ -124,7 +125,7 @@ def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(gateway,
 
 @pytest.mark.django_db(transaction=True)
 def test_two_claims_never_take_the_same_delivery():
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    endpoint = make_endpoint("https://a.example/hooks")
     for i in range(5):
         emit("payment.created", {"n": i})
     now = timezone.now()
@@ -139,7 +140,7 @@ def test_two_claims_never_take_the_same_delivery():
 def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
     from payments_gateway.webhooks.outgoing.delivery import Outcome, record_attempts, redeliver
 
-    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    make_endpoint("https://a.example/hooks")
     event = emit("payment.completed", {})
     now = timezone.now()
     token, (delivery,) = claim_due(now=now)
@@ -162,7 +163,7 @@ def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1 and schedule.repeats == -1
 
     with Receiver(Reply(200)) as receiver:
-        WebhookEndpoint.objects.create(url=receiver.url())
+        make_endpoint(receiver.url())
         events = [emit("payment.created", {"n": n}) for n in range(25)]  # more than one batch
         assert deliver_webhooks() == 25
     assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(e.id for e in events)
@@ -172,7 +173,7 @@ def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
 def test_test_events_do_not_fire_the_in_process_signal(received_signals):
     from payments_gateway.webhooks.outgoing.delivery import send_test_event
 
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    endpoint = make_endpoint("https://a.example/hooks")
     event = send_test_event(endpoint, "payment.completed")
     assert received_signals == []  # no shop code may act on sample data
     assert WebhookDelivery.objects.get().event == event
@@ -193,7 +194,7 @@ def test_webhook_timeout_setting_is_validated(settings, value):
 def test_concurrent_workers_claim_disjoint_deliveries():
     import threading
 
-    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    make_endpoint("https://a.example/hooks")
     for i in range(40):
         emit("payment.created", {"n": i})
     now = timezone.now()
