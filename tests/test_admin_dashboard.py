@@ -6,47 +6,28 @@ from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from payments_gateway.models import ChainCursor
 from payments_gateway.services.dashboard import BAR_GAP, BAR_WIDTH, CHART_HEIGHT, dashboard_data
 
-from .factories import make_session, make_transfer
+from .factories import TEST_NETWORK, make_session, make_transfer
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
-USDC = "0x" + "ab" * 20
 ETH = 10**18
 HUGE = 2**70 + 1  # wei: above 2**64, so any float or 64-bit sum on the way would lose it
-NETWORKS = {
-    "anvil": {
-        "chain_id": 31337,
-        "rpc_urls": ["http://127.0.0.1:1"],
-        "confirmations": 2,
-        "block_time": 1,
-        "native": {"symbol": "ETH", "decimals": 18},
-        "tokens": {"USDC": {"address": USDC, "decimals": 6}},
-    },
-    "sepolia": {
-        "chain_id": 11155111,
-        "rpc_urls": ["http://127.0.0.1:2"],
-        "confirmations": 3,
-        "block_time": 12,
-        "native": {"symbol": "ETH", "decimals": 18},
-    },
-}
+# "anvil" with ETH and USDC, scanned in ``world``; "sepolia" with ETH only, never scanned.
+NETWORKS = {"anvil": TEST_NETWORK, "sepolia": {**TEST_NETWORK, "chain_id": 11155111, "tokens": {}}}
 
 
 @pytest.fixture(autouse=True)
-def networks():
-    with override_settings(PAYMENTS_GATEWAY={**settings.PAYMENTS_GATEWAY, "NETWORKS": NETWORKS}):
-        yield
+def networks(use_networks):
+    use_networks(**NETWORKS)
 
 
 @pytest.fixture

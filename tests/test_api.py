@@ -14,28 +14,11 @@ from payments_gateway.services.payments import refresh_session
 
 from .factories import api_client, make_api_key, make_transfer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 BODY = {"amount": "19.99", "currency": "USD", "asset": "USDC", "network": "test", "reference": "API-1",
         "success_url": "https://shop.example/ok/{{UUID}}", "cancel_url": "https://shop.example/cart",
         "metadata": {"cart": 42}}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
-
-
-@pytest.fixture
-def api_key():
-    return APIKey.objects.create_key("shop")
-
-
-@pytest.fixture
-def api(api_key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    return client
 
 
 def post(client, path, body=None, **headers):

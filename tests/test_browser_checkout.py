@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from payments_gateway.chain import rpc
 from payments_gateway.models import CheckoutSession
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.payloads import payment_uri
@@ -45,7 +44,6 @@ def page(browser):
 
 @pytest.fixture
 def dev_network(anvil_settings, chain, settings):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {
         "NETWORKS": {"anvil": chain.network_settings(confirmations=3, dev=True)}
     }

@@ -5,24 +5,15 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from payments_gateway import tasks
-from payments_gateway.chain import rpc
-from payments_gateway.models import APIKey, CheckoutSession, Event, IdempotencyKey
+from payments_gateway.models import CheckoutSession, Event, IdempotencyKey
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 
-from .factories import TEST_NETWORK, TEST_XPUB, make_api_key, make_idempotency_key
+from .factories import make_api_key, make_idempotency_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {APIKey.objects.create_key('shop')[1]}")
-    return client
 
 
 def event_types(session) -> list[str]:
@@ -31,7 +22,6 @@ def event_types(session) -> list[str]:
 
 @pytest.mark.anvil
 def test_partial_payment_top_up_and_confirmations_on_anvil(anvil_settings, chain, api, client):
-    rpc.reset_backoff()
     body = {"amount": "30.00", "currency": "USD", "asset": "USDC", "network": "anvil",
             "success_url": "https://shop.example/thanks?s={CHECKOUT_SESSION_ID}"}  # fmt: skip
     created = api.post("/api/v1/sessions/", json.dumps(body), content_type="application/json").json()
@@ -67,7 +57,6 @@ def test_partial_payment_top_up_and_confirmations_on_anvil(anvil_settings, chain
 
 @pytest.mark.anvil
 def test_eth_quote_from_the_chainlink_feed_then_paid_on_anvil(anvil_settings, chain, settings, client):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {"RATE_PROVIDER": "chainlink"}
     chain.set_eth_usd("2000")
     session = create_session(amount="50.00", currency="USD", asset="ETH", network="anvil")
@@ -81,8 +70,7 @@ def test_eth_quote_from_the_chainlink_feed_then_paid_on_anvil(anvil_settings, ch
     assert (session.status, session.payment_status, session.amount_due) == ("complete", "paid", 25 * 10**15)
 
 
-def test_expiry_task_expires_due_sessions_once(settings):
-    settings.PAYMENTS_GATEWAY = {"XPUB": TEST_XPUB, "NETWORKS": {"test": TEST_NETWORK}}
+def test_expiry_task_expires_due_sessions_once(test_gateway):
     due = create_session(amount="5", currency="USD", asset="USDC", network="test")
     later = create_session(amount="5", currency="USD", asset="USDC", network="test")
     CheckoutSession.objects.filter(pk=due.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -104,7 +92,6 @@ def test_idempotency_records_are_purged_after_the_ttl():
 
 @pytest.mark.anvil
 def test_test_wallet_pays_half_then_the_rest_on_the_dev_chain(anvil_settings, chain, settings, client):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {
         "NETWORKS": {"anvil": chain.network_settings(confirmations=2, dev=True)}
     }

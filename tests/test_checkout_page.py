@@ -18,13 +18,8 @@ from payments_gateway.views import checkout as views
 
 from .factories import TEST_NETWORK, make_customer, make_transfer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 TOKEN = to_checksum_address(TEST_NETWORK["tokens"]["USDC"]["address"])
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
 
 
 def new(**kwargs):

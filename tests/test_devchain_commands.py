@@ -26,14 +26,9 @@ from payments_gateway.deposits import allocate_address
 from payments_gateway.models import CheckoutSession
 
 from .factories import make_order, make_session
+from .http_receiver import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:
@@ -69,7 +64,7 @@ def check_chain(entry: dict) -> Web3:
 
 
 def test_devchain_runs_until_terminated_and_writes_the_config(tmp_path):
-    port, config = free_port(), tmp_path / "var" / "payments_gateway.json"
+    port, config = closed_port(), tmp_path / "var" / "payments_gateway.json"
     env = os.environ | {"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "django", "payments_gateway_devchain", "--port", str(port), "--write-config",
@@ -103,7 +98,7 @@ def test_devchain_runs_until_terminated_and_writes_the_config(tmp_path):
 
 
 def test_devchain_detach_leaves_anvil_running(tmp_path):
-    port, config = free_port(), tmp_path / "pg.json"
+    port, config = closed_port(), tmp_path / "pg.json"
     out, err = io.StringIO(), io.StringIO()
     call_command("payments_gateway_devchain", "--port", str(port), "--block-time", "0", "--detach",
                  "--write-config", str(config), "--confirmations", "5", stdout=out, stderr=err)  # fmt: skip

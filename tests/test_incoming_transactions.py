@@ -25,13 +25,11 @@ USDC = 2_000_000
 
 @pytest.fixture(autouse=True)
 def transactions_source(anvil_settings, chain):
-    rpc.reset_backoff()
     config = {**django_settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": {"transactions": {"scheme": "standard",
               "secrets": [SECRET]}}}  # fmt: skip
     with override_settings(PAYMENTS_GATEWAY=config):
         scan_network("anvil")  # the scanner is up to date before the test's payments
         yield
-    rpc.reset_backoff()
 
 
 @pytest.fixture

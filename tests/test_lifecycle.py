@@ -10,15 +10,7 @@ from payments_gateway.services.payments import expire_due_sessions, expire_if_du
 
 from .factories import TEST_NETWORK, make_endpoint, make_session, make_transfer
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("test_network"),
-]
-
-
-@pytest.fixture
-def test_network(settings):
-    settings.PAYMENTS_GATEWAY = {"NETWORKS": {"test": TEST_NETWORK}, "UNDERPAYMENT_TOLERANCE": {}}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 def event_types(session) -> list[str]:

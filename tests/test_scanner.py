@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
-from django.test import override_settings
 
-from payments_gateway.chain import rpc
 from payments_gateway.models import ChainCursor, Event, ScannedBlock, SessionStatus, Transfer
 from payments_gateway.scanning import check_transaction, scan_network
 from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
 from payments_gateway.scanning.store import TransferStore
+from tests.concurrency import run_together
 from tests.factories import fresh_address, make_chain_session, make_deposit_address, make_transfer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rpc_state():
-    rpc.reset_backoff()
-    yield
-    rpc.reset_backoff()
-
-
-@contextmanager
-def network(chain, **extra):
-    config = {**settings.PAYMENTS_GATEWAY, "NETWORKS": {"anvil": chain.network_settings(**extra)}}
-    with override_settings(PAYMENTS_GATEWAY=config):
-        yield
 
 
 @contextmanager
@@ -139,24 +121,24 @@ def test_transfers_to_addresses_nobody_watches_are_ignored(anvil_settings, chain
     assert refreshed(session).payment_status == "unpaid"
 
 
-def test_confirmations_progress_block_by_block(chain):
-    with network(chain, confirmations=3):
-        session = make_chain_session(asset="ETH", amount_due=10**18)
+def test_confirmations_progress_block_by_block(chain, use_networks):
+    use_networks(anvil=chain.network_settings(confirmations=3))
+    session = make_chain_session(asset="ETH", amount_due=10**18)
+    scan_network("anvil")
+    chain.send_eth(session.address, 10**18)
+    seen = []
+    for _ in range(3):
         scan_network("anvil")
-        chain.send_eth(session.address, 10**18)
-        seen = []
-        for _ in range(3):
-            scan_network("anvil")
-            transfer = Transfer.objects.get()
-            seen.append((transfer.confirmations, transfer.status, refreshed(session).payment_status))
-            chain.mine(1)
-        assert seen == [(1, "detected", "pending"), (2, "detected", "pending"), (3, "confirmed", "paid")]
-        assert event_types(session) == [
-            "transaction.detected",
-            "payment.pending",
-            "transaction.confirmed",
-            "payment.completed",
-        ]
+        transfer = Transfer.objects.get()
+        seen.append((transfer.confirmations, transfer.status, refreshed(session).payment_status))
+        chain.mine(1)
+    assert seen == [(1, "detected", "pending"), (2, "detected", "pending"), (3, "confirmed", "paid")]
+    assert event_types(session) == [
+        "transaction.detected",
+        "payment.pending",
+        "transaction.confirmed",
+        "payment.completed",
+    ]
 
 
 def test_reorg_that_drops_the_payment_reverts_it_and_reopens_the_session(anvil_settings, chain):
@@ -218,37 +200,37 @@ def test_payment_mined_again_after_a_reorg_moves_to_its_new_block(anvil_settings
     assert refreshed(session).payment_status == "paid"
 
 
-def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(chain):
-    with network(chain, max_block_range=3):
-        session = make_chain_session(asset="DAI", amount_due=10**18)
+def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(chain, use_networks):
+    use_networks(anvil=chain.network_settings(max_block_range=3))
+    session = make_chain_session(asset="DAI", amount_due=10**18)
+    scan_network("anvil")
+    start = ChainCursor.objects.get(network="anvil").block_number
+    for _ in range(4):  # four payments in four blocks, spread over two ranges of 3 blocks
+        chain.send_token("DAI", session.address, 25 * 10**16)
+    chain.mine(2)
+
+    calls = {"n": 0}
+    real = TransferStore.refresh_sessions
+
+    def crash_on_second_range(store):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real(store)
+
+    with mock.patch.object(TransferStore, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
         scan_network("anvil")
-        start = ChainCursor.objects.get(network="anvil").block_number
-        for _ in range(4):  # four payments in four blocks, spread over two ranges of 3 blocks
-            chain.send_token("DAI", session.address, 25 * 10**16)
-        chain.mine(2)
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert cursor.block_number == start + 3  # the first range committed, the second rolled back
+    assert Transfer.objects.count() == 3
+    assert "worker killed" in cursor.last_error
+    assert cursor.lease_owner == ""  # released: the next scan needs no lease expiry
 
-        calls = {"n": 0}
-        real = TransferStore.refresh_sessions
-
-        def crash_on_second_range(store):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise RuntimeError("worker killed")
-            return real(store)
-
-        with mock.patch.object(TransferStore, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
-            scan_network("anvil")
-        cursor = ChainCursor.objects.get(network="anvil")
-        assert cursor.block_number == start + 3  # the first range committed, the second rolled back
-        assert Transfer.objects.count() == 3
-        assert "worker killed" in cursor.last_error
-        assert cursor.lease_owner == ""  # released: the next scan needs no lease expiry
-
-        result = scan_network("anvil")
-        assert result.from_block == start + 4
-        assert Transfer.objects.count() == 4
-        assert refreshed(session).payment_status == "paid"
-        assert ChainCursor.objects.get(network="anvil").last_error == ""
+    result = scan_network("anvil")
+    assert result.from_block == start + 4
+    assert Transfer.objects.count() == 4
+    assert refreshed(session).payment_status == "paid"
+    assert ChainCursor.objects.get(network="anvil").last_error == ""
 
 
 def test_rescanning_a_range_never_counts_a_payment_twice(anvil_settings, chain):
@@ -296,25 +278,11 @@ def test_two_scanners_at_once_store_each_payment_once(anvil_settings, chain):
         chain.send_token("USDC", s.address, 1_000_000)
         chain.send_eth(s.address, 10**15)
     chain.mine(2)
-    outcomes, errors = [], []
-    barrier = threading.Barrier(4)
 
-    def scanner():
-        try:
-            barrier.wait()
-            for _ in range(3):
-                outcomes.append(scan_network("anvil").status)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def scanner(_):
+        return [scan_network("anvil").status for _ in range(3)]
 
-    threads = [threading.Thread(target=scanner) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors
+    outcomes = [status for statuses in run_together(4, scanner) for status in statuses]
     assert "scanned" in outcomes
     assert Transfer.objects.count() == 6
     for s in sessions:

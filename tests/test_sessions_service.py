@@ -14,12 +14,7 @@ from payments_gateway.services.sessions import cancel_session, create_session, r
 
 from .factories import make_customer, make_transfer
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 def nothing_written():

@@ -10,12 +10,7 @@ from payments_gateway.services.payments import refresh_session
 
 from .factories import make_order, make_transfer
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 @pytest.fixture

@@ -23,10 +23,9 @@ SCHEDULE = [5, 300, 1800]
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
+def gateway(settings, private_webhook_urls):
     settings.PAYMENTS_GATEWAY = {
         **settings.PAYMENTS_GATEWAY,
-        "ALLOW_PRIVATE_WEBHOOK_URLS": True,
         "WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
         "WEBHOOK_TIMEOUT": "0.5",
     }

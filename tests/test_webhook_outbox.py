@@ -19,6 +19,7 @@ from payments_gateway.signals import event_emitted
 from payments_gateway.tasks import deliver_event_webhooks
 from payments_gateway.webhooks.outgoing.delivery import claim_due, deliver_due, lease_duration
 
+from .concurrency import run_together
 from .factories import make_customer, make_endpoint
 from .http_receiver import Receiver, Reply
 
@@ -33,11 +34,6 @@ def received_signals():
     event_emitted.connect(receiver)
     yield seen
     event_emitted.disconnect(receiver)
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,7 +69,7 @@ def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_commit_queues_a_delivery_task_for_the_event(gateway):
+def test_commit_queues_a_delivery_task_for_the_event(private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
         endpoint = make_endpoint(receiver.url())
         OrmQ.objects.all().delete()
@@ -95,7 +91,7 @@ def _worker():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(gateway, settings):
+def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(private_webhook_urls, settings):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_TIMEOUT": 20}
     with Receiver(Reply(hang=True), Reply(200)) as receiver:
         make_endpoint(receiver.url())
@@ -137,7 +133,7 @@ def test_two_claims_never_take_the_same_delivery():
 
 
 @pytest.mark.django_db
-def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
+def test_a_late_worker_does_not_overwrite_a_newer_claim(private_webhook_urls):
     from payments_gateway.webhooks.outgoing.delivery import Outcome, record_attempts, redeliver
 
     make_endpoint("https://a.example/hooks")
@@ -153,7 +149,7 @@ def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
 
 
 @pytest.mark.django_db
-def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
+def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(private_webhook_urls):
     from django_q.models import Schedule
 
     from payments_gateway.tasks import deliver_webhooks
@@ -192,28 +188,16 @@ def test_webhook_timeout_setting_is_validated(settings, value):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_claim_disjoint_deliveries():
-    import threading
-
     make_endpoint("https://a.example/hooks")
     for i in range(40):
         emit("payment.created", {"n": i})
     now = timezone.now()
-    barrier = threading.Barrier(4)
-    claimed: list[list[int]] = []
 
-    def worker():
-        barrier.wait()
-        try:
-            while batch := claim_due(limit=3, now=now)[1]:
-                claimed.append([d.pk for d in batch])
-        finally:
-            connections.close_all()
+    def worker(_):
+        claimed = []
+        while batch := claim_due(limit=3, now=now)[1]:
+            claimed += [d.pk for d in batch]
+        return claimed
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    ids = [pk for batch in claimed for pk in batch]
+    ids = [pk for claimed in run_together(4, worker) for pk in claimed]
     assert len(ids) == len(set(ids)) == 40  # every delivery claimed, none twice

@@ -48,8 +48,7 @@ def test_headers_verify_and_a_tampered_body_does_not():
         Webhook(signing.new_secret()).verify(b'{"a":1}', headers)
 
 
-def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_new_one(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_new_one(private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
         endpoint = make_endpoint(receiver.url())
         old = endpoint.secret

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -19,37 +17,6 @@ from .http_receiver import Receiver, Reply
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = "/api/v1/webhook-endpoints/"
-
-
-@pytest.fixture(autouse=True)
-def production_guard(settings):
-    """The example shop allows private webhook URLs for its demo; the API is tested with the production default."""
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": False}
-
-
-@pytest.fixture
-def api_key():
-    return APIKey.objects.create_key("tests")
-
-
-@pytest.fixture
-def api(api_key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    return client
-
-
-@pytest.fixture
-def public_dns(monkeypatch):
-    """DNS is remote: names ending in .example resolve to a public address, as they would for a real shop."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".example"):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize(
@@ -154,8 +121,7 @@ def test_rotate_secret_returns_the_new_secret_and_keeps_the_old_valid(api):
     assert bad.status_code == 400 and "overlap_seconds" in bad.json()["error"]["fields"]
 
 
-def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_send_test_event_of_any_type_is_delivered_signed(api, private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
         endpoint = make_endpoint(receiver.url())
         response = api.post(f"{ENDPOINTS}{endpoint.uuid}/test/", {"type": "subscription.renewed"}, format="json")
@@ -174,8 +140,7 @@ def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
     assert Event.objects.count() == 1
 
 
-def test_events_list_retrieve_and_redeliver_with_the_same_webhook_id(api, settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_events_list_retrieve_and_redeliver_with_the_same_webhook_id(api, private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
         endpoint = make_endpoint(receiver.url())
         event = emit("payment.completed", {"uuid": "s1"})
