@@ -95,8 +95,7 @@ def test_staff_sees_exact_totals_chart_counts_and_lag(admin_client, world, froze
     html = response.content.decode()
 
     # Totals: the 2**70 + 1 wei survive exactly; reverted, unconfirmed and unlinked transfers are left out.
-    eth_total = HUGE + 5 * ETH + 1 * ETH
-    assert eth_total == 1186591620717411303425
+    eth_total = HUGE + 5 * ETH + 1 * ETH  # 1186591620717411303425 wei
     assert "1186.591620717411303425 ETH" in html
     assert re.search(rf'data-network="anvil" data-asset="ETH" data-units="{eth_total}"', html)
     assert "25 USDC" in html
