@@ -24,6 +24,7 @@ from payments_gateway.webhooks.outgoing.signing import rotate_secret
 
 from . import incoming_helpers as h
 from .factories import make_endpoint
+from .http_receiver import live_wsgi_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def downstream(settings, private_webhook_urls):
     """Deployment B: a live server whose ``upstream`` source trusts the secret of A's endpoint (on 127.0.0.1)."""
-    with h.live_wsgi_server() as url:
+    with live_wsgi_server() as url:
         endpoint = make_endpoint(f"{url}/webhooks/upstream/", enabled_events=["*"])
         configure_downstream(settings, [endpoint.secret])
         h.CALLS.clear()

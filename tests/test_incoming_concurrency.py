@@ -8,6 +8,7 @@ from payments_gateway.webhooks.incoming.processing import process_event
 
 from . import incoming_helpers as h
 from .concurrency import run_together
+from .http_receiver import live_wsgi_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhook_sources")]
 N = 50
@@ -15,7 +16,7 @@ N = 50
 
 @pytest.fixture
 def server_url():
-    with h.live_wsgi_server() as url:
+    with live_wsgi_server() as url:
         yield url
 
 

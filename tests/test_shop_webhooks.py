@@ -17,7 +17,7 @@ from payments_gateway.webhooks.outgoing import signing
 from payments_gateway.webhooks.outgoing.delivery import event_body
 
 from .factories import make_session, make_transfer
-from .incoming_helpers import live_wsgi_server
+from .http_receiver import live_wsgi_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
