@@ -1,17 +1,19 @@
+"""Fixtures shared by the test files: the dev chain, gateway settings for each kind of test, webhook sources,
+API clients and DNS. Rows are built by tests/factories.py."""
+
+import socket
+
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 
-from payments_gateway.chain.devchain import MERCHANT_XPUB, start_devchain
+from payments_gateway.chain import rpc
+from payments_gateway.chain.devchain import start_devchain
 
-#: The merchant's account xpub in tests (public "abandon ×11 about" mnemonic, not anvil's: see devchain.py).
-TEST_XPUB = MERCHANT_XPUB
+from . import incoming_helpers
+from .factories import TEST_NETWORK, TEST_XPUB, api_client, make_api_key
 
-
-@pytest.fixture
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
+# --- the dev chain ----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +40,17 @@ def chain(devchain):
         devchain.revert(snapshot)
 
 
+@pytest.fixture(autouse=True)
+def fresh_rpc_state():
+    """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide)."""
+    rpc.reset_backoff()
+    yield
+    rpc.reset_backoff()
+
+
+# --- gateway settings -------------------------------------------------------------------------------------------
+
+
 @pytest.fixture
 def anvil_settings(chain):
     """``PAYMENTS_GATEWAY`` pointing at the dev chain as network "anvil" (2 confirmations), with the test xpub.
@@ -54,6 +67,28 @@ def anvil_settings(chain):
 
 
 @pytest.fixture
+def test_gateway(settings):
+    """PAYMENTS_GATEWAY for tests without a chain: the test xpub, the offline "test" network (ETH + USDC) and
+    ETH at 3000 USD."""
+    settings.PAYMENTS_GATEWAY = {
+        "XPUB": TEST_XPUB,
+        "NETWORKS": {"test": TEST_NETWORK},
+        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
+    }
+    return settings.PAYMENTS_GATEWAY
+
+
+@pytest.fixture
+def use_networks(settings):
+    """``use_networks(name=entry, ...)``: those are the configured networks for the rest of the test."""
+
+    def use(**entries):
+        settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "NETWORKS": entries}
+
+    return use
+
+
+@pytest.fixture
 def sync_tasks(monkeypatch):
     """django-q2 runs each queued task at once, in the caller's thread (Q_CLUSTER "sync" mode)."""
     from django_q.conf import Conf
@@ -61,17 +96,63 @@ def sync_tasks(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", True)
 
 
+# --- webhooks ---------------------------------------------------------------------------------------------------
+
+
 @pytest.fixture
-def test_gateway(settings):
-    """PAYMENTS_GATEWAY for tests without a chain: the dev xpub, the offline "test" network (ETH + USDC) and
-    ETH at 3000 USD."""
-    from example_shop.settings import DEV_XPUB
+def private_webhook_urls(settings):
+    """Webhooks may be sent to private addresses: the test receivers listen on 127.0.0.1 (production refuses)."""
+    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
 
-    from .factories import TEST_NETWORK
 
-    settings.PAYMENTS_GATEWAY = {
-        "XPUB": DEV_XPUB,
-        "NETWORKS": {"test": TEST_NETWORK},
-        "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
-    }
-    return settings.PAYMENTS_GATEWAY
+@pytest.fixture
+def public_dns(monkeypatch):
+    """DNS is remote: names ending in .example resolve to a public address, as they would for a real shop."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".example"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def webhook_sources(settings):
+    """``WEBHOOK_SOURCES`` are the test sources of tests/incoming_helpers.py (partner, github, stamped), whose
+    handler records its calls: none recorded yet, and none set to crash."""
+    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": incoming_helpers.SOURCES}
+    incoming_helpers.CALLS.clear()
+    incoming_helpers.FAIL_IDS.clear()
+    yield incoming_helpers.SOURCES
+    incoming_helpers.FAIL_IDS.clear()
+
+
+# --- the REST API -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_key():
+    """An active API key: (the row, the raw key)."""
+    return make_api_key()
+
+
+@pytest.fixture
+def api(api_key):
+    """A REST client authenticated with ``api_key``."""
+    return api_client(api_key[1])
+
+
+@pytest.fixture
+def shop_order(client):
+    """An order of two mugs placed in the example shop by ``client`` (its cart, then "Place order")."""
+    from decimal import Decimal
+
+    from example_shop.shop.models import Product
+    from payments_gateway.models import Order
+
+    product = Product.objects.create(slug="mug", name="Mug", price=Decimal("12.00"))
+    client.post(f"/products/{product.slug}/add/", {"quantity": 2})
+    client.post("/cart/order/")
+    return Order.objects.get()

@@ -1,17 +1,42 @@
-"""Small builders for test rows (no chain needed)."""
+"""Builders of test rows: every test makes its orders, customers, deposit addresses, sessions, transfers, webhook
+endpoints, events, deliveries, incoming events and API keys here, so a change to a model is made in one place.
+
+Each builder takes the model's fields as keyword options over defaults that make a valid row. What must be unique
+(address indices and addresses, transaction hashes, block numbers, order references, event ids) comes from one
+counter, never from counting rows: two builders never hand out the same value, whatever the test made before.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import timedelta
 from decimal import Decimal
 
 from django.utils import timezone
+from rest_framework.test import APIClient
+from web3 import Web3
 
-from payments_gateway.models import CheckoutSession, DepositAddress, Order, Transfer
+from payments_gateway.chain.devchain import MERCHANT_XPUB
+from payments_gateway.models import (
+    APIKey,
+    CheckoutSession,
+    Customer,
+    DepositAddress,
+    Event,
+    IdempotencyKey,
+    Order,
+    Transfer,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
-_counter = itertools.count(1)
+#: The merchant's account xpub in tests (public "abandon ×11 about" mnemonic, not anvil's: see devchain.py).
+TEST_XPUB = MERCHANT_XPUB
 
+#: An offline network (nothing listens at its RPC URL) with ETH and USDC, for tests without a chain.
 TEST_NETWORK = {
     "chain_id": 31337,
     "rpc_urls": ["http://127.0.0.1:1"],
@@ -20,18 +45,62 @@ TEST_NETWORK = {
     "tokens": {"USDC": {"address": "0x" + "a0" * 20, "decimals": 6}},
 }
 
+_numbers = itertools.count(1)
+
+
+def unique_number() -> int:
+    """A number that no other call returns in this test run."""
+    return next(_numbers)
+
+
+def fresh_address() -> str:
+    """A random EIP-55 address: on the dev chain, one that nobody else pays (no account, contract or precompile)."""
+    return Web3.to_checksum_address("0x" + os.urandom(20).hex())
+
+
+# --- checkout ---------------------------------------------------------------------------------------------------
+
+
+def make_order(**fields) -> Order:
+    """An order of 10.00 USD with a unique reference (``reference=""`` for none)."""
+    values = {"reference": f"T-{unique_number()}", "amount": Decimal("10.00"), "currency": "USD"}
+    return Order.objects.create(**values | fields)
+
+
+def make_customer(**fields) -> Customer:
+    """A customer with a unique e-mail address."""
+    return Customer.objects.create(**{"email": f"customer-{unique_number()}@example.com"} | fields)
+
+
+def make_deposit_address(*, network: str = "test", **fields) -> DepositAddress:
+    """Deposit address of the next unique index, at an address made from it (not the xpub's), busy for two days."""
+    n = unique_number()
+    values = {
+        "network": network,
+        "index": n,
+        "address": f"0x{n:040x}",
+        "busy_until": timezone.now() + timedelta(days=2),
+    }
+    return DepositAddress.objects.create(**values | fields)
+
 
 def make_session(
-    *, asset: str = "USDC", amount_due: int = 10_000_000, network: str = "test", **kwargs
+    *, network: str = "test", asset: str = "USDC", amount_due: int = 10_000_000, address: str | None = None, **fields
 ) -> CheckoutSession:
-    n = next(_counter)
+    """An open, unpaid session for a new 10.00 USD order, quoted at a fixed rate of 1, expiring in an hour.
+
+    Its deposit address is ``deposit_address`` if given, else a new one (at ``address`` if given, see
+    :func:`make_deposit_address`). Any other field of the session can be given: ``order``, ``customer``,
+    ``status``, ``created``, ``expires_at``...
+    """
+    if "deposit_address" not in fields:
+        fields["deposit_address"] = make_deposit_address(network=network, **({"address": address} if address else {}))
+    elif address is not None:
+        raise TypeError("make_session() takes address or deposit_address, not both")
+    if "order" not in fields:
+        fields["order"] = make_order()
     now = timezone.now()
-    order = Order.objects.create(reference=f"T-{n}", amount=Decimal("10.00"), currency="USD")
-    address = DepositAddress.objects.create(
-        network=network, index=n, address=f"0x{n:040x}", busy_until=now + timedelta(days=2)
-    )
-    fields = {
-        "order": order,
+    values = {
         "network": network,
         "asset": asset,
         "amount_due": amount_due,
@@ -41,29 +110,94 @@ def make_session(
         "quote_source": "fixed",
         "quoted_at": now,
         "expires_at": now + timedelta(hours=1),
-        "deposit_address": address,
-    } | kwargs
-    return CheckoutSession.objects.create(**fields)
+    }
+    return CheckoutSession.objects.create(**values | fields)
+
+
+def make_chain_session(**options) -> CheckoutSession:
+    """:func:`make_session` on the dev chain's network "anvil", at a fresh random address (unless ``deposit_address``
+    is given), created 30 s ago: a payment mined a moment ago falls within its lifetime."""
+    if "deposit_address" not in options:
+        options.setdefault("address", fresh_address())
+    return make_session(**{"network": "anvil", "created": timezone.now() - timedelta(seconds=30)} | options)
 
 
 def make_transfer(
-    session: CheckoutSession, amount: int, *, status: str = "detected", late: bool = False, **kwargs
+    session: CheckoutSession | None = None, amount: int = 1, *, status: str = "detected", late: bool = False, **fields
 ) -> Transfer:
-    n = next(_counter)
-    fields = {
-        "network": session.network,
+    """A token transfer of ``amount`` base units in its own transaction and block: to ``session``'s address, in its
+    asset and credited to it, or, with no session, to an address of no session."""
+    n = unique_number()
+    values = {
+        "network": "test",
         "tx_hash": f"0x{n:064x}",
         "log_index": 0,
         "kind": "erc20",
         "block_number": n,
         "block_hash": f"0x{n:064x}",
         "from_address": "0x" + "99" * 20,
-        "to_address": session.deposit_address.address,
-        "asset": session.asset,
+        "to_address": f"0x{n:040x}",
+        "asset": "USDC",
         "amount": amount,
         "status": status,
         "late": late,
-        "session": session,
-        "deposit_address": session.deposit_address,
-    } | kwargs
-    return Transfer.objects.create(**fields)
+    }
+    if session is not None:
+        values |= {
+            "network": session.network,
+            "to_address": session.deposit_address.address,
+            "asset": session.asset,
+            "session": session,
+            "deposit_address": session.deposit_address,
+        }
+    return Transfer.objects.create(**values | fields)
+
+
+# --- webhooks -----------------------------------------------------------------------------------------------------
+
+
+def make_endpoint(url: str = "https://shop.example/hooks", **fields) -> WebhookEndpoint:
+    """An active webhook endpoint that wants every event type, with a new secret."""
+    return WebhookEndpoint.objects.create(url=url, **fields)
+
+
+def make_event(**fields) -> Event:
+    """A ``payment.created`` event with no data (``emit`` is what makes real events and their deliveries)."""
+    return Event.objects.create(**{"type": "payment.created"} | fields)
+
+
+def make_delivery(event: Event | None = None, endpoint: WebhookEndpoint | None = None, **fields) -> WebhookDelivery:
+    """A pending delivery of ``event`` (a new one if not given) to ``endpoint`` (likewise)."""
+    return WebhookDelivery.objects.create(event=event or make_event(), endpoint=endpoint or make_endpoint(), **fields)
+
+
+def make_attempt(delivery: WebhookDelivery | None = None, **fields) -> WebhookAttempt:
+    """One logged attempt of ``delivery`` (a new one if not given); give its ``status_code``, ``error``..."""
+    return WebhookAttempt.objects.create(delivery=delivery or make_delivery(), **fields)
+
+
+def make_incoming_event(**fields) -> WebhookEvent:
+    """A stored incoming event from the "partner" source, with a unique id, not processed yet."""
+    values = {"source": "partner", "event_id": f"evt_{unique_number()}", "type": "payment.completed", "body": b"{}"}
+    return WebhookEvent.objects.create(**values | fields)
+
+
+# --- API ------------------------------------------------------------------------------------------------------------
+
+
+def make_api_key(name: str = "shop") -> tuple[APIKey, str]:
+    """An active API key: the row and the raw key (shown once in real use)."""
+    return APIKey.objects.create_key(name)
+
+
+def make_idempotency_key(api_key: APIKey | None = None, **fields) -> IdempotencyKey:
+    """A used Idempotency-Key of ``api_key`` (a new one if not given) whose first request answered 201."""
+    values = {"key": f"idem-{unique_number()}", "fingerprint": "f" * 64, "response_status": 201}
+    return IdempotencyKey.objects.create(api_key=api_key or make_api_key()[0], **values | fields)
+
+
+def api_client(raw_key: str) -> APIClient:
+    """A REST client that sends ``raw_key`` as its bearer token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client

@@ -1,11 +1,17 @@
-"""A real HTTP server on 127.0.0.1 (free port, own thread) for webhook tests, answering from a script."""
+"""Real HTTP servers on 127.0.0.1 (free port, own thread): a receiver for webhook tests that answers from a
+script, and the project itself (``live_wsgi_server``)."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
 
 @dataclass
@@ -78,3 +84,29 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+class _Server(ThreadedWSGIServer):
+    # Django's default listen backlog (10) resets connections when 50 clients connect at once.
+    request_queue_size = 256
+
+
+@contextmanager
+def live_wsgi_server() -> Iterator[str]:
+    """The project served over real HTTP by a threaded server in this process (one thread per request,
+    each with its own database connection, closed after the request); yields the base URL."""
+    server = _Server(("127.0.0.1", 0), _QuietHandler)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

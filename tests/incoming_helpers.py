@@ -9,12 +9,8 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.db import transaction
 from standardwebhooks import Webhook
 
@@ -92,29 +88,3 @@ def standard_headers(body: bytes, secret: str = PARTNER_SECRET, msg_id: str = "m
 
 def hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
-        pass
-
-
-class _Server(ThreadedWSGIServer):
-    # Django's default listen backlog (10) resets connections when 50 clients connect at once.
-    request_queue_size = 256
-
-
-@contextmanager
-def live_wsgi_server() -> Iterator[str]:
-    """The project served over real HTTP by a threaded server in this process (one thread per request,
-    each with its own database connection, closed after the request); yields the base URL."""
-    server = _Server(("127.0.0.1", 0), _QuietHandler)
-    server.set_app(WSGIHandler())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

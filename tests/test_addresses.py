@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from django.utils import timezone
 
 from payments_gateway.chain.hd import derive_address
 from payments_gateway.deposits import CLOCK_SLACK, DepositScheme, allocate_address
-from payments_gateway.models import AddressCounter, CheckoutSession, DepositAddress, Order
-from tests.conftest import TEST_XPUB
-from tests.factories import TEST_NETWORK
+from payments_gateway.models import AddressCounter, DepositAddress
+from tests.factories import TEST_NETWORK, TEST_XPUB, make_deposit_address, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -78,12 +76,7 @@ def test_not_reused_before_busy_until_plus_the_clock_slack():
 
 def test_address_with_an_open_session_is_never_reused():
     address = allocate(busy_until=NOW + timedelta(hours=1))
-    order = Order.objects.create(amount=Decimal("5"), currency="USD")
-    CheckoutSession.objects.create(
-        order=order, network="test", asset="USDC", amount_due=5_000_000, fiat_amount=Decimal("5"),
-        fiat_currency="USD", quote_rate=Decimal("1"), quote_source="fixed", quoted_at=NOW,
-        expires_at=NOW + timedelta(hours=2), deposit_address=address,
-    )  # fmt: skip
+    make_session(deposit_address=address, expires_at=NOW + timedelta(hours=2))
     # busy_until has passed but the session was never expired (e.g. workers down): keep the address.
     assert allocate(now=NOW + timedelta(hours=3)).pk != address.pk
 
@@ -122,9 +115,7 @@ def test_two_processes_allocate_1000_distinct_addresses():
     # 40 addresses whose busy window is over: both workers compete for them through skip_locked.
     past = timezone.now() - timedelta(days=1)
     for index in range(40):
-        DepositAddress.objects.create(
-            network="test", index=index, address=derive_address(TEST_XPUB, index), busy_until=past
-        )
+        make_deposit_address(index=index, address=derive_address(TEST_XPUB, index), busy_until=past)
     AddressCounter.objects.create(network="test", next_index=40)
 
     db = connection.settings_dict

@@ -3,13 +3,11 @@ API keys are shown once and stored hashed."""
 
 import hashlib
 import re
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,15 +19,28 @@ from payments_gateway.models import (
     Customer,
     DepositAddress,
     Event,
-    IdempotencyKey,
     Order,
     ScannedBlock,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookEndpoint,
     WebhookEvent,
     WebhookRequest,
+)
+
+from .factories import (
+    make_api_key,
+    make_attempt,
+    make_customer,
+    make_delivery,
+    make_deposit_address,
+    make_endpoint,
+    make_event,
+    make_idempotency_key,
+    make_incoming_event,
+    make_order,
+    make_session,
+    make_transfer,
 )
 
 pytestmark = pytest.mark.django_db
@@ -40,62 +51,26 @@ LOG_MODELS = [Transfer, WebhookDelivery, WebhookAttempt, WebhookEvent, WebhookRe
 
 
 @pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_superuser("merchant", "merchant@shop.example", "pw")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def world():
     """One row of every model, linked as in real use."""
-    now = timezone.now()
-    customer = Customer.objects.create(email="alice@example.com", name="Alice")
-    order = Order.objects.create(
-        reference="SHOP-000042", description="2 × Mug", amount=Decimal("24.00"), currency="USD", customer=customer
-    )
-    address = DepositAddress.objects.create(network="anvil", index=0, address=ADDRESS, busy_until=now)
+    customer = make_customer(email="alice@example.com", name="Alice")
+    order = make_order(reference="SHOP-000042", description="2 × Mug", amount=Decimal("24.00"), customer=customer)
+    address = make_deposit_address(network="anvil", index=0, address=ADDRESS, busy_until=timezone.now())
     AddressCounter.objects.create(network="anvil", next_index=1)
-    session = CheckoutSession.objects.create(
-        order=order,
-        customer=customer,
-        network="anvil",
-        asset="USDC",
-        amount_due=24_000_000,
-        fiat_amount=Decimal("24.00"),
-        fiat_currency="USD",
-        quote_rate=Decimal("1"),
-        quote_source="fixed",
-        quoted_at=now,
-        expires_at=now + timedelta(hours=1),
+    session = make_session(
+        order=order, customer=customer, network="anvil", amount_due=24_000_000, fiat_amount=Decimal("24.00"),
         deposit_address=address,
-    )
-    Transfer.objects.create(
-        network="anvil",
-        tx_hash=TX_HASH,
-        log_index=3,
-        kind="erc20",
-        block_number=7,
-        block_hash="0x" + "01" * 32,
-        from_address="0x" + "99" * 20,
-        to_address=ADDRESS,
-        asset="USDC",
-        amount=24_000_000,
-        deposit_address=address,
-        session=session,
-    )
+    )  # fmt: skip
+    make_transfer(session, 24_000_000, tx_hash=TX_HASH, log_index=3, block_number=7, block_hash="0x" + "01" * 32)
     ChainCursor.objects.create(network="anvil", block_number=7, head_block=9)
     ScannedBlock.objects.create(network="anvil", number=7, hash="0x" + "01" * 32, parent_hash="0x" + "00" * 32)
-    event = Event.objects.create(type="payment.created", data={"uuid": str(session.uuid)}, session=session)
-    endpoint = WebhookEndpoint.objects.create(url="https://merchant.example/hooks")
-    delivery = WebhookDelivery.objects.create(event=event, endpoint=endpoint, attempts=1, last_status_code=500)
-    WebhookAttempt.objects.create(delivery=delivery, status_code=500, response_excerpt="oops")
-    incoming = WebhookEvent.objects.create(
-        source="transactions", event_id="msg_1", type="transaction.detected", body=b'{"a": 1}'
-    )
+    event = make_event(data={"uuid": str(session.uuid)}, session=session)
+    delivery = make_delivery(event, make_endpoint("https://merchant.example/hooks"), attempts=1, last_status_code=500)
+    make_attempt(delivery, status_code=500, response_excerpt="oops")
+    incoming = make_incoming_event(source="transactions", event_id="msg_1", type="transaction.detected",
+                                   body=b'{"a": 1}')  # fmt: skip
     WebhookRequest.objects.create(source="transactions", body=b'{"a": 1}', valid=True, status_code=200, event=incoming)
-    key, _ = APIKey.objects.create_key("shop backend")
-    IdempotencyKey.objects.create(api_key=key, key="idem-1", fingerprint="f" * 64, response_status=201)
+    make_idempotency_key(make_api_key("shop backend")[0], key="idem-1")
     return {"session": session, "order": order, "event": event}
 
 
@@ -113,16 +88,16 @@ def test_every_domain_model_is_in_the_admin():
 @pytest.mark.parametrize(
     "model", [m for m in admin.site._registry if m._meta.app_label == "payments_gateway"], ids=lambda m: m.__name__
 )
-def test_changelist_loads_with_search_and_every_filter(staff, world, model):
+def test_changelist_loads_with_search_and_every_filter(admin_client, world, model):
     url = changelist(model)
-    response = staff.get(url)
+    response = admin_client.get(url)
     assert response.status_code == 200
     assert response.context["cl"].result_count == model.objects.count() >= 1
     if admin.site._registry[model].search_fields:
-        assert staff.get(url, {"q": "no-such-thing-7f3a"}).context["cl"].result_count == 0
+        assert admin_client.get(url, {"q": "no-such-thing-7f3a"}).context["cl"].result_count == 0
     for spec in response.context["cl"].filter_specs:
         for choice in spec.choices(response.context["cl"]):
-            filtered = staff.get(url + choice["query_string"])
+            filtered = admin_client.get(url + choice["query_string"])
             # An invalid lookup makes the admin redirect to ?e=1 instead of answering 200.
             assert filtered.status_code == 200, (spec.title, choice["query_string"])
 
@@ -144,33 +119,33 @@ def test_changelist_loads_with_search_and_every_filter(staff, world, model):
         (Order, "SHOP-000043", 0),
     ],
 )
-def test_search_finds_by_uuid_reference_address_and_tx_hash(staff, world, model, query, expected):
+def test_search_finds_by_uuid_reference_address_and_tx_hash(admin_client, world, model, query, expected):
     if query == "uuid":
         query = str(world["session"].uuid if model is CheckoutSession else world["order"].uuid)
-    response = staff.get(changelist(model), {"q": query})
+    response = admin_client.get(changelist(model), {"q": query})
     assert response.context["cl"].result_count == expected
 
 
 @pytest.mark.parametrize("model", LOG_MODELS, ids=lambda m: m.__name__)
-def test_logs_cannot_be_added_changed_or_deleted(staff, world, model):
+def test_logs_cannot_be_added_changed_or_deleted(admin_client, world, model):
     name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
     obj = model.objects.first()
     before = model.objects.count()
-    assert staff.get(reverse(f"{name}_add")).status_code == 403
-    assert staff.post(reverse(f"{name}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
+    assert admin_client.get(reverse(f"{name}_add")).status_code == 403
+    assert admin_client.post(reverse(f"{name}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
     change_url = reverse(f"{name}_change", args=[quote(obj.pk)])
-    page = staff.get(change_url)
+    page = admin_client.get(change_url)
     assert page.status_code == 200  # viewable ...
     assert b'name="_save"' not in page.content  # ... but without a save button
-    assert staff.post(change_url, {}).status_code == 403
-    listing = staff.get(changelist(model))
+    assert admin_client.post(change_url, {}).status_code == 403
+    listing = admin_client.get(changelist(model))
     assert reverse(f"{name}_add").encode() not in listing.content
     assert b'value="delete_selected"' not in listing.content
     assert model.objects.count() == before
 
 
-def test_api_key_created_in_the_admin_is_shown_once_and_stored_hashed(staff):
-    response = staff.post(reverse("admin:payments_gateway_apikey_add"), {"name": "storefront"}, follow=True)
+def test_api_key_created_in_the_admin_is_shown_once_and_stored_hashed(admin_client):
+    response = admin_client.post(reverse("admin:payments_gateway_apikey_add"), {"name": "storefront"}, follow=True)
     assert response.status_code == 200
     shown = re.findall(r"pgk_[A-Za-z0-9_-]{20,}", response.content.decode())
     assert len(set(shown)) == 1
@@ -182,14 +157,17 @@ def test_api_key_created_in_the_admin_is_shown_once_and_stored_hashed(staff):
     # Never stored, never shown again.
     stored = [str(v) for v in APIKey.objects.values_list(*[f.attname for f in APIKey._meta.fields]).get()]
     assert not any(raw in value for value in stored)
-    assert raw not in staff.get(reverse("admin:payments_gateway_apikey_change", args=[quote(key.pk)])).content.decode()
-    assert raw not in staff.get(reverse("admin:payments_gateway_apikey_changelist")).content.decode()
+    assert (
+        raw
+        not in admin_client.get(reverse("admin:payments_gateway_apikey_change", args=[quote(key.pk)])).content.decode()
+    )
+    assert raw not in admin_client.get(reverse("admin:payments_gateway_apikey_changelist")).content.decode()
 
 
-def test_revoke_action_disables_the_key(staff):
-    key, raw = APIKey.objects.create_key("old backend")
-    other, other_raw = APIKey.objects.create_key("new backend")
-    response = staff.post(
+def test_revoke_action_disables_the_key(admin_client):
+    key, raw = make_api_key("old backend")
+    other, other_raw = make_api_key("new backend")
+    response = admin_client.post(
         reverse("admin:payments_gateway_apikey_changelist"),
         {"action": "revoke", "_selected_action": [key.pk]},
         follow=True,
@@ -201,17 +179,17 @@ def test_revoke_action_disables_the_key(staff):
     assert APIKey.objects.get_active(other_raw) == other
 
 
-def test_order_can_be_edited_and_its_constraints_are_checked(staff, world):
+def test_order_can_be_edited_and_its_constraints_are_checked(admin_client, world):
     order = world["order"]
     url = reverse("admin:payments_gateway_order_change", args=[quote(order.pk)])
     form = {"reference": "SHOP-000042", "description": "2 × Mug, gift wrapped", "amount": "24.00", "currency": "USD"}
-    response = staff.post(url, {**form, "status": "pending", "metadata": "{}"})
+    response = admin_client.post(url, {**form, "status": "pending", "metadata": "{}"})
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.description == "2 × Mug, gift wrapped"
     assert order.amount == Decimal("24.00")
     # The check constraint (amount > 0) is enforced by the form too, with a message instead of a 500.
-    response = staff.post(url, {**form, "amount": "0", "status": "pending", "metadata": "{}"})
+    response = admin_client.post(url, {**form, "amount": "0", "status": "pending", "metadata": "{}"})
     assert response.status_code == 200
     assert "The amount of an order must be greater than zero." in response.content.decode()
     order.refresh_from_db()

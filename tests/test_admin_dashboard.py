@@ -3,49 +3,31 @@ scanner lag per configured network; staff only."""
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from xml.etree import ElementTree
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from payments_gateway.models import ChainCursor, CheckoutSession, DepositAddress, Order, Transfer
+from payments_gateway.models import ChainCursor
 from payments_gateway.services.dashboard import BAR_GAP, BAR_WIDTH, CHART_HEIGHT, dashboard_data
+
+from .factories import TEST_NETWORK, make_session, make_transfer
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
-USDC = "0x" + "ab" * 20
 ETH = 10**18
 HUGE = 2**70 + 1  # wei: above 2**64, so any float or 64-bit sum on the way would lose it
-NETWORKS = {
-    "anvil": {
-        "chain_id": 31337,
-        "rpc_urls": ["http://127.0.0.1:1"],
-        "confirmations": 2,
-        "block_time": 1,
-        "native": {"symbol": "ETH", "decimals": 18},
-        "tokens": {"USDC": {"address": USDC, "decimals": 6}},
-    },
-    "sepolia": {
-        "chain_id": 11155111,
-        "rpc_urls": ["http://127.0.0.1:2"],
-        "confirmations": 3,
-        "block_time": 12,
-        "native": {"symbol": "ETH", "decimals": 18},
-    },
-}
+# "anvil" with ETH and USDC, scanned in ``world``; "sepolia" with ETH only, never scanned.
+NETWORKS = {"anvil": TEST_NETWORK, "sepolia": {**TEST_NETWORK, "chain_id": 11155111, "tokens": {}}}
 
 
 @pytest.fixture(autouse=True)
-def networks():
-    with override_settings(PAYMENTS_GATEWAY={**settings.PAYMENTS_GATEWAY, "NETWORKS": NETWORKS}):
-        yield
+def networks(use_networks):
+    use_networks(**NETWORKS)
 
 
 @pytest.fixture
@@ -58,66 +40,39 @@ def url():
     return reverse("admin:payments_gateway_dashboard")
 
 
-_counter = iter(range(10**6))
-
-
-def make_session(status="open", payment_status="unpaid", asset="ETH", network="anvil"):
-    n = next(_counter)
-    address = DepositAddress.objects.create(network=network, index=n, address="0x" + f"{n:040x}")
-    order = Order.objects.create(reference=f"SHOP-{n}", amount=Decimal("10"), currency="USD")
-    return CheckoutSession.objects.create(
-        order=order,
-        network=network,
-        asset=asset,
-        status=status,
-        payment_status=payment_status,
-        amount_due=1,
-        fiat_amount=Decimal("10"),
-        fiat_currency="USD",
-        quote_rate=Decimal("1"),
-        quote_source="fixed",
-        quoted_at=NOW,
-        expires_at=NOW + timedelta(hours=1),
-        deposit_address=address,
-    )
+def session_in(status, payment_status, asset="ETH", network="anvil"):
+    """A session in the given state, of 1 base unit of ``asset``, quoted at ``NOW``."""
+    return make_session(network=network, asset=asset, status=status, payment_status=payment_status, amount_due=1,
+                        quoted_at=NOW, expires_at=NOW + timedelta(hours=1))  # fmt: skip
 
 
 def pay(session, amount, at, status="confirmed", asset=None, linked=True):
-    n = next(_counter)
-    return Transfer.objects.create(
-        network=session.network,
-        tx_hash="0x" + f"{n:064x}",
-        kind="native" if (asset or session.asset) == "ETH" else "erc20",
-        block_number=n,
-        block_hash="0x" + "01" * 32,
-        to_address=session.deposit_address.address,
-        asset=asset or session.asset,
-        amount=amount,
-        status=status,
-        session=session if linked else None,
-        deposit_address=session.deposit_address,
-        detected_at=at,
-        confirmed_at=at if status != "detected" else None,
+    """A transfer to the session's address at ``at``; ``linked=False``: recorded, but credited to no session."""
+    asset = asset or session.asset
+    return make_transfer(
+        session if linked else None, amount, status=status, network=session.network, asset=asset,
+        kind="native" if asset == "ETH" else "erc20", to_address=session.address,
+        deposit_address=session.deposit_address, detected_at=at, confirmed_at=at if status != "detected" else None,
         reverted_at=at if status == "reverted" else None,
-    )
+    )  # fmt: skip
 
 
 @pytest.fixture
 def world():
     """Payments over several days and assets, sessions in several states, one scanned and one idle network."""
-    paid = make_session("complete", "paid")
+    paid = session_in("complete", "paid")
     pay(paid, HUGE, NOW - timedelta(hours=1))  # today
     pay(paid, 5 * ETH, NOW - timedelta(days=3))  # 2026-03-12
     pay(paid, 1 * ETH, NOW - timedelta(days=40))  # outside the chart, still in the total
     pay(paid, 7 * ETH, NOW - timedelta(hours=2), status="reverted")  # reorged away: never counts
     pay(paid, 9 * ETH, NOW - timedelta(hours=2), status="detected")  # not confirmed yet
     pay(paid, 11 * ETH, NOW - timedelta(hours=2), linked=False)  # not credited to any session
-    usdc = make_session("complete", "paid", asset="USDC")
+    usdc = session_in("complete", "paid", asset="USDC")
     pay(usdc, 24_500_000, NOW - timedelta(days=29))  # 2026-02-14: the chart's first day
     pay(usdc, 500_000, NOW - timedelta(days=30))  # 2026-02-13: the day before, only in the total
-    make_session("open", "unpaid")
-    make_session("open", "unpaid")
-    make_session("expired", "partially_paid")
+    session_in("open", "unpaid")
+    session_in("open", "unpaid")
+    session_in("expired", "partially_paid")
     ChainCursor.objects.create(
         network="anvil",
         block_number=100,
@@ -127,13 +82,6 @@ def world():
     )
 
 
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_superuser("merchant", "merchant@shop.example", "pw")
-    client.force_login(user)
-    return client
-
-
 def bars(html, asset):
     svg = re.search(rf'<svg class="pg-chart"[^>]*data-asset="{asset}".*?</svg>', html, re.S)
     assert svg, f"no chart for {asset}"
@@ -141,14 +89,13 @@ def bars(html, asset):
     return {day: int(units) for day, units in re.findall(r'data-day="([\d-]+)" data-units="(\d+)"', svg.group(0))}
 
 
-def test_staff_sees_exact_totals_chart_counts_and_lag(staff, world, frozen_now):
-    response = staff.get(url())
+def test_staff_sees_exact_totals_chart_counts_and_lag(admin_client, world, frozen_now):
+    response = admin_client.get(url())
     assert response.status_code == 200
     html = response.content.decode()
 
     # Totals: the 2**70 + 1 wei survive exactly; reverted, unconfirmed and unlinked transfers are left out.
-    eth_total = HUGE + 5 * ETH + 1 * ETH
-    assert eth_total == 1186591620717411303425
+    eth_total = HUGE + 5 * ETH + 1 * ETH  # 1186591620717411303425 wei
     assert "1186.591620717411303425 ETH" in html
     assert re.search(rf'data-network="anvil" data-asset="ETH" data-units="{eth_total}"', html)
     assert "25 USDC" in html
@@ -189,7 +136,7 @@ def test_bars_are_scaled_exactly_to_the_highest_day(world):
 
 
 def test_half_the_peak_is_half_the_height():
-    session = make_session("complete", "paid")
+    session = session_in("complete", "paid")
     pay(session, 3 * ETH, NOW)
     pay(session, 3 * ETH // 2, NOW - timedelta(days=1))
     (chart,) = dashboard_data(now=NOW)["charts"]
@@ -200,28 +147,28 @@ def test_half_the_peak_is_half_the_height():
     assert chart.max_display == "3 ETH"
 
 
-def test_a_network_no_longer_configured_shows_exact_base_units(staff, frozen_now):
-    session = make_session("complete", "paid", network="oldchain")
+def test_a_network_no_longer_configured_shows_exact_base_units(admin_client, frozen_now):
+    session = session_in("complete", "paid", network="oldchain")
     pay(session, HUGE, NOW)
-    response = staff.get(url())
+    response = admin_client.get(url())
     assert response.status_code == 200
     assert f"{HUGE} base units of ETH" in response.content.decode()
 
 
-def test_empty_dashboard(staff):
-    response = staff.get(url())
+def test_empty_dashboard(admin_client):
+    response = admin_client.get(url())
     assert response.status_code == 200
     html = response.content.decode()
     assert "Nothing received yet." in html
     assert html.count("not scanned yet") == 2
 
 
-def test_linked_from_the_app_index_and_the_sessions_list(staff):
+def test_linked_from_the_app_index_and_the_sessions_list(admin_client):
     for page in [
         reverse("admin:app_list", args=["payments_gateway"]),
         reverse("admin:payments_gateway_checkoutsession_changelist"),
     ]:
-        assert f'href="{url()}"' in staff.get(page).content.decode()
+        assert f'href="{url()}"' in admin_client.get(page).content.decode()
 
 
 def test_anonymous_is_sent_to_login(client):

@@ -1,24 +1,14 @@
 """The merchant sees a session with its transfers and its event timeline in the admin, and can expire it."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 
 from payments_gateway.models import CheckoutSession
 from payments_gateway.services.payments import refresh_session
 from payments_gateway.services.sessions import create_session
 
-from .factories import TEST_NETWORK, make_transfer
+from .factories import make_transfer
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, settings):
-    settings.PAYMENTS_GATEWAY = {"XPUB": django_settings.DEV_XPUB, "NETWORKS": {"test": TEST_NETWORK}}
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(user)
-    return client
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 def test_session_page_shows_transfers_and_timeline(admin_client):

@@ -12,30 +12,13 @@ from rest_framework.test import APIClient
 from payments_gateway.models import APIKey, CheckoutSession, Customer, Event, IdempotencyKey, Order
 from payments_gateway.services.payments import refresh_session
 
-from .factories import make_transfer
+from .factories import api_client, make_api_key, make_transfer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 BODY = {"amount": "19.99", "currency": "USD", "asset": "USDC", "network": "test", "reference": "API-1",
         "success_url": "https://shop.example/ok/{{UUID}}", "cancel_url": "https://shop.example/cart",
         "metadata": {"cart": 42}}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
-
-
-@pytest.fixture
-def api_key():
-    return APIKey.objects.create_key("shop")
-
-
-@pytest.fixture
-def api(api_key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    return client
 
 
 def post(client, path, body=None, **headers):
@@ -251,9 +234,7 @@ def test_a_failed_request_releases_its_key(api):
 
 def test_idempotency_keys_are_per_api_key(api):
     post(api, "/api/v1/sessions/", BODY, **{"Idempotency-Key": "shared"})
-    _, other_raw = APIKey.objects.create_key("other")
-    other = APIClient()
-    other.credentials(HTTP_AUTHORIZATION=f"Bearer {other_raw}")
+    other = api_client(make_api_key("other")[1])
     response = post(other, "/api/v1/sessions/", BODY | {"reference": "API-3"}, **{"Idempotency-Key": "shared"})
     assert response.status_code == 201 and CheckoutSession.objects.count() == 2
 

@@ -9,15 +9,10 @@ from django.test import Client
 
 from payments_gateway.models import APIKey, CheckoutSession, IdempotencyKey, Order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 FIVE_MB = b'{"amount": "' + b"1" * (5 * 1024 * 1024) + b'"}'
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
 from payments_gateway.models import APIKey
+
+from .factories import api_client
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +22,7 @@ def test_create_list_revoke():
     raw = run("create", "shop backend").strip()
     key = APIKey.objects.get()
     assert raw.startswith("pgk_") and raw.startswith(key.prefix) and raw not in key.hashed_key
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = api_client(raw)
     assert client.get("/api/v1/customers/").status_code == 200
 
     listing = run("list")

@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from payments_gateway.chain import rpc
 from payments_gateway.models import CheckoutSession
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.payloads import payment_uri
@@ -46,7 +45,6 @@ def page(browser):
 
 @pytest.fixture
 def dev_network(anvil_settings, chain, settings):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {
         "NETWORKS": {"anvil": chain.network_settings(confirmations=3, dev=True)}
     }
@@ -100,21 +98,28 @@ def test_pays_half_sees_the_remainder_tops_up_and_sees_paid(dev_network, live_se
     page.goto(f"{live_server.url}/pay/{session.uuid}/")
     page.evaluate("window.__notReloaded = true")
 
-    chain.send_token("USDC", session.deposit_address.address, 4_000_000)
+    pay_and_scan(chain, session, 4_000_000)
+    expect_remainder_of_8_usdc(page, session)
+    expect(page.locator("#amount-to-pay")).to_have_text("8")
+
+    pay_and_scan(chain, session, 8_000_000)
+    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def pay_and_scan(chain, session, units: int) -> None:
+    """Send ``units`` of USDC to the session's address, confirm it (2 blocks) and scan."""
+    chain.send_token("USDC", session.deposit_address.address, units)
     chain.mine(2)
     scan_network("anvil")
+
+
+def expect_remainder_of_8_usdc(page, session) -> None:
+    """The page, without a reload, says 8 USDC are left and its QR code asks for them."""
     expect(page.locator("#status-message")).to_have_text(
         "Partially paid: 8 USDC still to pay to the same address.", timeout=WAIT
     )
-    expect(page.locator("#amount-to-pay")).to_have_text("8")
-    # The QR code now asks for the remainder.
     expect(page.locator("#qr")).to_have_attribute("src", f"/pay/{session.uuid}/qr.png?units=8000000", timeout=WAIT)
-
-    chain.send_token("USDC", session.deposit_address.address, 8_000_000)
-    chain.mine(2)
-    scan_network("anvil")
-    expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
-    assert page.evaluate("window.__notReloaded") is True
 
 
 def test_the_page_works_under_its_own_content_security_policy(dev_network, live_server, page, settings):
@@ -135,18 +140,11 @@ def test_the_page_works_under_its_own_content_security_policy(dev_network, live_
     page.evaluate("window.__notReloaded = true")
 
     # Live status (event stream, polling), the new QR code of the remainder, the countdown: all still work.
-    chain.send_token("USDC", session.deposit_address.address, 4_000_000)
-    chain.mine(2)
-    scan_network("anvil")
-    expect(page.locator("#status-message")).to_have_text(
-        "Partially paid: 8 USDC still to pay to the same address.", timeout=WAIT
-    )
-    expect(page.locator("#qr")).to_have_attribute("src", f"/pay/{session.uuid}/qr.png?units=8000000", timeout=WAIT)
+    pay_and_scan(chain, session, 4_000_000)
+    expect_remainder_of_8_usdc(page, session)
     page.wait_for_function("document.getElementById('qr').naturalWidth > 0", timeout=WAIT)
     expect(page.locator("#countdown")).to_have_text(re.compile(r"^\d+h \d+m \d+s$"))  # the script's countdown
-    chain.send_token("USDC", session.deposit_address.address, 8_000_000)
-    chain.mine(2)
-    scan_network("anvil")
+    pay_and_scan(chain, session, 8_000_000)
     expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)
     assert page.evaluate("window.__notReloaded") is True
 

@@ -4,26 +4,16 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from payments_gateway import tasks
-from payments_gateway.chain import rpc
-from payments_gateway.models import APIKey, CheckoutSession, Event, IdempotencyKey
+from payments_gateway.models import CheckoutSession, Event, IdempotencyKey
 from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 
-from .factories import TEST_NETWORK
+from .factories import make_api_key, make_idempotency_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {APIKey.objects.create_key('shop')[1]}")
-    return client
 
 
 def event_types(session) -> list[str]:
@@ -32,7 +22,6 @@ def event_types(session) -> list[str]:
 
 @pytest.mark.anvil
 def test_partial_payment_top_up_and_confirmations_on_anvil(anvil_settings, chain, api, client):
-    rpc.reset_backoff()
     body = {"amount": "30.00", "currency": "USD", "asset": "USDC", "network": "anvil",
             "success_url": "https://shop.example/thanks?s={CHECKOUT_SESSION_ID}"}  # fmt: skip
     created = api.post("/api/v1/sessions/", json.dumps(body), content_type="application/json").json()
@@ -68,7 +57,6 @@ def test_partial_payment_top_up_and_confirmations_on_anvil(anvil_settings, chain
 
 @pytest.mark.anvil
 def test_eth_quote_from_the_chainlink_feed_then_paid_on_anvil(anvil_settings, chain, settings, client):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {"RATE_PROVIDER": "chainlink"}
     chain.set_eth_usd("2000")
     session = create_session(amount="50.00", currency="USD", asset="ETH", network="anvil")
@@ -82,8 +70,7 @@ def test_eth_quote_from_the_chainlink_feed_then_paid_on_anvil(anvil_settings, ch
     assert (session.status, session.payment_status, session.amount_due) == ("complete", "paid", 25 * 10**15)
 
 
-def test_expiry_task_expires_due_sessions_once(settings):
-    settings.PAYMENTS_GATEWAY = {"XPUB": django_settings.DEV_XPUB, "NETWORKS": {"test": TEST_NETWORK}}
+def test_expiry_task_expires_due_sessions_once(test_gateway):
     due = create_session(amount="5", currency="USD", asset="USDC", network="test")
     later = create_session(amount="5", currency="USD", asset="USDC", network="test")
     CheckoutSession.objects.filter(pk=due.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -95,17 +82,16 @@ def test_expiry_task_expires_due_sessions_once(settings):
 
 
 def test_idempotency_records_are_purged_after_the_ttl():
-    key, _ = APIKey.objects.create_key("shop")
-    old = IdempotencyKey.objects.create(api_key=key, key="old", fingerprint="x", response_status=201)
+    key, _ = make_api_key()
+    old = make_idempotency_key(key, key="old")
     IdempotencyKey.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=25))
-    IdempotencyKey.objects.create(api_key=key, key="new", fingerprint="y", response_status=201)
+    make_idempotency_key(key, key="new")
     assert tasks.purge_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
 @pytest.mark.anvil
 def test_test_wallet_pays_half_then_the_rest_on_the_dev_chain(anvil_settings, chain, settings, client):
-    rpc.reset_backoff()
     settings.PAYMENTS_GATEWAY = anvil_settings | {
         "NETWORKS": {"anvil": chain.network_settings(confirmations=2, dev=True)}
     }

@@ -16,15 +16,10 @@ from payments_gateway.services.payments import refresh_session
 from payments_gateway.services.sessions import create_session
 from payments_gateway.views import checkout as views
 
-from .factories import TEST_NETWORK, make_transfer
+from .factories import TEST_NETWORK, make_customer, make_transfer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 TOKEN = to_checksum_address(TEST_NETWORK["tokens"]["USDC"]["address"])
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
 
 
 def new(**kwargs):
@@ -185,7 +180,7 @@ def test_unknown_session_is_404_everywhere(client):
 
 
 def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(client):
-    victim = Customer.objects.create(email="dee@example.com", name="Dee")
+    victim = make_customer(email="dee@example.com", name="Dee")
     first = new()
     response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Mallory"})
     assert response.status_code == 302

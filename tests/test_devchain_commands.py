@@ -23,15 +23,12 @@ from web3 import Web3
 
 from payments_gateway.chain.contracts import abi
 from payments_gateway.deposits import allocate_address
-from payments_gateway.models import CheckoutSession, Order
+from payments_gateway.models import CheckoutSession
+
+from .factories import make_order, make_session
+from .http_receiver import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,7 +64,7 @@ def check_chain(entry: dict) -> Web3:
 
 
 def test_devchain_runs_until_terminated_and_writes_the_config(tmp_path):
-    port, config = free_port(), tmp_path / "var" / "payments_gateway.json"
+    port, config = closed_port(), tmp_path / "var" / "payments_gateway.json"
     env = os.environ | {"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "django", "payments_gateway_devchain", "--port", str(port), "--write-config",
@@ -101,7 +98,7 @@ def test_devchain_runs_until_terminated_and_writes_the_config(tmp_path):
 
 
 def test_devchain_detach_leaves_anvil_running(tmp_path):
-    port, config = free_port(), tmp_path / "pg.json"
+    port, config = closed_port(), tmp_path / "pg.json"
     out, err = io.StringIO(), io.StringIO()
     call_command("payments_gateway_devchain", "--port", str(port), "--block-time", "0", "--detach",
                  "--write-config", str(config), "--confirmations", "5", stdout=out, stderr=err)  # fmt: skip
@@ -130,16 +127,19 @@ def test_devchain_port_in_use_is_a_clear_error():
 # --- payments_gateway_pay ---------------------------------------------------------------------------
 
 
-def make_session(asset: str, amount_due: int, network: str = "anvil") -> CheckoutSession:
-    now = timezone.now()
-    order = Order.objects.create(amount=Decimal("12.50"), currency="USD")
+def new_session(asset: str, amount_due: int) -> CheckoutSession:
+    """A 12.50 USD session on the merchant's next xpub address of the dev chain."""
     with transaction.atomic():
-        address = allocate_address(network, busy_until=now + timedelta(days=2))
-    return CheckoutSession.objects.create(
-        order=order, network=network, asset=asset, amount_due=amount_due, fiat_amount=Decimal("12.50"),
-        fiat_currency="USD", quote_rate=Decimal("1"), quote_source="fixed", quoted_at=now,
-        expires_at=now + timedelta(hours=1), deposit_address=address,
-    )  # fmt: skip
+        address = allocate_address("anvil", busy_until=timezone.now() + timedelta(days=2))
+    order = make_order(amount=Decimal("12.50"))
+    return make_session(
+        network="anvil",
+        asset=asset,
+        amount_due=amount_due,
+        order=order,
+        fiat_amount=order.amount,
+        deposit_address=address,
+    )
 
 
 def pay(*args) -> str:
@@ -150,14 +150,14 @@ def pay(*args) -> str:
 
 @pytest.mark.django_db
 def test_pay_token_in_full_then_partial_and_top_up(anvil_settings, chain):
-    session = make_session("USDC", 12_500_000)
+    session = new_session("USDC", 12_500_000)
     usdc = chain.token("USDC")
     tx_hash = pay(str(session.uuid))
     receipt = chain.w3.eth.get_transaction_receipt(tx_hash)
     assert receipt["status"] == 1 and receipt["from"] == chain.accounts[0]
     assert usdc.functions.balanceOf(session.address).call() == 12_500_000
 
-    partial = make_session("USDC", 12_500_000)
+    partial = new_session("USDC", 12_500_000)
     pay(str(partial.uuid), "--amount", "5", "--from-account", "3")
     assert usdc.functions.balanceOf(partial.address).call() == 5_000_000
     assert usdc.functions.balanceOf(chain.accounts[3]).call() == 10**12 - 5_000_000
@@ -170,17 +170,17 @@ def test_pay_token_in_full_then_partial_and_top_up(anvil_settings, chain):
 
 @pytest.mark.django_db
 def test_pay_eth_and_dai_exact_base_units(anvil_settings, chain):
-    eth = make_session("ETH", 4_166_666_666_666_667)  # 12.50 USD at 3000 USD/ETH, rounded up
+    eth = new_session("ETH", 4_166_666_666_666_667)  # 12.50 USD at 3000 USD/ETH, rounded up
     pay(str(eth.uuid))
     assert chain.w3.eth.get_balance(eth.address) == 4_166_666_666_666_667
-    dai = make_session("DAI", 12 * 10**18)
+    dai = new_session("DAI", 12 * 10**18)
     pay(str(dai.uuid), "--amount", "0.000000000000000001")
     assert chain.token("DAI").functions.balanceOf(dai.address).call() == 1
 
 
 @pytest.mark.django_db
 def test_pay_refuses_bad_input_and_sends_nothing(anvil_settings, chain):
-    session = make_session("USDC", 12_500_000)
+    session = new_session("USDC", 12_500_000)
     head = chain.w3.eth.block_number
     cases = [
         ((str(session.uuid), "--amount", "1.0000001"), "more than 6 decimals"),
@@ -202,7 +202,7 @@ def test_pay_refuses_bad_input_and_sends_nothing(anvil_settings, chain):
 
 @pytest.mark.django_db
 def test_pay_only_on_a_dev_network(anvil_settings, chain):
-    session = make_session("USDC", 12_500_000)
+    session = new_session("USDC", 12_500_000)
     not_dev = {**anvil_settings["NETWORKS"]["anvil"], "dev": False}
     with (
         override_settings(PAYMENTS_GATEWAY={**anvil_settings, "NETWORKS": {"anvil": not_dev}}),

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from payments_gateway.services.sessions import create_session
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 # The project's middleware without the two that would set frame and referrer headers for it.
 HEADER_MIDDLEWARE = (
@@ -21,11 +21,6 @@ HEADER_MIDDLEWARE = (
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 )
 BARE_MIDDLEWARE = [m for m in settings.MIDDLEWARE if m not in HEADER_MIDDLEWARE]
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
 
 
 @pytest.fixture

@@ -8,18 +8,9 @@ from payments_gateway.webhooks.incoming.processing import process_event
 
 from . import incoming_helpers as h
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_sources")]
 EVENTS = "/admin/payments_gateway/webhookevent/"
 ATTEMPTS = "/admin/payments_gateway/webhookrequest/"
-
-
-@pytest.fixture(autouse=True)
-def sources(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": h.SOURCES}
-    h.CALLS.clear()
-    h.FAIL_IDS.clear()
-    yield
-    h.FAIL_IDS.clear()
 
 
 @pytest.fixture

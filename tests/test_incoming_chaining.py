@@ -23,15 +23,17 @@ from payments_gateway.webhooks.outgoing.delivery import deliver_due, redeliver
 from payments_gateway.webhooks.outgoing.signing import rotate_secret
 
 from . import incoming_helpers as h
+from .factories import make_endpoint
+from .http_receiver import live_wsgi_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def downstream(settings):
-    """Deployment B: a live server whose ``upstream`` source trusts the secret of A's endpoint."""
-    with h.live_wsgi_server() as url:
-        endpoint = WebhookEndpoint.objects.create(url=f"{url}/webhooks/upstream/", enabled_events=["*"])
+def downstream(settings, private_webhook_urls):
+    """Deployment B: a live server whose ``upstream`` source trusts the secret of A's endpoint (on 127.0.0.1)."""
+    with live_wsgi_server() as url:
+        endpoint = make_endpoint(f"{url}/webhooks/upstream/", enabled_events=["*"])
         configure_downstream(settings, [endpoint.secret])
         h.CALLS.clear()
         yield endpoint
@@ -39,11 +41,7 @@ def downstream(settings):
 
 def configure_downstream(settings, secrets):
     source = {"scheme": "standard", "secrets": secrets, "handler": "tests.incoming_helpers.record"}
-    settings.PAYMENTS_GATEWAY = {
-        **settings.PAYMENTS_GATEWAY,
-        "ALLOW_PRIVATE_WEBHOOK_URLS": True,  # the downstream deployment listens on 127.0.0.1 here
-        "WEBHOOK_SOURCES": {"upstream": source},
-    }
+    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": {"upstream": source}}
 
 
 def delivered(event):

@@ -1,46 +1,23 @@
 """Concurrent duplicates: real HTTP requests from 50 threads against a live (threaded) server."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
-from django.db import connection
 
 from payments_gateway.models import Customer, WebhookEvent, WebhookEventStatus, WebhookRequest
 from payments_gateway.webhooks.incoming.processing import process_event
 
 from . import incoming_helpers as h
+from .concurrency import run_together
+from .http_receiver import live_wsgi_server
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhook_sources")]
 N = 50
-
-
-@pytest.fixture(autouse=True)
-def sources(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": h.SOURCES}
-    h.CALLS.clear()
 
 
 @pytest.fixture
 def server_url():
-    with h.live_wsgi_server() as url:
+    with live_wsgi_server() as url:
         yield url
-
-
-def run_together(n, function):
-    """Run ``function(i)`` in ``n`` threads released at the same moment; returns the results in order."""
-    barrier = threading.Barrier(n)
-
-    def call(i):
-        barrier.wait()
-        try:
-            return function(i)
-        finally:
-            connection.close()  # each thread's own database connection
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(call, range(n)))
 
 
 def test_50_concurrent_posts_of_one_event_store_it_once_and_process_it_once(server_url, sync_tasks):

@@ -81,10 +81,9 @@ def test_verifier_accepts_exactly_the_signed_body(body, msg_id, flip):
     sign=st.sampled_from(["no", "yes", "tampered"]),
 )
 def test_view_never_500_and_never_processes_without_a_valid_signature(
-    client, settings, sync_tasks, django_capture_on_commit_callbacks, source, body, headers, content_type, sign
+    client, webhook_sources, sync_tasks, django_capture_on_commit_callbacks, source, body, headers, content_type, sign
 ):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": h.SOURCES}
-    h.CALLS.clear()
+    h.CALLS.clear()  # each example starts with no handler call recorded
     stored_before = set(WebhookEvent.objects.values_list("pk", flat=True))
     if sign != "no" and source == "partner":
         headers = headers | h.standard_headers(body, msg_id="msg_fuzz")
@@ -136,9 +135,8 @@ def printable(value) -> bool:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, content_type=st.sampled_from(["application/json", "application/json; charset=utf-8"]))
 def test_signed_bodies_are_stored_exactly_when_they_are_well_formed_events(
-    client, settings, django_capture_on_commit_callbacks, body, content_type
+    client, webhook_sources, django_capture_on_commit_callbacks, body, content_type
 ):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": h.SOURCES}
     WebhookEvent.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/webhooks/partner/", data=body, content_type=content_type,

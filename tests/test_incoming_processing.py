@@ -13,6 +13,7 @@ from payments_gateway.models import WebhookEvent, WebhookEventStatus, WebhookReq
 from payments_gateway.webhooks.incoming.processing import LEASE, process_event, retry_due_events, store_event
 
 from . import incoming_helpers as h
+from .factories import make_incoming_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,8 +41,7 @@ def source(settings):
 
 
 def stored_event(event_id="evt_1"):
-    return WebhookEvent.objects.create(source="partner", event_id=event_id, type="payment.completed",
-                                       body=h.envelope(event_id))  # fmt: skip
+    return make_incoming_event(event_id=event_id, body=h.envelope(event_id))
 
 
 def in_another_thread(work):

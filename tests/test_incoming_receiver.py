@@ -14,16 +14,7 @@ from payments_gateway.webhooks.incoming.processing import process_event, retry_d
 
 from . import incoming_helpers as h
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def sources(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": h.SOURCES}
-    h.CALLS.clear()
-    h.FAIL_IDS.clear()
-    yield
-    h.FAIL_IDS.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_sources")]
 
 
 @pytest.fixture

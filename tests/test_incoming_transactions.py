@@ -14,7 +14,7 @@ from django.test import override_settings
 from payments_gateway.chain import rpc
 from payments_gateway.models import ChainCursor, Transfer, WebhookEvent, WebhookEventStatus, WebhookRequest
 from payments_gateway.scanning import scan_network
-from tests.scanner_helpers import new_address, open_session
+from tests.factories import fresh_address, make_chain_session
 
 from . import incoming_helpers as h
 
@@ -25,13 +25,11 @@ USDC = 2_000_000
 
 @pytest.fixture(autouse=True)
 def transactions_source(anvil_settings, chain):
-    rpc.reset_backoff()
     config = {**django_settings.PAYMENTS_GATEWAY, "WEBHOOK_SOURCES": {"transactions": {"scheme": "standard",
               "secrets": [SECRET]}}}  # fmt: skip
     with override_settings(PAYMENTS_GATEWAY=config):
         scan_network("anvil")  # the scanner is up to date before the test's payments
         yield
-    rpc.reset_backoff()
 
 
 @pytest.fixture
@@ -62,7 +60,7 @@ def scanner_position():
 
 
 def test_a_true_notice_advances_the_session_before_the_next_scan(chain, notify):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
     cursor = scanner_position()
     tx_hash = chain.send_token("USDC", session.address, USDC)
     chain.mine(1)  # 2 confirmations
@@ -85,7 +83,7 @@ def test_a_true_notice_advances_the_session_before_the_next_scan(chain, notify):
 
 
 def test_a_detected_notice_shows_the_payment_pending_at_once(chain, notify):
-    session = open_session(asset="ETH", amount_due=10**17)
+    session = make_chain_session(asset="ETH", amount_due=10**17)
     tx_hash = chain.send_eth(session.address, 10**17)  # 1 confirmation of 2
     assert notify(tx_hash, session.address, kind="transaction.detected").status_code == 202
     session = refreshed(session)
@@ -97,7 +95,7 @@ def test_a_detected_notice_shows_the_payment_pending_at_once(chain, notify):
 
 
 def test_an_unsigned_or_badly_signed_notice_changes_nothing(chain, notify, client):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
     tx_hash = chain.send_token("USDC", session.address, USDC)
     chain.mine(1)
 
@@ -114,7 +112,7 @@ def test_an_unsigned_or_badly_signed_notice_changes_nothing(chain, notify, clien
 
 
 def test_a_signed_notice_for_a_transaction_that_does_not_exist_changes_nothing(chain, notify):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
 
     response = notify("0x" + "ab" * 32, session.address, amount=str(USDC), asset="USDC")
 
@@ -125,7 +123,7 @@ def test_a_signed_notice_for_a_transaction_that_does_not_exist_changes_nothing(c
 
 
 def test_a_signed_notice_with_a_wrong_amount_counts_only_what_the_chain_says(chain, notify):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
     tx_hash = chain.send_token("USDC", session.address, USDC // 4)  # a quarter of the price
     chain.mine(1)
 
@@ -138,8 +136,8 @@ def test_a_signed_notice_with_a_wrong_amount_counts_only_what_the_chain_says(cha
 
 
 def test_a_signed_notice_naming_our_address_for_someone_elses_payment_changes_nothing(chain, notify):
-    session = open_session(asset="USDC", amount_due=USDC)
-    tx_hash = chain.send_token("USDC", new_address(), USDC)  # a real payment, to an address that is not ours
+    session = make_chain_session(asset="USDC", amount_due=USDC)
+    tx_hash = chain.send_token("USDC", fresh_address(), USDC)  # a real payment, to an address that is not ours
     chain.mine(1)
 
     assert notify(tx_hash, session.address, amount=str(USDC)).status_code == 202
@@ -148,7 +146,7 @@ def test_a_signed_notice_naming_our_address_for_someone_elses_payment_changes_no
 
 
 def test_a_reverted_transaction_changes_nothing(chain, notify):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
     usdc = chain.token("USDC")
     failed = usdc.functions.transfer(session.address, 10**30).transact({"from": chain.accounts[1], "gas": 200_000})
     assert chain.w3.eth.wait_for_transaction_receipt(failed)["status"] == 0
@@ -168,14 +166,14 @@ def test_a_reverted_transaction_changes_nothing(chain, notify):
     ],
 )
 def test_a_malformed_notice_is_400_and_not_stored(notify, change, message):
-    arguments = {"tx_hash": "0x" + "cd" * 32, "address": new_address()} | change
+    arguments = {"tx_hash": "0x" + "cd" * 32, "address": fresh_address()} | change
     response = notify(arguments.pop("tx_hash"), arguments.pop("address"), **arguments)
     assert response.status_code == 400 and message in response.json()["error"]
     assert not WebhookEvent.objects.exists()
 
 
 def test_an_unreachable_chain_leaves_the_notice_failed_for_a_retry(chain, notify, settings):
-    session = open_session(asset="USDC", amount_due=USDC)
+    session = make_chain_session(asset="USDC", amount_due=USDC)
     tx_hash = chain.send_token("USDC", session.address, USDC)
     chain.mine(1)
     down = {**settings.PAYMENTS_GATEWAY}

@@ -7,32 +7,18 @@ Each case was accepted before (a lone surrogate saved a session on SQLite, then 
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from rest_framework.test import APIClient
 
-from payments_gateway.models import APIKey, CheckoutSession, Customer, Event, Order, WebhookEndpoint
+from payments_gateway.models import CheckoutSession, Customer, Event, Order, WebhookEndpoint
 from payments_gateway.services.sessions import create_session
 
 from .factories import make_session
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 SESSION = {"amount": "19.99", "currency": "USD", "asset": "USDC", "network": "test", "reference": "H-1"}
 LONE_SURROGATE = "\ud800"
 NUL = "\x00"
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
-
-
-@pytest.fixture
-def client_api():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {APIKey.objects.create_key('shop')[1]}")
-    return client
 
 
 def rows() -> tuple[int, ...]:
@@ -54,13 +40,11 @@ def rows() -> tuple[int, ...]:
         ("/api/v1/webhook-endpoints/", {"url": "https://shop.example/hook", "description": "{bad}"}, "description"),
     ],
 )
-def test_unstorable_text_in_any_json_field_is_a_400_naming_it_and_nothing_is_written(
-    client_api, path, body, field, bad
-):
+def test_unstorable_text_in_any_json_field_is_a_400_naming_it_and_nothing_is_written(api, path, body, field, bad):
     before = rows()
     # json.dumps writes the lone surrogate as the escape "\ud800", as a client's JSON would carry it.
     text = json.dumps(body).replace("{bad}", json.dumps(bad)[1:-1])
-    response = client_api.post(path, text, content_type="application/json")
+    response = api.post(path, text, content_type="application/json")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert list(error["fields"]) == [field]
@@ -82,9 +66,8 @@ def test_the_hosted_page_customer_form_refuses_a_nul_in_the_name(client):
     assert not Customer.objects.exists() and not Event.objects.filter(type="customer.created").exists()
 
 
-def test_the_admin_refuses_unstorable_metadata(client):
-    admin = User.objects.create_superuser("admin", "admin@example.com", "pw")
-    client.force_login(admin)
+def test_the_admin_refuses_unstorable_metadata(admin_client):
+    client = admin_client
     customer = Customer.objects.create(email="a@example.com")
     response = client.post(
         f"/admin/payments_gateway/customer/{customer.pk}/change/",
@@ -99,8 +82,8 @@ def test_the_admin_refuses_unstorable_metadata(client):
 @pytest.mark.parametrize(
     "amount", ["1_000", "١٠", "+10", "10.", ".5", "1e3", " 10", "10 ", "-1", "0x10", "Infinity", "NaN", "1,5", ""]
 )
-def test_money_is_ascii_digits_with_one_optional_decimal_point(client_api, amount):
-    response = client_api.post("/api/v1/sessions/", SESSION | {"amount": amount}, format="json")
+def test_money_is_ascii_digits_with_one_optional_decimal_point(api, amount):
+    response = api.post("/api/v1/sessions/", SESSION | {"amount": amount}, format="json")
     assert response.status_code == 400, response.content
     messages = " ".join(response.json()["error"]["fields"]["amount"])
     assert 'like "19.99"' in messages or "may not be blank" in messages
@@ -108,7 +91,7 @@ def test_money_is_ascii_digits_with_one_optional_decimal_point(client_api, amoun
 
 
 @pytest.mark.parametrize(("amount", "due"), [("10", "10000000"), ("10.5", "10500000"), (10, "10000000")])
-def test_plain_amounts_are_accepted(client_api, amount, due):
-    response = client_api.post("/api/v1/sessions/", SESSION | {"amount": amount}, format="json")
+def test_plain_amounts_are_accepted(api, amount, due):
+    response = api.post("/api/v1/sessions/", SESSION | {"amount": amount}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["amount_due"] == due

@@ -12,7 +12,10 @@ def test_depth_is_counted_outside_strings_only():
 
 def test_loads_parses_ordinary_documents_and_refuses_deep_ones():
     assert loads(b'{"id": "evt_1", "data": [1, {"x": null}]}') == {"id": "evt_1", "data": [1, {"x": None}]}
-    assert loads("[" * 100 + "]" * 100) is not None
+    hundred_deep = []
+    for _ in range(99):
+        hundred_deep = [hundred_deep]
+    assert loads("[" * 100 + "]" * 100) == hundred_deep
     with pytest.raises(JSONTooDeep):
         loads("[" * 101 + "]" * 101)
     with pytest.raises(ValueError):

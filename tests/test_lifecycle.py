@@ -8,17 +8,9 @@ from django.utils import timezone
 from payments_gateway.models import Event, Order, Transfer
 from payments_gateway.services.payments import expire_due_sessions, expire_if_due, refresh_session
 
-from .factories import TEST_NETWORK, make_session, make_transfer
+from .factories import TEST_NETWORK, make_endpoint, make_session, make_transfer
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.usefixtures("test_network"),
-]
-
-
-@pytest.fixture
-def test_network(settings):
-    settings.PAYMENTS_GATEWAY = {"NETWORKS": {"test": TEST_NETWORK}, "UNDERPAYMENT_TOLERANCE": {}}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 def event_types(session) -> list[str]:
@@ -172,11 +164,9 @@ def test_expire_on_read():
 
 
 def test_events_are_written_with_deliveries_for_wanting_endpoints():
-    from payments_gateway.models import WebhookEndpoint
-
-    everything = WebhookEndpoint.objects.create(url="https://shop.example/hook")
-    only_expired = WebhookEndpoint.objects.create(url="https://shop.example/x", enabled_events=["payment.expired"])
-    WebhookEndpoint.objects.create(url="https://shop.example/off", active=False)
+    everything = make_endpoint("https://shop.example/hook")
+    only_expired = make_endpoint("https://shop.example/x", enabled_events=["payment.expired"])
+    make_endpoint("https://shop.example/off", active=False)
     session = make_session()
     make_transfer(session, 10_000_000, status="confirmed")
     refresh_session(session.pk)

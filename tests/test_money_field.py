@@ -12,28 +12,16 @@ from payments_gateway.fields import UINT256_MAX
 from payments_gateway.models import Transfer
 from payments_gateway.money import format_units, from_base_units, sum_amounts, to_base_units
 
+from .factories import make_transfer
+
 pytestmark = pytest.mark.django_db
 
 BIG = [UINT256_MAX, 10**30 + 1, 0, 1, 10**18, 2**64, 2**63 - 1]
 
 
-def make_transfer(amount: int, n: int) -> Transfer:
-    return Transfer.objects.create(
-        network="test",
-        tx_hash=f"0x{n:064x}",
-        log_index=0,
-        kind="erc20",
-        block_number=1,
-        block_hash="0x" + "ab" * 32,
-        to_address="0x" + "11" * 20,
-        asset="USDC",
-        amount=amount,
-    )
-
-
 def test_amounts_round_trip_exactly():
-    for n, amount in enumerate(BIG):
-        make_transfer(amount, n)
+    for amount in BIG:
+        make_transfer(amount=amount)
     stored = sorted(Transfer.objects.values_list("amount", flat=True))
     assert stored == sorted(BIG)
     assert all(type(v) is int for v in stored)
@@ -42,8 +30,8 @@ def test_amounts_round_trip_exactly():
 
 
 def test_sql_comparisons_and_ordering_are_exact():
-    for n, amount in enumerate(BIG):
-        make_transfer(amount, n)
+    for amount in BIG:
+        make_transfer(amount=amount)
     # 10**30 and 10**30 + 1 are the same float: a float column could not tell them apart.
     assert not Transfer.objects.filter(amount=10**30).exists()
     assert Transfer.objects.filter(amount__gt=10**30).count() == 2
@@ -53,23 +41,23 @@ def test_sql_comparisons_and_ordering_are_exact():
 
 
 def test_sums_are_exact():
-    make_transfer(10**30 + 1, 1)
-    make_transfer(10**30 + 1, 2)
-    make_transfer(UINT256_MAX - 2 * (10**30 + 1), 3)
+    make_transfer(amount=10**30 + 1)
+    make_transfer(amount=10**30 + 1)
+    make_transfer(amount=UINT256_MAX - 2 * (10**30 + 1))
     assert sum_amounts(Transfer.objects.all()) == UINT256_MAX
 
 
 def test_out_of_range_and_non_integer_values_are_refused():
-    for n, bad in enumerate([UINT256_MAX + 1, -1, Decimal("1.5"), "12abc"]):
+    for bad in [UINT256_MAX + 1, -1, Decimal("1.5"), "12abc"]:
         with pytest.raises(ValidationError), transaction.atomic():
-            make_transfer(bad, n)
+            make_transfer(amount=bad)
     assert Transfer.objects.count() == 0
 
 
 def test_transfer_is_unique_per_network_tx_and_log_index():
-    make_transfer(1, 7)
+    first = make_transfer(amount=1)
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_transfer(2, 7)
+        make_transfer(amount=2, tx_hash=first.tx_hash)  # same network, transaction and log index
     assert Transfer.objects.get().amount == 1
     assert timezone.now() - Transfer.objects.get().detected_at < timedelta(minutes=1)
 

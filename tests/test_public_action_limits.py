@@ -9,32 +9,18 @@ from decimal import Decimal
 import pytest
 from django.core.cache import caches
 
-from example_shop.shop.models import Product
 from payments_gateway.models import CheckoutSession, Customer, DepositAddress, Event, Order, SessionStatus
 from payments_gateway.services.sessions import create_session
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 ANOTHER_CLIENT = "203.0.113.7"
 
 
 @pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
-
-
-@pytest.fixture(autouse=True)
 def fresh_counts():
     caches["default"].clear()
-
-
-@pytest.fixture
-def order(client) -> Order:
-    product = Product.objects.create(slug="mug", name="Mug", price=Decimal("12.00"))
-    client.post(f"/products/{product.slug}/add/", {"quantity": 2})
-    client.post("/cart/order/")
-    return Order.objects.get()
 
 
 def pay(client, order, option="test:USDC", **extra):
@@ -51,8 +37,8 @@ def assert_too_many(response):
     assert 1 <= int(response["Retry-After"]) <= 600
 
 
-def test_thirty_pay_with_crypto_posts_on_one_order_give_one_session_and_one_address(client, order):
-    locations = {pay(client, order)["Location"] for _ in range(30)}
+def test_thirty_pay_with_crypto_posts_on_one_order_give_one_session_and_one_address(client, shop_order):
+    locations = {pay(client, shop_order)["Location"] for _ in range(30)}
     session = CheckoutSession.objects.get()
     assert locations == {f"/pay/{session.uuid}/"}
     assert session.status == SessionStatus.OPEN
@@ -60,24 +46,24 @@ def test_thirty_pay_with_crypto_posts_on_one_order_give_one_session_and_one_addr
     assert Event.objects.filter(type="payment.created").count() == 1
 
 
-def test_another_method_still_starts_a_new_session(client, order):
-    pay(client, order)
-    pay(client, order, option="test:ETH")
+def test_another_method_still_starts_a_new_session(client, shop_order):
+    pay(client, shop_order)
+    pay(client, shop_order, option="test:ETH")
     assert CheckoutSession.objects.filter(status=SessionStatus.OPEN).get().asset == "ETH"
     # Back to USDC: the first session was superseded (canceled), so a new one.
-    pay(client, order)
+    pay(client, shop_order)
     assert CheckoutSession.objects.filter(status=SessionStatus.OPEN).get().asset == "USDC"
     assert CheckoutSession.objects.count() == 3
 
 
-def test_the_31st_pay_with_crypto_post_in_a_window_is_429_and_writes_nothing(client, order):
+def test_the_31st_pay_with_crypto_post_in_a_window_is_429_and_writes_nothing(client, shop_order):
     for n in range(30):  # a customer who cannot make up their mind: each switch is a new session
-        assert pay(client, order, option="test:ETH" if n % 2 else "test:USDC").status_code == 302
+        assert pay(client, shop_order, option="test:ETH" if n % 2 else "test:USDC").status_code == 302
     before = written()
-    assert_too_many(pay(client, order, option="test:USDC"))
+    assert_too_many(pay(client, shop_order, option="test:USDC"))
     assert written() == before
-    # Another client, or the same client on another order, is not affected.
-    assert pay(client, order, REMOTE_ADDR=ANOTHER_CLIENT).status_code == 302
+    # Another client, or the same client on another shop_order, is not affected.
+    assert pay(client, shop_order, REMOTE_ADDR=ANOTHER_CLIENT).status_code == 302
     other = Order.objects.create(reference="OTHER", amount=Decimal("5"), currency="USD")
     assert pay(client, other).status_code == 302
 

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
-from django.test import override_settings
 
-from payments_gateway.chain import rpc
 from payments_gateway.models import ChainCursor, Event, ScannedBlock, SessionStatus, Transfer
 from payments_gateway.scanning import check_transaction, scan_network
 from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
 from payments_gateway.scanning.store import TransferStore
-from tests.scanner_helpers import new_address, open_session
+from tests.concurrency import run_together
+from tests.factories import fresh_address, make_chain_session, make_deposit_address, make_transfer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rpc_state():
-    rpc.reset_backoff()
-    yield
-    rpc.reset_backoff()
-
-
-@contextmanager
-def network(chain, **extra):
-    config = {**settings.PAYMENTS_GATEWAY, "NETWORKS": {"anvil": chain.network_settings(**extra)}}
-    with override_settings(PAYMENTS_GATEWAY=config):
-        yield
 
 
 @contextmanager
@@ -58,7 +40,7 @@ def event_types(session):
 
 def test_eth_and_each_token_are_detected_then_confirmed(anvil_settings, chain):
     amounts = {"ETH": 2 * 10**18 + 1, "USDC": 12_345_678, "USDT": 5_000_001, "DAI": 10**23 + 7}
-    sessions = {asset: open_session(asset=asset, amount_due=amount) for asset, amount in amounts.items()}
+    sessions = {asset: make_chain_session(asset=asset, amount_due=amount) for asset, amount in amounts.items()}
     scan_network("anvil")  # catch up to the current head
     txs = {"ETH": chain.send_eth(sessions["ETH"].address, amounts["ETH"])}
     for symbol in ("USDC", "USDT", "DAI"):
@@ -87,7 +69,7 @@ def test_eth_and_each_token_are_detected_then_confirmed(anvil_settings, chain):
 
 
 def test_partial_payment_then_top_up_to_the_same_address(anvil_settings, chain):
-    session = open_session(asset="USDC", amount_due=10_000_000)
+    session = make_chain_session(asset="USDC", amount_due=10_000_000)
     scan_network("anvil")
     chain.send_token("USDC", session.address, 4_000_000)
     chain.mine(2)
@@ -106,8 +88,8 @@ def test_partial_payment_then_top_up_to_the_same_address(anvil_settings, chain):
 
 
 def test_two_transfers_in_one_block_are_both_counted(anvil_settings, chain):
-    eth = open_session(asset="ETH", amount_due=3 * 10**17)
-    usdc = open_session(asset="USDC", amount_due=2_000_000)
+    eth = make_chain_session(asset="ETH", amount_due=3 * 10**17)
+    usdc = make_chain_session(asset="USDC", amount_due=2_000_000)
     scan_network("anvil")
     with one_block(chain):
         chain.send_eth(eth.address, 10**17, account_index=1, wait=False)
@@ -126,9 +108,9 @@ def test_two_transfers_in_one_block_are_both_counted(anvil_settings, chain):
 
 
 def test_transfers_to_addresses_nobody_watches_are_ignored(anvil_settings, chain):
-    session = open_session(asset="USDC", amount_due=1_000_000)
+    session = make_chain_session(asset="USDC", amount_due=1_000_000)
     scan_network("anvil")
-    stranger = new_address()
+    stranger = fresh_address()
     chain.send_token("USDC", stranger, 1_000_000)
     chain.send_eth(stranger, 10**18)
     chain.forward_eth(stranger, 10**18)
@@ -139,28 +121,28 @@ def test_transfers_to_addresses_nobody_watches_are_ignored(anvil_settings, chain
     assert refreshed(session).payment_status == "unpaid"
 
 
-def test_confirmations_progress_block_by_block(chain):
-    with network(chain, confirmations=3):
-        session = open_session(asset="ETH", amount_due=10**18)
+def test_confirmations_progress_block_by_block(chain, use_networks):
+    use_networks(anvil=chain.network_settings(confirmations=3))
+    session = make_chain_session(asset="ETH", amount_due=10**18)
+    scan_network("anvil")
+    chain.send_eth(session.address, 10**18)
+    seen = []
+    for _ in range(3):
         scan_network("anvil")
-        chain.send_eth(session.address, 10**18)
-        seen = []
-        for _ in range(3):
-            scan_network("anvil")
-            transfer = Transfer.objects.get()
-            seen.append((transfer.confirmations, transfer.status, refreshed(session).payment_status))
-            chain.mine(1)
-        assert seen == [(1, "detected", "pending"), (2, "detected", "pending"), (3, "confirmed", "paid")]
-        assert event_types(session) == [
-            "transaction.detected",
-            "payment.pending",
-            "transaction.confirmed",
-            "payment.completed",
-        ]
+        transfer = Transfer.objects.get()
+        seen.append((transfer.confirmations, transfer.status, refreshed(session).payment_status))
+        chain.mine(1)
+    assert seen == [(1, "detected", "pending"), (2, "detected", "pending"), (3, "confirmed", "paid")]
+    assert event_types(session) == [
+        "transaction.detected",
+        "payment.pending",
+        "transaction.confirmed",
+        "payment.completed",
+    ]
 
 
 def test_reorg_that_drops_the_payment_reverts_it_and_reopens_the_session(anvil_settings, chain):
-    session = open_session(asset="USDC", amount_due=5_000_000)
+    session = make_chain_session(asset="USDC", amount_due=5_000_000)
     scan_network("anvil")
     before_payment = chain.snapshot()
     chain.send_token("USDC", session.address, 5_000_000)
@@ -186,7 +168,7 @@ def test_reorg_that_drops_the_payment_reverts_it_and_reopens_the_session(anvil_s
 
 
 def test_shorter_chain_after_anvil_reorg_reverts_the_payment(anvil_settings, chain):
-    session = open_session(asset="ETH", amount_due=10**18)
+    session = make_chain_session(asset="ETH", amount_due=10**18)
     scan_network("anvil")
     chain.send_eth(session.address, 10**18)
     scan_network("anvil")
@@ -198,7 +180,7 @@ def test_shorter_chain_after_anvil_reorg_reverts_the_payment(anvil_settings, cha
 
 
 def test_payment_mined_again_after_a_reorg_moves_to_its_new_block(anvil_settings, chain):
-    session = open_session(asset="ETH", amount_due=10**18)
+    session = make_chain_session(asset="ETH", amount_due=10**18)
     scan_network("anvil")
     before_payment = chain.snapshot()
     tx_hash = chain.send_eth(session.address, 10**18)
@@ -218,41 +200,41 @@ def test_payment_mined_again_after_a_reorg_moves_to_its_new_block(anvil_settings
     assert refreshed(session).payment_status == "paid"
 
 
-def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(chain):
-    with network(chain, max_block_range=3):
-        session = open_session(asset="DAI", amount_due=10**18)
+def test_restart_resumes_from_the_cursor_and_a_crash_mid_range_loses_nothing(chain, use_networks):
+    use_networks(anvil=chain.network_settings(max_block_range=3))
+    session = make_chain_session(asset="DAI", amount_due=10**18)
+    scan_network("anvil")
+    start = ChainCursor.objects.get(network="anvil").block_number
+    for _ in range(4):  # four payments in four blocks, spread over two ranges of 3 blocks
+        chain.send_token("DAI", session.address, 25 * 10**16)
+    chain.mine(2)
+
+    calls = {"n": 0}
+    real = TransferStore.refresh_sessions
+
+    def crash_on_second_range(store):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real(store)
+
+    with mock.patch.object(TransferStore, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
         scan_network("anvil")
-        start = ChainCursor.objects.get(network="anvil").block_number
-        for _ in range(4):  # four payments in four blocks, spread over two ranges of 3 blocks
-            chain.send_token("DAI", session.address, 25 * 10**16)
-        chain.mine(2)
+    cursor = ChainCursor.objects.get(network="anvil")
+    assert cursor.block_number == start + 3  # the first range committed, the second rolled back
+    assert Transfer.objects.count() == 3
+    assert "worker killed" in cursor.last_error
+    assert cursor.lease_owner == ""  # released: the next scan needs no lease expiry
 
-        calls = {"n": 0}
-        real = TransferStore.refresh_sessions
-
-        def crash_on_second_range(store):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise RuntimeError("worker killed")
-            return real(store)
-
-        with mock.patch.object(TransferStore, "refresh_sessions", crash_on_second_range), pytest.raises(RuntimeError):
-            scan_network("anvil")
-        cursor = ChainCursor.objects.get(network="anvil")
-        assert cursor.block_number == start + 3  # the first range committed, the second rolled back
-        assert Transfer.objects.count() == 3
-        assert "worker killed" in cursor.last_error
-        assert cursor.lease_owner == ""  # released: the next scan needs no lease expiry
-
-        result = scan_network("anvil")
-        assert result.from_block == start + 4
-        assert Transfer.objects.count() == 4
-        assert refreshed(session).payment_status == "paid"
-        assert ChainCursor.objects.get(network="anvil").last_error == ""
+    result = scan_network("anvil")
+    assert result.from_block == start + 4
+    assert Transfer.objects.count() == 4
+    assert refreshed(session).payment_status == "paid"
+    assert ChainCursor.objects.get(network="anvil").last_error == ""
 
 
 def test_rescanning_a_range_never_counts_a_payment_twice(anvil_settings, chain):
-    session = open_session(asset="USDT", amount_due=3_000_000)
+    session = make_chain_session(asset="USDT", amount_due=3_000_000)
     scan_network("anvil")
     start = ChainCursor.objects.get(network="anvil").block_number
     chain.send_token("USDT", session.address, 1_000_000)
@@ -291,30 +273,16 @@ def test_another_process_holding_the_lease_makes_the_scan_busy(anvil_settings, c
 
 @pytest.mark.django_db(transaction=True)
 def test_two_scanners_at_once_store_each_payment_once(anvil_settings, chain):
-    sessions = [open_session(asset="USDC", amount_due=1_000_000) for _ in range(3)]
+    sessions = [make_chain_session(asset="USDC", amount_due=1_000_000) for _ in range(3)]
     for s in sessions:
         chain.send_token("USDC", s.address, 1_000_000)
         chain.send_eth(s.address, 10**15)
     chain.mine(2)
-    outcomes, errors = [], []
-    barrier = threading.Barrier(4)
 
-    def scanner():
-        try:
-            barrier.wait()
-            for _ in range(3):
-                outcomes.append(scan_network("anvil").status)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def scanner(_):
+        return [scan_network("anvil").status for _ in range(3)]
 
-    threads = [threading.Thread(target=scanner) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors
+    outcomes = [status for statuses in run_together(4, scanner) for status in statuses]
     assert "scanned" in outcomes
     assert Transfer.objects.count() == 6
     for s in sessions:
@@ -326,7 +294,7 @@ def test_two_scanners_at_once_store_each_payment_once(anvil_settings, chain):
 
 
 def test_eth_paid_through_a_contract_is_found_by_the_balance_check(anvil_settings, chain):
-    session = open_session(asset="ETH", amount_due=10**18)
+    session = make_chain_session(asset="ETH", amount_due=10**18)
     scan_network("anvil")
     chain.send_eth(session.address, 4 * 10**17)  # a plain transfer: found in the block body
     chain.forward_eth(session.address, 6 * 10**17)  # through the Forwarder: no tx to the address, no log
@@ -346,7 +314,7 @@ def test_eth_paid_through_a_contract_is_found_by_the_balance_check(anvil_setting
 
 
 def test_check_transaction_stores_a_real_payment_and_ignores_forged_hints(anvil_settings, chain):
-    session = open_session(asset="USDC", amount_due=2_000_000)
+    session = make_chain_session(asset="USDC", amount_due=2_000_000)
     tx_hash = chain.send_token("USDC", session.address, 2_000_000)
     chain.mine(1)
     (transfer,) = check_transaction("anvil", tx_hash)
@@ -355,7 +323,7 @@ def test_check_transaction_stores_a_real_payment_and_ignores_forged_hints(anvil_
     assert [t.pk for t in check_transaction("anvil", tx_hash.upper().replace("0X", "0x"))] == [transfer.pk]
 
     # Forged or wrong hints change nothing.
-    other = chain.send_token("USDC", new_address(), 2_000_000)
+    other = chain.send_token("USDC", fresh_address(), 2_000_000)
     assert check_transaction("anvil", other) == []
     assert check_transaction("anvil", "0x" + "ab" * 32) == []
     usdc = chain.token("USDC")
@@ -374,7 +342,7 @@ def test_check_transaction_stores_a_real_payment_and_ignores_forged_hints(anvil_
 
 
 def test_scan_command_and_bad_input(anvil_settings, chain, capsys):
-    session = open_session(asset="ETH", amount_due=10**17)
+    session = make_chain_session(asset="ETH", amount_due=10**17)
     chain.send_eth(session.address, 10**17)
     call_command("payments_gateway_scan", "--once", "--network", "anvil")
     assert "anvil: blocks 0.." in capsys.readouterr().out
@@ -390,7 +358,7 @@ def test_hand_written_multicall_encoding_matches_the_abi():
 
     from payments_gateway.chain.multicall import AGGREGATE3, GET_ETH_BALANCE, decode_balances, encode_balance_calls
 
-    multicall, addresses = new_address(), [new_address() for _ in range(7)]
+    multicall, addresses = fresh_address(), [fresh_address() for _ in range(7)]
     calls = [(multicall, True, GET_ETH_BALANCE + encode(["address"], [a])) for a in addresses]
     expected = AGGREGATE3 + encode(["(address,bool,bytes)[]"], [calls])
     assert encode_balance_calls(multicall, addresses) == "0x" + expected.hex()
@@ -418,7 +386,7 @@ def test_xpub_address_paid_with_the_dev_wallet_completes_the_session(anvil_setti
     with transaction.atomic():
         deposit = allocate_address("anvil", timezone.now() + timedelta(days=2))
     assert deposit.address == derive_address(anvil_settings["XPUB"], deposit.index)
-    session = open_session(asset="USDT", amount_due=7_500_000, deposit_address=deposit)
+    session = make_chain_session(asset="USDT", amount_due=7_500_000, deposit_address=deposit)
     pay_session(session, 2_500_000)
     scan_network("anvil")
     assert refreshed(session).payment_status == "partially_paid"
@@ -435,11 +403,11 @@ def test_late_payment_is_credited_and_marked_late_but_not_after_the_late_window(
     from django.utils import timezone
 
     now = timezone.now()
-    late = open_session(
+    late = make_chain_session(
         asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=2), expires_at=now - timedelta(minutes=30),
         status="expired",
     )  # fmt: skip
-    too_late = open_session(
+    too_late = make_chain_session(
         asset="USDC", amount_due=1_000_000, created=now - timedelta(hours=30), expires_at=now - timedelta(hours=25),
         status="expired",
     )  # fmt: skip
@@ -465,10 +433,8 @@ def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credi
     from payments_gateway.models import DepositAddress
 
     now = timezone.now()
-    watched = open_session(asset="ETH", amount_due=10**18)  # keeps the scan looking at block bodies
-    idle = DepositAddress.objects.create(
-        network="anvil", index=1, address=new_address(), busy_until=now - timedelta(days=1)
-    )
+    watched = make_chain_session(asset="ETH", amount_due=10**18)  # keeps the scan looking at block bodies
+    idle = make_deposit_address(network="anvil", address=fresh_address(), busy_until=now - timedelta(days=1))
     scan_network("anvil")
     chain.send_eth(idle.address, 5 * 10**17)  # a customer pays an old address from their wallet history
     chain.mine(BALANCE_CHECK_EVERY)
@@ -478,7 +444,7 @@ def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credi
 
     # The address is handed to a new session: the old ETH on it is explained, the session stays unpaid.
     DepositAddress.objects.filter(pk=idle.pk).update(busy_until=now + timedelta(days=2))
-    session = open_session(asset="ETH", amount_due=10**17, deposit_address=DepositAddress.objects.get(pk=idle.pk))
+    session = make_chain_session(asset="ETH", amount_due=10**17, deposit_address=DepositAddress.objects.get(pk=idle.pk))
     chain.mine(BALANCE_CHECK_EVERY)
     scan_network("anvil")
     assert Transfer.objects.filter(to_address=idle.address).count() == 1
@@ -489,7 +455,7 @@ def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credi
 def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverted(anvil_settings, chain):
     from django.utils import timezone
 
-    session = open_session(asset="USDC", amount_due=1_000_000)
+    session = make_chain_session(asset="USDC", amount_due=1_000_000)
     scan_network("anvil")
     head = chain.w3.eth.block_number
     # The database remembers a longer, different chain (say the dev chain was restarted): a cursor, kept hashes
@@ -500,10 +466,9 @@ def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverte
     ScannedBlock.objects.bulk_create(
         ScannedBlock(network="anvil", number=n, hash=fake, parent_hash=fake) for n in range(head + 900, head + 1001)
     )
-    Transfer.objects.create(
-        network="anvil", tx_hash="0x" + "77" * 32, log_index=0, kind="erc20", block_number=head + 950,
-        block_hash=fake, to_address=session.address, asset="USDC", amount=1_000_000, status="confirmed",
-        confirmations=50, session=session, deposit_address=session.deposit_address, confirmed_at=timezone.now(),
+    make_transfer(
+        session, 1_000_000, status="confirmed", tx_hash="0x" + "77" * 32, block_number=head + 950, block_hash=fake,
+        confirmations=50, confirmed_at=timezone.now(),
     )  # fmt: skip
     from payments_gateway.services.payments import refresh_session
 
@@ -520,10 +485,8 @@ def test_a_chain_replaced_under_the_cursor_is_rescanned_and_old_payments_reverte
 
 
 def test_a_malformed_deposit_address_row_is_logged_and_skipped(anvil_settings, chain, caplog):
-    from payments_gateway.models import DepositAddress
-
-    session = open_session(asset="ETH", amount_due=10**17)
-    DepositAddress.objects.create(network="anvil", index=7, address="0x123", busy_until=session.expires_at)
+    session = make_chain_session(asset="ETH", amount_due=10**17)
+    make_deposit_address(network="anvil", address="0x123", busy_until=session.expires_at)
     chain.send_eth(session.address, 10**17)
     chain.mine(BALANCE_CHECK_EVERY)
     scan_network("anvil")
@@ -534,14 +497,14 @@ def test_a_malformed_deposit_address_row_is_logged_and_skipped(anvil_settings, c
 def test_eth_an_address_already_held_is_never_credited_to_its_session(anvil_settings, chain):
     # Address 0 of the merchant's MetaMask/Ledger account is a funded wallet, or ETH reached an address while the
     # gateway watched nothing: the scanner never saw that ETH arrive (no block bodies are read then).
-    address = new_address()
+    address = fresh_address()
     scan_network("anvil")
     chain.send_eth(address, 3 * 10**18)
     chain.mine(BALANCE_CHECK_EVERY)
     scan_network("anvil")
     assert Transfer.objects.count() == 0
 
-    session = open_session(asset="ETH", amount_due=10**18, address=address)
+    session = make_chain_session(asset="ETH", amount_due=10**18, address=address)
     for _ in range(3):
         chain.mine(BALANCE_CHECK_EVERY)
         scan_network("anvil")
@@ -561,7 +524,7 @@ def test_eth_an_address_already_held_is_never_credited_to_its_session(anvil_sett
 
 
 def test_eth_moved_out_by_the_merchant_then_paid_through_a_contract_is_credited(anvil_settings, chain):
-    session = open_session(asset="ETH", amount_due=2 * 10**18)
+    session = make_chain_session(asset="ETH", amount_due=2 * 10**18)
     scan_network("anvil")
     chain.forward_eth(session.address, 10**18)
     chain.mine(BALANCE_CHECK_EVERY)
@@ -597,7 +560,7 @@ def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_se
     with transaction.atomic():
         deposit = allocate_address("anvil", now + timedelta(minutes=1), now=now)
     # Expired almost a late payment window ago: its address is busy for one more minute.
-    old = open_session(
+    old = make_chain_session(
         asset="USDC", amount_due=1_000_000, deposit_address=deposit, created=now - window - timedelta(hours=1),
         expires_at=now + timedelta(minutes=1) - window, status="expired",
     )  # fmt: skip
@@ -606,7 +569,7 @@ def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_se
     later = now + timedelta(minutes=2)
     with transaction.atomic():
         other = allocate_address("anvil", later + timedelta(days=1), now=later)
-    new = open_session(asset="USDC", amount_due=1_000_000, deposit_address=other, created=later)
+    new = make_chain_session(asset="USDC", amount_due=1_000_000, deposit_address=other, created=later)
     chain.mine(1)
     scan_network("anvil")
     transfer = Transfer.objects.get(to_address=deposit.address)
@@ -616,7 +579,7 @@ def test_a_late_payment_mined_just_before_reuse_goes_to_the_old_session(anvil_se
 
 
 def test_an_eth_baseline_read_on_an_orphaned_branch_is_taken_again_after_the_reorg(anvil_settings, chain):
-    session = open_session(asset="ETH", amount_due=10**18)
+    session = make_chain_session(asset="ETH", amount_due=10**18)
     chain.rpc("anvil_setBalance", [session.address, hex(3 * 10**18)])  # the address holds ETH already
     chain.mine(1)
     before = chain.snapshot()

@@ -12,14 +12,9 @@ from payments_gateway.services.customers import attach_customer
 from payments_gateway.services.payments import expire_if_due, refresh_session
 from payments_gateway.services.sessions import cancel_session, create_session, redirect_url
 
-from .factories import make_transfer
+from .factories import make_customer, make_transfer
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def gateway(test_gateway):
-    return test_gateway
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 
 def nothing_written():
@@ -148,7 +143,7 @@ def test_placeholders_are_replaced_url_encoded():
 
 
 def test_customer_form_never_links_or_changes_an_existing_customer():
-    victim = Customer.objects.create(email="ann@example.com", name="")
+    victim = make_customer(email="ann@example.com", name="")
     first, second = new(), new()
     created = attach_customer(first, email="ANN@example.com", name="Mallory")
     assert created != victim
@@ -170,7 +165,7 @@ def test_customer_form_refuses_an_email_longer_than_the_column():
 
 
 def test_merchant_links_an_existing_customer_by_uuid():
-    known = Customer.objects.create(email="ann@example.com")
+    known = make_customer(email="ann@example.com")
     session = new(customer=str(known.uuid))
     assert session.customer == known and session.order.customer == known
 

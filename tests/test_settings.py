@@ -254,7 +254,7 @@ def test_missing_xpub_is_a_warning_in_check_and_an_error_when_used():
     assert [(m.id, m.is_serious()) for m in messages] == [("payments_gateway.W001", False)]
 
 
-def test_the_shop_settings_pass_the_checks():
+def test_the_test_settings_pass_the_checks():
     assert run_checks(tags=["payments_gateway"]) == []
     call_command("check", fail_level="WARNING")
 

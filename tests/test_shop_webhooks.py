@@ -16,16 +16,12 @@ from payments_gateway.services.payments import refresh_session
 from payments_gateway.webhooks.outgoing import signing
 from payments_gateway.webhooks.outgoing.delivery import event_body
 
-from .factories import TEST_NETWORK, make_session, make_transfer
+from .factories import make_session, make_transfer
+from .http_receiver import live_wsgi_server
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
 URL = "/shop/webhooks/"
-
-
-@pytest.fixture(autouse=True)
-def network(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "NETWORKS": {"test": TEST_NETWORK}}
 
 
 def _post(client: Client, event, secret: str, msg_id: str | None = None):
@@ -93,40 +89,23 @@ def test_seed_registers_the_shop_endpoint_with_its_known_secret(settings):
     call_command("seed_shop", stdout=io.StringIO())  # idempotent
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.url == settings.SHOP_WEBHOOK_URL
-    assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.url.endswith("/shop/webhooks/")
     assert endpoint.secret == settings.SHOP_WEBHOOK_SECRET and endpoint.active
     assert endpoint.wants("payment.completed")
-    assert settings.PAYMENTS_GATEWAY["ALLOW_PRIVATE_WEBHOOK_URLS"] is True
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_wiring_end_to_end_through_a_real_http_server(settings):
+def test_demo_wiring_end_to_end_through_a_real_http_server(settings, private_webhook_urls):
     """The shop runs under a real WSGI server; seed_shop points the gateway at it; a payment reaches it."""
-    import threading
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    from django.core.wsgi import get_wsgi_application
-
     from payments_gateway.webhooks.outgoing.delivery import deliver_due
 
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        settings.SHOP_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/shop/webhooks/"
+    with live_wsgi_server() as url:
+        settings.SHOP_WEBHOOK_URL = f"{url}/shop/webhooks/"
         call_command("seed_shop", stdout=io.StringIO())
         session = make_session()
         Transfer.objects.all().delete()
         event = _pay(session)
         Order.objects.filter(pk=session.order_id).update(status="pending")
         assert deliver_due() >= 1
-    finally:
-        server.shutdown()
-        server.server_close()
 
     delivery = WebhookDelivery.objects.get(event=event)
     assert delivery.state == "succeeded", delivery.last_error or delivery.last_response

@@ -10,10 +10,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from payments_gateway.events import emit
-from payments_gateway.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from payments_gateway.models import DeliveryState, WebhookDelivery
 from payments_gateway.webhooks.outgoing import delivery as service
 from payments_gateway.webhooks.outgoing.delivery import deliver_due, retry_delay
 
+from .factories import make_endpoint
 from .http_receiver import Receiver, Reply, closed_port
 
 pytestmark = pytest.mark.django_db
@@ -22,17 +23,16 @@ SCHEDULE = [5, 300, 1800]
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings):
+def gateway(settings, private_webhook_urls):
     settings.PAYMENTS_GATEWAY = {
         **settings.PAYMENTS_GATEWAY,
-        "ALLOW_PRIVATE_WEBHOOK_URLS": True,
         "WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
         "WEBHOOK_TIMEOUT": "0.5",
     }
 
 
 def _send(receiver_url: str, event_type: str = "payment.completed"):
-    endpoint = WebhookEndpoint.objects.create(url=receiver_url)
+    endpoint = make_endpoint(receiver_url)
     event = emit(event_type, {"uuid": "s1", "amount_received": "1000000000000000000"})
     return endpoint, event, WebhookDelivery.objects.get(event=event, endpoint=endpoint)
 
@@ -239,8 +239,8 @@ def test_redeliver_sends_the_same_webhook_id_again():
 
 def test_send_test_event_of_any_type_reaches_only_that_endpoint():
     with Receiver(Reply(200)) as receiver, Receiver(Reply(200)) as other:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
-        WebhookEndpoint.objects.create(url=other.url())
+        endpoint = make_endpoint(receiver.url())
+        make_endpoint(other.url())
         event = service.send_test_event(endpoint, "refund.completed")
         deliver_due()
 

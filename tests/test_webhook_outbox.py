@@ -14,11 +14,13 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from payments_gateway.events import emit
-from payments_gateway.models import Customer, DeliveryState, Event, WebhookDelivery, WebhookEndpoint
+from payments_gateway.models import Customer, DeliveryState, Event, WebhookDelivery
 from payments_gateway.signals import event_emitted
 from payments_gateway.tasks import deliver_event_webhooks
 from payments_gateway.webhooks.outgoing.delivery import claim_due, deliver_due, lease_duration
 
+from .concurrency import run_together
+from .factories import make_customer, make_endpoint
 from .http_receiver import Receiver, Reply
 
 
@@ -34,16 +36,11 @@ def received_signals():
     event_emitted.disconnect(receiver)
 
 
-@pytest.fixture
-def gateway(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
-
-
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_change_leaves_no_event_no_delivery_no_signal(received_signals):
-    WebhookEndpoint.objects.create(url="https://shop.example/hooks")
+    make_endpoint("https://shop.example/hooks")
     with pytest.raises(RuntimeError), transaction.atomic():
-        Customer.objects.create(email="a@example.com")
+        make_customer(email="a@example.com")
         emit("customer.created", {"email": "a@example.com"})
         raise RuntimeError("the change fails after the event was written")
 
@@ -54,13 +51,13 @@ def test_rolled_back_change_leaves_no_event_no_delivery_no_signal(received_signa
 
 @pytest.mark.django_db(transaction=True)
 def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(received_signals):
-    wants_all = WebhookEndpoint.objects.create(url="https://a.example/hooks")
-    wants_it = WebhookEndpoint.objects.create(url="https://b.example/hooks", enabled_events=["customer.created"])
-    WebhookEndpoint.objects.create(url="https://c.example/hooks", enabled_events=["payment.completed"])
-    WebhookEndpoint.objects.create(url="https://d.example/hooks", active=False)
+    wants_all = make_endpoint("https://a.example/hooks")
+    wants_it = make_endpoint("https://b.example/hooks", enabled_events=["customer.created"])
+    make_endpoint("https://c.example/hooks", enabled_events=["payment.completed"])
+    make_endpoint("https://d.example/hooks", active=False)
 
     with transaction.atomic():
-        customer = Customer.objects.create(email="a@example.com")
+        customer = make_customer(email="a@example.com")
         event = emit("customer.created", {"uuid": str(customer.uuid)})
         assert received_signals == []  # not before commit
 
@@ -72,9 +69,9 @@ def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_commit_queues_a_delivery_task_for_the_event(gateway):
+def test_commit_queues_a_delivery_task_for_the_event(private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
+        endpoint = make_endpoint(receiver.url())
         OrmQ.objects.all().delete()
         event = emit("payment.created", {"uuid": "s"})
 
@@ -94,10 +91,10 @@ def _worker():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(gateway, settings):
+def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(private_webhook_urls, settings):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_TIMEOUT": 20}
     with Receiver(Reply(hang=True), Reply(200)) as receiver:
-        WebhookEndpoint.objects.create(url=receiver.url())
+        make_endpoint(receiver.url())
         event = emit("payment.completed", {"uuid": "s"})
         delivery = WebhookDelivery.objects.get(event=event)
         connections.close_all()  # the forked worker opens its own connection
@@ -124,7 +121,7 @@ def test_a_worker_killed_mid_delivery_leaves_the_delivery_to_be_retried(gateway,
 
 @pytest.mark.django_db(transaction=True)
 def test_two_claims_never_take_the_same_delivery():
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    endpoint = make_endpoint("https://a.example/hooks")
     for i in range(5):
         emit("payment.created", {"n": i})
     now = timezone.now()
@@ -136,10 +133,10 @@ def test_two_claims_never_take_the_same_delivery():
 
 
 @pytest.mark.django_db
-def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
+def test_a_late_worker_does_not_overwrite_a_newer_claim(private_webhook_urls):
     from payments_gateway.webhooks.outgoing.delivery import Outcome, record_attempts, redeliver
 
-    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    make_endpoint("https://a.example/hooks")
     event = emit("payment.completed", {})
     now = timezone.now()
     token, (delivery,) = claim_due(now=now)
@@ -152,7 +149,7 @@ def test_a_late_worker_does_not_overwrite_a_newer_claim(gateway):
 
 
 @pytest.mark.django_db
-def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
+def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(private_webhook_urls):
     from django_q.models import Schedule
 
     from payments_gateway.tasks import deliver_webhooks
@@ -162,7 +159,7 @@ def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1 and schedule.repeats == -1
 
     with Receiver(Reply(200)) as receiver:
-        WebhookEndpoint.objects.create(url=receiver.url())
+        make_endpoint(receiver.url())
         events = [emit("payment.created", {"n": n}) for n in range(25)]  # more than one batch
         assert deliver_webhooks() == 25
     assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(e.id for e in events)
@@ -172,7 +169,7 @@ def test_the_periodic_task_is_scheduled_and_delivers_due_webhooks(gateway):
 def test_test_events_do_not_fire_the_in_process_signal(received_signals):
     from payments_gateway.webhooks.outgoing.delivery import send_test_event
 
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    endpoint = make_endpoint("https://a.example/hooks")
     event = send_test_event(endpoint, "payment.completed")
     assert received_signals == []  # no shop code may act on sample data
     assert WebhookDelivery.objects.get().event == event
@@ -191,28 +188,16 @@ def test_webhook_timeout_setting_is_validated(settings, value):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_claim_disjoint_deliveries():
-    import threading
-
-    WebhookEndpoint.objects.create(url="https://a.example/hooks")
+    make_endpoint("https://a.example/hooks")
     for i in range(40):
         emit("payment.created", {"n": i})
     now = timezone.now()
-    barrier = threading.Barrier(4)
-    claimed: list[list[int]] = []
 
-    def worker():
-        barrier.wait()
-        try:
-            while batch := claim_due(limit=3, now=now)[1]:
-                claimed.append([d.pk for d in batch])
-        finally:
-            connections.close_all()
+    def worker(_):
+        claimed = []
+        while batch := claim_due(limit=3, now=now)[1]:
+            claimed += [d.pk for d in batch]
+        return claimed
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    ids = [pk for batch in claimed for pk in batch]
+    ids = [pk for claimed in run_together(4, worker) for pk in claimed]
     assert len(ids) == len(set(ids)) == 40  # every delivery claimed, none twice

@@ -11,10 +11,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from payments_gateway.events import emit
-from payments_gateway.models import WebhookEndpoint
 from payments_gateway.webhooks.outgoing import signing
 from payments_gateway.webhooks.outgoing.delivery import deliver_due
 
+from .factories import make_endpoint
 from .http_receiver import Receiver, Reply
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +29,8 @@ def test_signature_matches_the_official_library():
 
 
 def test_new_endpoints_get_a_32_byte_whsec_secret_each():
-    a = WebhookEndpoint.objects.create(url="https://a.example/")
-    b = WebhookEndpoint.objects.create(url="https://b.example/")
+    a = make_endpoint("https://a.example/")
+    b = make_endpoint("https://b.example/")
     for endpoint in (a, b):
         assert endpoint.secret.startswith("whsec_")
         assert len(base64.b64decode(endpoint.secret.removeprefix("whsec_"))) == 32
@@ -38,7 +38,7 @@ def test_new_endpoints_get_a_32_byte_whsec_secret_each():
 
 
 def test_headers_verify_and_a_tampered_body_does_not():
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/")
+    endpoint = make_endpoint("https://a.example/")
     headers = signing.signed_headers(endpoint, "evt_abc", b'{"a":1}')
     assert headers["webhook-id"] == "evt_abc"
     assert Webhook(endpoint.secret).verify(b'{"a":1}', headers) == {"a": 1}
@@ -48,10 +48,9 @@ def test_headers_verify_and_a_tampered_body_does_not():
         Webhook(signing.new_secret()).verify(b'{"a":1}', headers)
 
 
-def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_new_one(settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_new_one(private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
+        endpoint = make_endpoint(receiver.url())
         old = endpoint.secret
         now = timezone.now()
         new = signing.rotate_secret(endpoint, now=now)
@@ -78,7 +77,7 @@ def test_rotation_sends_both_signatures_during_the_overlap_then_only_the_new_one
 
 def test_rotation_overlap_is_configurable(settings):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "WEBHOOK_SECRET_ROTATION_OVERLAP": 3600}
-    endpoint = WebhookEndpoint.objects.create(url="https://a.example/")
+    endpoint = make_endpoint("https://a.example/")
     now = timezone.now()
     signing.rotate_secret(endpoint, now=now)
     assert endpoint.previous_secret_expires == now + timedelta(hours=1)

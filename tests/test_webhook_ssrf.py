@@ -12,10 +12,11 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from payments_gateway.events import emit
-from payments_gateway.models import WebhookDelivery, WebhookEndpoint
+from payments_gateway.models import WebhookDelivery
 from payments_gateway.webhooks.outgoing import ssrf
 from payments_gateway.webhooks.outgoing.delivery import deliver_due
 
+from .factories import make_endpoint
 from .http_receiver import Receiver, Reply
 
 FORBIDDEN = {
@@ -117,7 +118,7 @@ def test_delivery_refuses_a_name_that_rebinds_to_loopback_after_validation(setti
         dns = FakeDNS(monkeypatch, rebind=[["93.184.215.14"], ["127.0.0.1"]])
         url = receiver.url(host="rebind.test")
         ssrf.validate_endpoint_url(url)  # at save time the name looks public
-        WebhookEndpoint.objects.create(url=url)
+        make_endpoint(url)
         emit("payment.completed", {})
         deliver_due()
 
@@ -134,7 +135,7 @@ def test_delivery_connects_to_the_address_it_resolved_once_and_keeps_the_name(se
         _allow(settings, True)
         # A second lookup would answer an unroutable address; the connection must use the first answer.
         dns = FakeDNS(monkeypatch, shop=[["127.0.0.1"], ["10.255.255.1"]])
-        WebhookEndpoint.objects.create(url=receiver.url(host="shop.test"))
+        make_endpoint(receiver.url(host="shop.test"))
         emit("payment.completed", {})
         deliver_due()
 
@@ -149,7 +150,7 @@ def test_delivery_connects_to_the_address_it_resolved_once_and_keeps_the_name(se
 def test_delivery_refuses_private_literals(settings, host):
     with Receiver(Reply(200)) as receiver:
         _allow(settings, False, debug=True)
-        WebhookEndpoint.objects.create(url=f"http://{host}:{receiver.port}/hook")
+        make_endpoint(f"http://{host}:{receiver.port}/hook")
         emit("payment.completed", {})
         deliver_due()
     assert receiver.requests == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -13,42 +11,12 @@ from payments_gateway.events import emit
 from payments_gateway.models import APIKey, DeliveryState, Event, WebhookDelivery, WebhookEndpoint
 from payments_gateway.webhooks.outgoing.delivery import deliver_due
 
+from .factories import make_endpoint
 from .http_receiver import Receiver, Reply
 
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = "/api/v1/webhook-endpoints/"
-
-
-@pytest.fixture(autouse=True)
-def production_guard(settings):
-    """The example shop allows private webhook URLs for its demo; the API is tested with the production default."""
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": False}
-
-
-@pytest.fixture
-def api_key():
-    return APIKey.objects.create_key("tests")
-
-
-@pytest.fixture
-def api(api_key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    return client
-
-
-@pytest.fixture
-def public_dns(monkeypatch):
-    """DNS is remote: names ending in .example resolve to a public address, as they would for a real shop."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".example"):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +91,7 @@ def test_bad_input_is_a_400_naming_the_problem_and_saves_nothing(api, public_dns
 
 
 def test_update_refuses_a_private_url_and_keeps_the_old_one(api, public_dns):
-    endpoint = WebhookEndpoint.objects.create(url="https://shop.example/hooks")
+    endpoint = make_endpoint("https://shop.example/hooks")
     response = api.patch(f"{ENDPOINTS}{endpoint.uuid}/", {"url": "https://127.0.0.1/"}, format="json")
     assert response.status_code == 400
     endpoint.refresh_from_db()
@@ -131,8 +99,8 @@ def test_update_refuses_a_private_url_and_keeps_the_old_one(api, public_dns):
 
 
 def test_reenabling_a_disabled_endpoint_clears_the_reason(api, public_dns):
-    endpoint = WebhookEndpoint.objects.create(
-        url="https://shop.example/hooks", active=False, disabled_reason="The endpoint answered 410 Gone."
+    endpoint = make_endpoint(
+        "https://shop.example/hooks", active=False, disabled_reason="The endpoint answered 410 Gone."
     )
     response = api.patch(f"{ENDPOINTS}{endpoint.uuid}/", {"active": True}, format="json")
     assert response.status_code == 200 and response.json()["disabled_reason"] == ""
@@ -141,7 +109,7 @@ def test_reenabling_a_disabled_endpoint_clears_the_reason(api, public_dns):
 
 
 def test_rotate_secret_returns_the_new_secret_and_keeps_the_old_valid(api):
-    endpoint = WebhookEndpoint.objects.create(url="https://shop.example/hooks")
+    endpoint = make_endpoint("https://shop.example/hooks")
     old = endpoint.secret
     response = api.post(f"{ENDPOINTS}{endpoint.uuid}/rotate-secret/", {"overlap_seconds": 600}, format="json")
     assert response.status_code == 200
@@ -153,10 +121,9 @@ def test_rotate_secret_returns_the_new_secret_and_keeps_the_old_valid(api):
     assert bad.status_code == 400 and "overlap_seconds" in bad.json()["error"]["fields"]
 
 
-def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_send_test_event_of_any_type_is_delivered_signed(api, private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
+        endpoint = make_endpoint(receiver.url())
         response = api.post(f"{ENDPOINTS}{endpoint.uuid}/test/", {"type": "subscription.renewed"}, format="json")
         assert response.status_code == 201
         body = response.json()
@@ -173,10 +140,9 @@ def test_send_test_event_of_any_type_is_delivered_signed(api, settings):
     assert Event.objects.count() == 1
 
 
-def test_events_list_retrieve_and_redeliver_with_the_same_webhook_id(api, settings):
-    settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "ALLOW_PRIVATE_WEBHOOK_URLS": True}
+def test_events_list_retrieve_and_redeliver_with_the_same_webhook_id(api, private_webhook_urls):
     with Receiver(Reply(200)) as receiver:
-        endpoint = WebhookEndpoint.objects.create(url=receiver.url())
+        endpoint = make_endpoint(receiver.url())
         event = emit("payment.completed", {"uuid": "s1"})
         emit("customer.created", {"uuid": "c1"})
         deliver_due()
@@ -208,7 +174,7 @@ def test_redeliver_to_a_named_endpoint_and_unknown_ids(api):
     assert response.status_code == 400
     assert "name an endpoint" in response.json()["error"]["fields"]["endpoint"][0]
 
-    endpoint = WebhookEndpoint.objects.create(url="https://shop.example/hooks")
+    endpoint = make_endpoint("https://shop.example/hooks")
     response = api.post(f"/api/v1/events/{event.id}/redeliver/", {"endpoint": str(endpoint.uuid)}, format="json")
     assert response.status_code == 202
     assert WebhookDelivery.objects.get(event=event).endpoint == endpoint
