@@ -28,6 +28,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "func": "payments_gateway.tasks.purge_idempotency_keys",
         "schedule_type": "H",  # Schedule.HOURLY
     },
+    # subscriptions: renewals opened RENEWAL_NOTICE before a period ends; past due, grace and period ends
+    "payments_gateway.renew_subscriptions": {
+        "func": "payments_gateway.tasks.renew_subscriptions",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
     # branch outgoing: retries and anything an after-commit kick missed (new events are kicked at once)
     "payments_gateway.deliver_webhooks": {
         "func": "payments_gateway.tasks.deliver_webhooks",

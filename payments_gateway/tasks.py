@@ -55,6 +55,17 @@ def purge_idempotency_keys() -> int:
     return purge_expired_keys()
 
 
+# --- subscriptions ---------------------------------------------------------------------------------------------
+
+
+def renew_subscriptions() -> dict[str, int]:
+    """Periodic: open the renewal sessions that are due, and move subscriptions that time changes (past due,
+    canceled or unpaid after the grace period, ended at period end). Idempotent; safe in several workers."""
+    from .services.subscriptions import renew_due_subscriptions
+
+    return renew_due_subscriptions()
+
+
 # --- outgoing webhooks (branch outgoing) -------------------------------------------------------------------
 
 # Stay well inside Q_CLUSTER["timeout"] (60 s in the example shop), even when endpoints hang.

@@ -26,6 +26,8 @@ from payments_gateway.models import (
     Event,
     IdempotencyKey,
     Order,
+    Subscription,
+    SubscriptionPeriod,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
@@ -151,6 +153,34 @@ def make_transfer(
             "deposit_address": session.deposit_address,
         }
     return Transfer.objects.create(**values | fields)
+
+
+def make_subscription(*, session: CheckoutSession | None = None, start=None, **fields) -> Subscription:
+    """An active subscription of 10.00 USD a month whose first period, paid, starts at ``start`` (default: now) and
+    is collected by ``session`` (a new complete ``createSubscription`` session if not given). Any field of the
+    subscription can be given: ``status``, ``customer``, ``interval``, ``amount``..."""
+    from payments_gateway.services.periods import period_bounds
+
+    start = start or timezone.now()
+    if session is None:
+        session = make_session(type="createSubscription", status="complete", payment_status="paid", completed_at=start)
+    values = {
+        "customer": session.customer,
+        "description": "Coffee club, monthly",
+        "amount": Decimal("10.00"),
+        "currency": "USD",
+        "interval": "month",
+        "interval_count": 1,
+        "payment_methods": [{"network": session.network, "asset": session.asset}],
+        "status": "active",
+    } | fields
+    end = period_bounds(start, values["interval"], values["interval_count"], 1)[1]
+    subscription = Subscription.objects.create(
+        billing_anchor=start, current_period_start=start, current_period_end=end, **values
+    )
+    SubscriptionPeriod.objects.create(subscription=subscription, number=1, start=start, end=end, session=session,
+                                      paid_at=start)  # fmt: skip
+    return subscription
 
 
 # --- webhooks -----------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from .factories import (
     make_incoming_event,
     make_order,
     make_session,
+    make_subscription,
     make_transfer,
 )
 
@@ -71,6 +72,7 @@ def world():
                                    body=b'{"a": 1}')  # fmt: skip
     WebhookRequest.objects.create(source="transactions", body=b'{"a": 1}', valid=True, status_code=200, event=incoming)
     make_idempotency_key(make_api_key("shop backend")[0], key="idem-1")
+    make_subscription(customer=customer)
     return {"session": session, "order": order, "event": event}
 
 

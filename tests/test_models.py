@@ -15,6 +15,8 @@ from payments_gateway.models import (
     PaymentStatus,
     SessionStatus,
     SessionType,
+    SubscriptionInterval,
+    SubscriptionStatus,
     Transfer,
     TransferStatus,
     WebhookDelivery,
@@ -110,7 +112,10 @@ def test_status_values_are_the_public_contract():
     assert SessionStatus.values == ["open", "complete", "expired", "canceled"]
     assert PaymentStatus.values == ["unpaid", "pending", "partially_paid", "paid", "overpaid"]
     assert TransferStatus.values == ["detected", "confirmed", "reverted"]
-    assert SessionType.values == ["payment", "createSubscription"]
+    # renewSubscription: the sessions the gateway opens for a subscription's later periods ({{TRANSACTION_TYPE}})
+    assert SessionType.values == ["payment", "createSubscription", "renewSubscription"]
+    assert SubscriptionStatus.values == ["incomplete", "active", "past_due", "canceled", "unpaid"]
+    assert SubscriptionInterval.values == ["day", "week", "month", "year"]
     assert set(OrderStatus.values) >= {"pending", "paid"}
     assert {"pending", "succeeded", "failed"} <= set(DeliveryState.values)  # the API shows these states
 

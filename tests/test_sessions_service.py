@@ -71,7 +71,9 @@ def test_an_order_can_be_paid_again_after_its_session_expired():
         ({"success_url": "javascript:alert(1)"}, "success_url", "not a valid http(s) URL"),
         ({"cancel_url": "not a url"}, "cancel_url", "not a valid http(s) URL"),
         ({"customer": "6f1c0b8e-0000-0000-0000-000000000000"}, "customer", "no customer"),
-        ({"type": "createSubscription"}, "type", "not supported yet"),
+        ({"type": "createSubscription"}, "type", "belong to a subscription: create them with services.subscriptions"),
+        ({"type": "renewSubscription"}, "type", "belong to a subscription"),
+        ({"type": "gift"}, "type", "unknown type 'gift'"),
         ({"metadata": ["x"]}, "metadata", "JSON object"),
     ],
 )

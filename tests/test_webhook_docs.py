@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def _documented() -> dict[str, dict]:
     text = README.read_text()
-    blocks = re.findall(r"#### `([a-z.]+)`\n\n.+?\n\n```json\n(.+?)\n```", text, flags=re.S)
+    blocks = re.findall(r"#### `([a-z._]+)`\n\n.+?\n\n```json\n(.+?)\n```", text, flags=re.S)
     return {name: json.loads(body) for name, body in blocks}
 
 

@@ -6,6 +6,7 @@ from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
 from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
 from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
+from .subscriptions import SubscriptionAdmin, SubscriptionPeriodAdmin
 
 __all__ = [
     "APIKeyAdmin",
@@ -15,6 +16,8 @@ __all__ = [
     "DepositAddressAdmin",
     "EventAdmin",
     "OrderAdmin",
+    "SubscriptionAdmin",
+    "SubscriptionPeriodAdmin",
     "TransferAdmin",
     "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",

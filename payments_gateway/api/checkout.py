@@ -10,11 +10,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import CheckoutSession, Customer
+from ..models import CheckoutSession, Customer, SessionType
 from ..pricing import RateUnavailable
 from ..services.customers import create_customer, update_customer
 from ..services.payments import expire_if_due, expire_session
 from ..services.sessions import create_session
+from ..services.subscriptions import create_subscription_session
 from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
 from .auth import APIKeyAuthentication, HasAPIKey
 from .errors import exception_handler
@@ -85,8 +86,12 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
     def create(self, request, *args, **kwargs):
         form = SessionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        fields = dict(form.validated_data)
         try:
-            session = create_session(**form.validated_data)
+            if fields.get("type") == SessionType.CREATE_SUBSCRIPTION:
+                session = create_subscription_session(**{name: v for name, v in fields.items() if name != "type"})
+            else:
+                session = create_session(**fields)
         except DjangoValidationError as exc:
             # A ValidationError raised deeper (a model field) may carry a message without a field.
             raise exceptions.ValidationError(getattr(exc, "message_dict", {"non_field_errors": exc.messages}))

@@ -9,7 +9,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from ..conf import gateway_settings
-from ..models import CheckoutSession, Customer, SessionType, Transfer
+from ..models import CheckoutSession, Customer, SessionType, SubscriptionInterval, Transfer
 from ..qr import qr_data_uri
 from ..services.payloads import describe_session
 
@@ -57,6 +57,30 @@ class SessionCreateSerializer(serializers.Serializer):
     cancel_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     customer = serializers.UUIDField(required=False, help_text="uuid of an existing customer.")
     metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the session.")
+    # type "createSubscription" only
+    interval = serializers.ChoiceField(
+        choices=SubscriptionInterval.choices, required=False,
+        help_text='createSubscription: the billing period\'s unit (required with that type).',
+    )  # fmt: skip
+    interval_count = serializers.IntegerField(
+        required=False, help_text="createSubscription: periods of `interval` between bills, 1 to 365 days, 52 "
+        "weeks, 12 months or 1 year (default 1).",
+    )  # fmt: skip
+    customer_email = serializers.EmailField(
+        required=False, max_length=254, help_text="createSubscription: the customer's e-mail address for reminders "
+        "(a new customer), when no `customer` is given.",
+    )  # fmt: skip
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        subscription_fields = [name for name in ("interval", "interval_count", "customer_email") if name in data]
+        if data.get("type") == SessionType.CREATE_SUBSCRIPTION:
+            if "interval" not in data:
+                raise serializers.ValidationError({"interval": ["required for a createSubscription session."]})
+        elif subscription_fields:
+            raise serializers.ValidationError(
+                {subscription_fields[0]: ['only for "type": "createSubscription" sessions.']}
+            )
+        return data
 
 
 class DescribedSessionSerializer(serializers.ModelSerializer):
@@ -115,6 +139,9 @@ class SessionSerializer(DescribedSessionSerializer):
     )
     order = OrderSummarySerializer()
     customer = serializers.UUIDField(allow_null=True, help_text="uuid of the session's customer.")
+    subscription = serializers.UUIDField(
+        allow_null=True, help_text="uuid of the subscription a createSubscription or renewSubscription session pays."
+    )
 
     class Meta:
         model = CheckoutSession
@@ -123,8 +150,8 @@ class SessionSerializer(DescribedSessionSerializer):
             "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
             "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display",
             "payment_uri", "qr_code", "quote",
-            "success_url", "cancel_url", "late", "order", "customer", "metadata", "created", "completed_at",
-            "expired_at", "canceled_at",
+            "success_url", "cancel_url", "late", "order", "customer", "subscription", "metadata", "created",
+            "completed_at", "expired_at", "canceled_at",
         ]  # fmt: skip
         read_only_fields = fields
 

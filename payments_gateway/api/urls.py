@@ -5,12 +5,13 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import checkout, webhooks
+from . import checkout, subscriptions, webhooks
 from .errors import exception_handler, json_error
 
 router = SimpleRouter()
 router.register("sessions", checkout.SessionViewSet, basename="session")
 router.register("customers", checkout.CustomerViewSet, basename="customer")
+router.register("subscriptions", subscriptions.SubscriptionViewSet, basename="subscription")
 router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("events", webhooks.EventViewSet, basename="event")
 

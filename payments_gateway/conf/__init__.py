@@ -26,7 +26,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from .networks import AssetConfig, NetworkConfig, parse_network
-from .values import SETTING_NAME, dotted_path, duration, key_of, positive_decimal, positive_int, refuse_floats, sub_key
+from .values import (
+    SETTING_NAME,
+    dotted_path,
+    duration,
+    key_of,
+    positive_decimal,
+    positive_int,
+    public_url,
+    refuse_floats,
+    sub_key,
+)
 from .values import boolean as _boolean
 
 __all__ = [
@@ -73,6 +83,16 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # Subscriptions: a period's renewal session opens this long before the period ends (never before it starts).
+    "RENEWAL_NOTICE": timedelta(days=3),
+    # Subscriptions: how long after a period ends its renewal may still be paid (the subscription is past_due).
+    "SUBSCRIPTION_GRACE": timedelta(days=7),
+    # Subscriptions: what one still unpaid after the grace period becomes, "canceled" or "unpaid".
+    "SUBSCRIPTION_AFTER_GRACE": "canceled",
+    # Subscriptions: e-mail the customer when a renewal is due and when it is past due.
+    "SUBSCRIPTION_REMINDERS": True,
+    # The absolute URL this app's pages are served at (e.g. "https://shop.example"), for links in e-mails.
+    "PUBLIC_URL": None,
 }
 
 _DURATION_KEYS = {
@@ -82,6 +102,12 @@ _DURATION_KEYS = {
     "IDEMPOTENCY_KEY_TTL",
 }
 SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
+# (low, high, how to say it) of the subscription durations.
+SUBSCRIPTION_DURATIONS = {
+    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days"),
+    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days"),
+}
+AFTER_GRACE_CHOICES = ("canceled", "unpaid")
 
 _T = TypeVar("_T")
 _caches: list[Callable[[], None]] = []
@@ -210,8 +236,22 @@ class GatewaySettings:
             return positive_int(value, key)
         if attr == "SCAN_INTERVAL":
             return None if value is None else positive_decimal(value, key)
-        if attr == "ALLOW_PRIVATE_WEBHOOK_URLS":
+        if attr in {"ALLOW_PRIVATE_WEBHOOK_URLS", "SUBSCRIPTION_REMINDERS"}:
             return _boolean(value, key)
+        if attr in SUBSCRIPTION_DURATIONS:
+            low, high, allowed = SUBSCRIPTION_DURATIONS[attr]
+            if not low <= (period := duration(value, key)) <= high:
+                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}; e.g. timedelta(days=3).")
+            return period
+        if attr == "SUBSCRIPTION_AFTER_GRACE":
+            if value not in AFTER_GRACE_CHOICES:
+                raise ImproperlyConfigured(
+                    f"{key} must be 'canceled' (the subscription ends) or 'unpaid' (it stops, and a late payment of "
+                    f"its renewal revives it), not {value!r}."
+                )
+            return value
+        if attr == "PUBLIC_URL":
+            return public_url(value, key)
         return value  # pragma: no cover - every key is handled above
 
 

@@ -67,6 +67,21 @@ def boolean(value: Any, key: str) -> bool:
     return value
 
 
+def public_url(value: Any, key: str) -> str | None:
+    """None, or the origin (``scheme://host[:port]``) of an absolute http(s) URL; links append their path."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        raise ImproperlyConfigured(
+            f"{key} must be the scheme and host customers reach your site at, e.g. 'https://shop.example' (no "
+            f"path: links add the app's own URL paths), not {value!r}."
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def address(value: Any, key: str) -> str:
     """An EVM address, returned EIP-55 checksummed."""
     from eth_utils import to_checksum_address

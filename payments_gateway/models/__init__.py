@@ -13,12 +13,20 @@ from .chain import (
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
 from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .subscriptions import (
+    CancellationReason,
+    Subscription,
+    SubscriptionInterval,
+    SubscriptionPeriod,
+    SubscriptionStatus,
+)
 
 __all__ = [
     "AddressCounter",
     "ScannedBlock",
     "TransferKind",
     "APIKey",
+    "CancellationReason",
     "ChainCursor",
     "CheckoutSession",
     "Customer",
@@ -31,6 +39,10 @@ __all__ = [
     "PaymentStatus",
     "SessionStatus",
     "SessionType",
+    "Subscription",
+    "SubscriptionInterval",
+    "SubscriptionPeriod",
+    "SubscriptionStatus",
     "Transfer",
     "TransferStatus",
     "WebhookAttempt",

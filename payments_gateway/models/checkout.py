@@ -66,6 +66,8 @@ class Order(models.Model):
 class SessionType(models.TextChoices):
     PAYMENT = "payment", "One-time payment"
     CREATE_SUBSCRIPTION = "createSubscription", "Create subscription"
+    # Opened by the gateway for each later period of a subscription (services/subscriptions.py), never by a caller.
+    RENEW_SUBSCRIPTION = "renewSubscription", "Renew subscription"
 
 
 class SessionStatus(models.TextChoices):

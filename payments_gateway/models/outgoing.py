@@ -22,9 +22,12 @@ EVENT_TYPES = [
     "customer.created",
     "customer.updated",
     "subscription.created",
-    "subscription.updated",
+    "subscription.activated",
+    "subscription.renewal_due",
     "subscription.renewed",
+    "subscription.past_due",
     "subscription.canceled",
+    "subscription.updated",
 ]
 
 

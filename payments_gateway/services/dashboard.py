@@ -1,4 +1,5 @@
-"""The merchant dashboard's figures: totals received, a per-day chart, session counts and scanner lag.
+"""The merchant dashboard's figures: totals received, a per-day chart, session counts, scanner lag, and
+subscriptions (active and past-due counts, monthly recurring revenue per currency).
 
 Everything is exact: amounts are Python ints in base units (summed with ``sum_amounts``, never SQL SUM, which is
 not exact on SQLite's text column) and bar heights are integer ratios; no float anywhere.
@@ -8,13 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 
 from django.db.models import Count
 from django.utils import timezone
 
 from ..conf import gateway_settings
-from ..models import ChainCursor, CheckoutSession, PaymentStatus, SessionStatus, Transfer, TransferStatus
-from ..money import format_units, sum_amounts
+from ..models import (
+    ChainCursor,
+    CheckoutSession,
+    PaymentStatus,
+    SessionStatus,
+    Subscription,
+    SubscriptionStatus,
+    Transfer,
+    TransferStatus,
+)
+from ..money import CURRENCY_EXPONENTS, format_units, sum_amounts
+from .periods import monthly_amount, round_to
 
 CHART_DAYS = 30
 CHART_HEIGHT = 120  # px of the tallest bar
@@ -87,6 +99,7 @@ def dashboard_data(now: datetime | None = None) -> dict:
         "charts": received_charts(now),
         "sessions": session_counts(),
         "scanners": scanner_rows(),
+        "subscriptions": subscription_figures(),
         "chart_days": CHART_DAYS,
         "now": now,
     }
@@ -195,6 +208,28 @@ def scanner_rows() -> list[ScannerRow]:
             )
         )
     return rows
+
+
+def subscription_figures() -> dict:
+    """``active`` and ``past_due`` counts, and ``mrr``: monthly recurring revenue per currency, ``{currency:
+    Decimal}`` in currency order.
+
+    MRR counts the subscriptions still billed (active and past due; one canceling at period end until it ends):
+    each plan's price per month — a monthly plan its price, a yearly one 1/12 of it, a weekly one 52/12, a daily one
+    365/12, divided by ``interval_count`` — summed exactly as fractions, then rounded once, half to even, to the
+    currency's minor unit.
+    """
+    billed = Subscription.objects.filter(status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE])
+    counts = dict(billed.order_by().values_list("status").annotate(n=Count("id")))
+    totals: dict[str, Fraction] = {}
+    for amount, currency, interval, count in billed.values_list("amount", "currency", "interval", "interval_count"):
+        totals[currency] = totals.get(currency, Fraction(0)) + monthly_amount(amount, interval, count)
+    return {
+        "active": counts.get(SubscriptionStatus.ACTIVE, 0),
+        "past_due": counts.get(SubscriptionStatus.PAST_DUE, 0),
+        "mrr": {currency: round_to(total, CURRENCY_EXPONENTS.get(currency, 2)) for currency, total in
+                sorted(totals.items())},
+    }  # fmt: skip
 
 
 def _received():

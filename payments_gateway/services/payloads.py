@@ -6,7 +6,8 @@ takes its shape from it: :func:`session_payload` (the ``data`` of ``payment.*`` 
 ``SessionSerializer`` and ``TransactionStatusSerializer``, and the hosted page's state
 (``views/presentation.py``). Datetimes stay ``datetime`` here: each reader formats them its own way.
 
-Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``).
+Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``,
+``subscription.*``); :func:`describe_subscription` is the one description of a subscription.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from ..conf import gateway_settings
-from ..models import CheckoutSession, Customer, PaymentStatus, Transfer
+from ..models import (
+    CheckoutSession,
+    Customer,
+    PaymentStatus,
+    SessionType,
+    Subscription,
+    SubscriptionPeriod,
+    Transfer,
+)
 from ..money import format_fiat, format_units
 
 # Enough is seen on chain (confirmed or not): nothing is asked of the customer any more.
@@ -25,7 +34,7 @@ NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERP
 EVENT_SESSION_FIELDS = (
     "uuid", "type", "status", "payment_status", "network", "asset", "decimals", "amount_due", "amount_received",
     "amount_pending", "amount_remaining", "amount_due_display", "deposit_address", "late", "expires_at",
-    "completed_at", "fiat_amount", "fiat_currency", "order", "customer", "metadata",
+    "completed_at", "fiat_amount", "fiat_currency", "order", "customer", "subscription", "metadata",
 )  # fmt: skip
 
 
@@ -76,6 +85,7 @@ def describe_session(session: CheckoutSession) -> dict[str, Any]:
             "currency": order.currency,
         },
         "customer": str(session.customer.uuid) if session.customer_id and session.customer else None,
+        "subscription": _subscription_of(session),
         "metadata": session.metadata,
     }
 
@@ -117,6 +127,40 @@ def customer_payload(customer: Customer) -> dict[str, Any]:
     }
 
 
+def describe_subscription(subscription: Subscription, latest: CheckoutSession | None = None) -> dict[str, Any]:
+    """The facts about ``subscription`` that the API and the events show. ``latest_session`` is the session of
+    its newest period (``latest``, or read from the database): the one to pay while a renewal is open."""
+    if latest is None and subscription.pk is not None:
+        newest = subscription.periods.select_related("session").order_by("-number").first()
+        latest = newest.session if newest else None
+    return {
+        "uuid": str(subscription.uuid),
+        "status": subscription.status,
+        "customer": str(subscription.customer.uuid) if subscription.customer_id and subscription.customer else None,
+        "description": subscription.description,
+        "amount": format_fiat(subscription.amount, subscription.currency),
+        "currency": subscription.currency,
+        "interval": subscription.interval,
+        "interval_count": subscription.interval_count,
+        "payment_methods": subscription.payment_methods,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "canceled_at": subscription.canceled_at,
+        "ended_at": subscription.ended_at,
+        "cancellation_reason": subscription.cancellation_reason or None,
+        "latest_session": str(latest.uuid) if latest else None,
+        "metadata": subscription.metadata,
+        "created": subscription.created,
+    }
+
+
+def subscription_payload(subscription: Subscription, latest: CheckoutSession | None = None) -> dict[str, Any]:
+    """The ``data`` of ``subscription.*`` events: the subscription's description, datetimes in ISO 8601."""
+    facts = describe_subscription(subscription, latest)
+    return {"object": "subscription"} | {name: _json(value) for name, value in facts.items()}
+
+
 def amount_to_pay(session: CheckoutSession) -> int:
     """Base units the customer should still send: the whole amount until something is seen, then the remainder.
 
@@ -144,6 +188,15 @@ def payment_uri(session: CheckoutSession) -> str | None:
     if asset.is_native:
         return f"ethereum:{address}@{network.chain_id}?value={units}"
     return f"ethereum:{asset.address}@{network.chain_id}/transfer?address={address}&uint256={units}"
+
+
+def _subscription_of(session: CheckoutSession) -> str | None:
+    """The uuid of the subscription a ``createSubscription`` or ``renewSubscription`` session pays for."""
+    if session.type == SessionType.PAYMENT or session.pk is None:
+        return None
+    found = SubscriptionPeriod.objects.filter(session_id=session.pk).values_list("subscription__uuid", flat=True)
+    uuid = found.first()
+    return str(uuid) if uuid else None
 
 
 def _json(value: Any) -> Any:

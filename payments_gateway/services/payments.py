@@ -33,11 +33,13 @@ from ..models import (
     OrderStatus,
     PaymentStatus,
     SessionStatus,
+    SessionType,
     Transfer,
     TransferStatus,
 )
 from ..money import tolerance
 from .payloads import session_payload, transfer_payload
+from .subscriptions import record_payment as record_subscription_payment
 
 PAID = {PaymentStatus.PAID, PaymentStatus.OVERPAID}
 TRANSFER_EVENTS = {
@@ -171,6 +173,8 @@ def _announce_session(session: CheckoutSession, previous: tuple[str, str]) -> No
     order = session.order
     if session.status == SessionStatus.COMPLETE and old_status != SessionStatus.COMPLETE:
         emit("payment.completed", session_payload(session), session=session)
+        if session.type != SessionType.PAYMENT:  # a subscription's period is paid: its status moves with it
+            record_subscription_payment(session)
         if order.status != OrderStatus.PAID:
             order.status = OrderStatus.PAID
             order.save(update_fields=["status", "updated"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -61,23 +62,28 @@ def create_session(
     customer: Customer | str | None = None,
     metadata: dict | None = None,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
+    within: Callable[[CheckoutSession], None] | None = None,
 ) -> CheckoutSession:
     """Create an open session that collects ``order`` (an Order, or the reference of one) or a new order of
     ``amount`` ``currency`` (with optional ``reference`` and ``description``) in ``asset`` on ``network``.
 
     Raises ``ValidationError`` ({field: [message]}) for bad input, before anything is written, and
     ``pricing.RateUnavailable`` when the rate provider cannot quote now.
+
+    Subscription sessions are made by ``services/subscriptions.py``, which passes ``within``: called with the new
+    session inside this function's transaction (what it raises rolls everything back), and ``expires_at`` (default
+    ``now + SESSION_TTL``).
     """
     now = now or timezone.now()
     errors: dict[str, str] = {}
     net = _check_network(network, errors)
     if net is not None:
         _check_asset(net, asset, errors)
-    if type != SessionType.PAYMENT:
-        if type in SessionType.values:
-            errors["type"] = f"{type!r} sessions are not supported yet; use 'payment'."
-        else:
-            errors["type"] = f"unknown type {type!r}; use 'payment'."
+    if type not in SessionType.values:
+        errors["type"] = f"unknown type {type!r}; use 'payment' or 'createSubscription'."
+    elif type != SessionType.PAYMENT and within is None:
+        errors["type"] = f"{type!r} sessions belong to a subscription: create them with services.subscriptions."
     order_obj, fiat_amount, fiat_currency = _check_order(order, amount, currency, reference, errors)
     for field, url in (("success_url", success_url), ("cancel_url", cancel_url)):
         if url and (msg := _url_error(url)):
@@ -98,7 +104,7 @@ def create_session(
     if locked.amount <= 0:
         raise ValidationError({"amount": ["the price is too small to charge in this asset."]})
 
-    expires_at = now + gateway_settings.SESSION_TTL
+    expires_at = expires_at or now + gateway_settings.SESSION_TTL
     try:
         with transaction.atomic():
             if order_obj is not None:
@@ -127,6 +133,8 @@ def create_session(
                 metadata=metadata,
                 created=now,
             )
+            if within is not None:
+                within(session)
             emit("payment.created", session_payload(session), session=session)
     except IntegrityError:
         if reference and Order.objects.filter(reference=reference).exists():

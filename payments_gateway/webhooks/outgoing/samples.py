@@ -1,8 +1,8 @@
 """Sample ``data`` for every event type: the payloads of test events, and the README's examples.
 
-Payment, transaction and customer samples are built by the very functions live events use
-(``session_payload``, ``transfer_payload``, ``customer_payload``) from unsaved example objects, so a test event
-always has the shape of a real one. Refund and subscription samples describe those objects' planned shape.
+Payment, transaction, customer and subscription samples are built by the very functions live events use
+(``session_payload``, ``transfer_payload``, ``customer_payload``, ``subscription_payload``) from unsaved example
+objects, so a test event always has the shape of a real one. Refund samples describe that object's planned shape.
 """
 
 from __future__ import annotations
@@ -29,18 +29,9 @@ REFUND = {
     "tx_hash": None,
 }
 
-SUBSCRIPTION = {
-    "object": "subscription",
-    "uuid": "e2d4c6b8-3a5f-4e7d-9c1b-0a2f4e6d8c0b",
-    "status": "active",
-    "customer": "4a3f9a52-6a0e-4a55-bb7e-5d7bb0c1e0aa",
-    "network": "ethereum",
-    "asset": "USDC",
-    "amount": "9900000",
-    "interval": "month",
-    "current_period_end": "2026-12-22T10:00:00+00:00",
-    "metadata": {},
-}
+_CUSTOMER_UUID = "4a3f9a52-6a0e-4a55-bb7e-5d7bb0c1e0aa"
+_SUBSCRIPTION_UUID = "e2d4c6b8-3a5f-4e7d-9c1b-0a2f4e6d8c0b"
+_RENEWAL_UUID = "5b8e2f1c-7d4a-4c3e-9f6b-1a2d3e4f5a6b"
 
 # (status, payment_status, amount_received, amount_pending) of the session each payment event reports.
 _PAYMENT_STATES = {
@@ -79,18 +70,63 @@ def sample_data(event_type: str) -> dict[str, Any]:
     if event_type.startswith("refund."):
         return {**copy.deepcopy(REFUND), "status": event_type.split(".", 1)[1]}
     if event_type.startswith("subscription."):
-        status = "canceled" if event_type == "subscription.canceled" else "active"
-        return {**copy.deepcopy(SUBSCRIPTION), "status": status}
+        from payments_gateway.services.payloads import subscription_payload
+
+        return subscription_payload(*_subscription(event_type))
     raise ValueError(f"no sample for event type {event_type!r}")
 
 
 def _customer():
     from payments_gateway.models import Customer
 
-    return Customer(pk=1, uuid=uuid.UUID(str(SUBSCRIPTION["customer"])), email="alice@example.com", name="Alice")
+    return Customer(pk=1, uuid=uuid.UUID(_CUSTOMER_UUID), email="alice@example.com", name="Alice")
 
 
-def _session(status: str, payment_status: str, received: int, pending: int):
+def _subscription(event_type: str):
+    """An unsaved monthly subscription as ``event_type`` reports it, and the session of its newest period."""
+    from datetime import timedelta
+
+    from payments_gateway.models import Subscription
+
+    subscription = Subscription(
+        uuid=uuid.UUID(_SUBSCRIPTION_UUID),
+        customer=_customer(),
+        description="Coffee club, monthly",
+        amount=Decimal("15.00"),
+        currency="USD",
+        interval="month",
+        interval_count=1,
+        payment_methods=[{"network": "ethereum", "asset": "USDC"}],
+        status="active",
+        billing_anchor=_WHEN - timedelta(days=30),
+        current_period_start=_WHEN - timedelta(days=30),
+        current_period_end=_WHEN,
+        metadata={"plan": "coffee-club"},
+        created=_WHEN - timedelta(days=30),
+    )
+    latest = _session("complete", "paid", 15_000_000, 0)
+    if event_type == "subscription.created":
+        subscription.status = "incomplete"
+        subscription.billing_anchor = subscription.current_period_start = subscription.current_period_end = None
+        latest = _session("open", "unpaid", 0, 0)
+    elif event_type in {"subscription.renewal_due", "subscription.past_due"}:
+        latest = _session("open", "unpaid", 0, 0, session_uuid=_RENEWAL_UUID)
+        subscription.status = "past_due" if event_type == "subscription.past_due" else "active"
+    elif event_type == "subscription.renewed":
+        latest = _session("complete", "paid", 15_000_000, 0, session_uuid=_RENEWAL_UUID)
+        subscription.current_period_start, subscription.current_period_end = _WHEN, datetime(2026, 12, 22, 10, 0,
+                                                                                              tzinfo=UTC)  # fmt: skip
+    elif event_type == "subscription.updated":
+        subscription.cancel_at_period_end = True
+        subscription.canceled_at = _WHEN - timedelta(days=2)
+    elif event_type == "subscription.canceled":
+        subscription.status = "canceled"
+        subscription.canceled_at = subscription.ended_at = _WHEN
+        subscription.cancellation_reason = "requested"
+    return subscription, latest
+
+
+def _session(status: str, payment_status: str, received: int, pending: int, *, session_uuid: str = REFUND["session"]):
     from payments_gateway.models import CheckoutSession, DepositAddress, Order
 
     order = Order(
@@ -102,7 +138,7 @@ def _session(status: str, payment_status: str, received: int, pending: int):
     )
     return CheckoutSession(
         pk=1,
-        uuid=uuid.UUID(REFUND["session"]),
+        uuid=uuid.UUID(session_uuid),
         order=order,
         customer=_customer(),
         status=status,

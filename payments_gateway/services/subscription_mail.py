@@ -1,0 +1,108 @@
+"""What the customer of a subscription receives: reminder e-mails, and the signed link to their own page.
+
+E-mails go through Django's e-mail framework (``EMAIL_BACKEND``, ``DEFAULT_FROM_EMAIL``), as text with an HTML
+alternative rendered from translatable templates (``payments_gateway/email/subscription_<kind>.txt|html``), to the
+subscription's customer's address. They are sent after the transaction that caused them commits, so no e-mail
+announces a renewal that was rolled back; a failure to send is logged and changes nothing.
+
+Every e-mail carries the customer's link ``/subscriptions/<token>/``: the token is the subscription's uuid signed
+with Django's ``signing`` (``SECRET_KEY``), so nobody can make one for another subscription. Links are absolute,
+made from ``PAYMENTS_GATEWAY["PUBLIC_URL"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+
+from ..conf import gateway_settings, key_of
+from ..models import CheckoutSession, Subscription
+from ..money import format_fiat
+
+logger = logging.getLogger(__name__)
+
+SALT = "payments_gateway.subscription-page"
+#: kind → subject; each kind has its two templates.
+SUBJECTS = {
+    "renewal_due": lambda: gettext("Your renewal of %(description)s is due"),
+    "past_due": lambda: gettext("Your payment for %(description)s is past due"),
+}
+
+
+def page_token(subscription: Subscription) -> str:
+    """The signed token of the customer's page of ``subscription``."""
+    return signing.dumps(str(subscription.uuid), salt=SALT)
+
+
+def subscription_for_token(token: str) -> Subscription | None:
+    """The subscription a token was made for, or None for a token that was not signed by this site."""
+    try:
+        uuid = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        return None
+    return Subscription.objects.select_related("customer").filter(uuid=uuid).first()
+
+
+def public_url(path: str) -> str:
+    """``path`` (from ``reverse``) as an absolute URL under ``PUBLIC_URL``."""
+    base = gateway_settings.PUBLIC_URL
+    if base is None:
+        raise ImproperlyConfigured(
+            f"{key_of('PUBLIC_URL')} is not set: subscription e-mails need absolute links. Set it to the address "
+            "customers reach your site at, e.g. 'https://shop.example', or set SUBSCRIPTION_REMINDERS to False."
+        )
+    return base + path
+
+
+def page_url(subscription: Subscription) -> str:
+    return public_url(reverse("payments_gateway:subscription", args=[page_token(subscription)]))
+
+
+def remind_after_commit(kind: str, subscription: Subscription, session: CheckoutSession | None) -> None:
+    """E-mail reminder ``kind`` once the current transaction commits (when ``SUBSCRIPTION_REMINDERS`` is on)."""
+    if kind not in SUBJECTS:
+        raise ValueError(f"unknown reminder {kind!r}; known: {', '.join(SUBJECTS)}")
+    if gateway_settings.SUBSCRIPTION_REMINDERS:
+        send = functools.partial(send_reminder, kind, subscription.pk, session.pk if session else None)
+        transaction.on_commit(send, robust=True)
+
+
+def send_reminder(kind: str, subscription_id: int, session_id: int | None) -> bool:
+    """Send reminder ``kind`` of a subscription to its customer, with the session to pay; False when there is
+    nobody to send it to (the customer's e-mail address was removed since)."""
+    subscription = Subscription.objects.select_related("customer").get(pk=subscription_id)
+    email = subscription.customer.email if subscription.customer else ""
+    if not email:
+        logger.warning("subscription %s: no customer e-mail address, %s reminder not sent", subscription.uuid, kind)
+        return False
+    session = CheckoutSession.objects.filter(pk=session_id).first() if session_id else None
+    due = timezone.localtime(subscription.current_period_end) if subscription.current_period_end else None
+    context = {
+        "subscription": subscription,
+        "amount": format_fiat(subscription.amount, subscription.currency),
+        "currency": subscription.currency,
+        "due": f"{date_format(due, 'DATETIME_FORMAT')} ({due.tzname()})" if due else "",
+        "session": session,
+        "pay_url": public_url(reverse("payments_gateway:checkout", args=[session.uuid])) if session else "",
+        "page_url": page_url(subscription),
+    }
+    subject = SUBJECTS[kind]() % {"description": subscription.description or gettext("your subscription")}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"payments_gateway/email/subscription_{kind}.txt", context),
+        to=[email],
+    )
+    message.attach_alternative(render_to_string(f"payments_gateway/email/subscription_{kind}.html", context),
+                               "text/html")  # fmt: skip
+    message.send()
+    return True
