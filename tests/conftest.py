@@ -79,6 +79,13 @@ def test_gateway(settings):
 
 
 @pytest.fixture
+def subscription_gateway(test_gateway, settings):
+    """``test_gateway`` with ``PUBLIC_URL`` set: subscriptions e-mail their customers links to this site."""
+    settings.PAYMENTS_GATEWAY = {**test_gateway, "PUBLIC_URL": "https://shop.example"}
+    return settings.PAYMENTS_GATEWAY
+
+
+@pytest.fixture
 def use_networks(settings):
     """``use_networks(name=entry, ...)``: those are the configured networks for the rest of the test."""
 

@@ -183,6 +183,15 @@ def make_subscription(*, session: CheckoutSession | None = None, start=None, **f
     return subscription
 
 
+def make_payment(session: CheckoutSession, *, now=None, amount: int | None = None) -> CheckoutSession:
+    """A confirmed transfer of ``amount`` (default: the amount due) to ``session``, then the session refreshed at
+    ``now`` as the scanner does (so it completes, and a subscription it pays moves); returns the session."""
+    from payments_gateway.services.payments import refresh_session
+
+    make_transfer(session, session.amount_due if amount is None else amount, status="confirmed")
+    return refresh_session(session.pk, now=now)
+
+
 # --- webhooks -----------------------------------------------------------------------------------------------------
 
 
