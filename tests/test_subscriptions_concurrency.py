@@ -1,0 +1,71 @@
+"""Renewals are exactly once: two worker processes running the renewals task at the same moment (three times
+each) open one session per subscription and period, and send one reminder each."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from payments_gateway.models import CheckoutSession, Event, Subscription, SubscriptionPeriod
+from payments_gateway.services.subscriptions import create_subscription_session
+
+from .factories import make_payment
+
+START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
+SUBSCRIPTIONS = 30
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_open_each_renewal_once(subscription_gateway):
+    for _ in range(SUBSCRIPTIONS):
+        session = create_subscription_session(
+            amount="15.00", currency="USD", asset="USDC", network="test", interval="month",
+            customer_email="ann@example.com", now=START - timedelta(hours=1),
+        )  # fmt: skip
+        make_payment(session, now=START)
+    due = Subscription.objects.first().current_period_end - timedelta(days=3)
+
+    env = os.environ | {"DATABASE_URL": database_url(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                        "PAYMENTS_GATEWAY_TEST_OVERRIDE": json.dumps(subscription_gateway)}  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.renewal_worker", due.isoformat()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready", worker.stderr.read()
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=240)
+        assert worker.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+
+    assert sum(r["renewals"] for r in results) == SUBSCRIPTIONS
+    assert sum(r["mails"] for r in results) == SUBSCRIPTIONS
+    assert sum(r["failed"] for r in results) == 0
+    assert SubscriptionPeriod.objects.filter(number=2).count() == SUBSCRIPTIONS
+    assert CheckoutSession.objects.filter(type="renewSubscription").count() == SUBSCRIPTIONS
+    assert Event.objects.filter(type="subscription.renewal_due").count() == SUBSCRIPTIONS
+    for subscription in Subscription.objects.all():
+        assert subscription.periods.count() == 2
