@@ -123,7 +123,11 @@ PAYMENTS_GATEWAY = {
     },
     "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
     "ALLOW_PRIVATE_WEBHOOK_URLS": True,
+    # Links in subscription e-mails (the demo prints them: see EMAIL_BACKEND below).
+    "PUBLIC_URL": f"http://127.0.0.1:{os.environ.get('DEMO_PORT', '8000')}",
 }
+# Subscription reminders are printed by the process that sends them (the qcluster), not sent.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 # The shop's own webhook receiver (example_shop/shop/webhooks.py). `seed_shop` registers it as an endpoint of the
 # gateway with this known development secret; ALLOW_PRIVATE_WEBHOOK_URLS above lets the gateway post to localhost.

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from example_shop.shop.management.commands.seed_shop import PRODUCTS
+from example_shop.shop.management.commands.seed_shop import PRODUCTS, SUBSCRIPTION_PRODUCTS
 from example_shop.shop.models import Product, ShopOrderLine
 from payments_gateway.models import Order
 
@@ -151,7 +151,10 @@ def test_order_page_of_an_unknown_order_is_a_404(client):
 def test_seed_shop_is_idempotent(products):
     Product.objects.filter(slug="coffee-mug").update(price=Decimal("1.00"))
     first, second = seed(), seed()
-    assert "5 products ready." in first
+    assert "6 products ready." in first
     assert second == first
-    assert Product.objects.count() == len(PRODUCTS) == 5
-    assert {p.slug: p.price for p in Product.objects.all()} == {slug: Decimal(price) for slug, _, _, price in PRODUCTS}
+    assert Product.objects.count() == len(PRODUCTS) + len(SUBSCRIPTION_PRODUCTS) == 6
+    assert {p.slug: p.price for p in Product.objects.filter(interval="")} == {
+        slug: Decimal(price) for slug, _, _, price in PRODUCTS
+    }
+    assert Product.objects.get(slug="coffee-club").interval == "month"

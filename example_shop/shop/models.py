@@ -11,12 +11,22 @@ class Product(models.Model):
     description = models.TextField(blank=True)
     price = ExactDecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
+    interval = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("", "one-off")] + [(v, f"every {v}") for v in ("day", "week", "month", "year")],
+        help_text="Set: a subscription billed every interval (subscribed to on its page, never put in the cart).",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_subscription(self) -> bool:
+        return bool(self.interval)
 
 
 class ShopOrderLine(models.Model):

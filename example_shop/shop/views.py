@@ -35,13 +35,19 @@ def product_list(request):
 
 
 def product_detail(request, slug):
+    from .subscriptions import SubscribeForm
+
     product = get_object_or_404(Product, slug=slug)
-    return render(request, "shop/product_detail.html", {"product": product, "form": QuantityForm()})
+    form = SubscribeForm() if product.is_subscription else QuantityForm()
+    return render(request, "shop/product_detail.html", {"product": product, "form": form})
 
 
 @require_POST
 def cart_add(request, slug):
     product = get_object_or_404(Product, slug=slug)
+    if product.is_subscription:
+        messages.error(request, f"{product.name} is a subscription: subscribe on this page.")
+        return redirect("shop:product", slug=slug)
     form = QuantityForm(request.POST)
     if not form.is_valid() or form.cleaned_data["quantity"] < 1:
         messages.error(request, f"Choose a quantity between 1 and {MAX_QUANTITY}.")
