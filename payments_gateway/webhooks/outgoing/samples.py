@@ -17,10 +17,12 @@ _WHEN = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 _ADDRESS = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
 _PAYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
+_SESSION_UUID = "7d0f5f7e-2c1b-4f4e-9a55-3f9d2d8f6a10"
+
 REFUND = {
     "object": "refund",
     "uuid": "c1f3b0a4-1f2e-4c3d-8b5a-6e7f8a9b0c1d",
-    "session": "7d0f5f7e-2c1b-4f4e-9a55-3f9d2d8f6a10",
+    "session": _SESSION_UUID,
     "status": "initiated",
     "network": "ethereum",
     "asset": "USDC",
@@ -126,7 +128,7 @@ def _subscription(event_type: str):
     return subscription, latest
 
 
-def _session(status: str, payment_status: str, received: int, pending: int, *, session_uuid: str = REFUND["session"]):
+def _session(status: str, payment_status: str, received: int, pending: int, *, session_uuid: str = _SESSION_UUID):
     from payments_gateway.models import CheckoutSession, DepositAddress, Order
 
     order = Order(
