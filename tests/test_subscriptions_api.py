@@ -59,7 +59,7 @@ def test_idempotency_key_replays_and_never_creates_two_subscriptions(api):
         ({"customer_email": None}, "customer_email", "give the customer's customer_email"),
         ({"customer_email": "nope"}, "customer_email", "valid email address"),
         ({"type": "payment"}, "interval", 'only for "type": "createSubscription" sessions'),
-        ({"type": "renewSubscription", "interval": None, "customer_email": None}, "type", "belong to a subscription"),
+        ({"type": "renewSubscription", "interval": None, "customer_email": None}, "type", "opened by the gateway"),
     ],
 )
 def test_bad_subscription_input_is_a_400_naming_the_field(api, change, field, text):

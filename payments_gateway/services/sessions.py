@@ -45,6 +45,12 @@ _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"\\^`{|}]")
 PLACEHOLDERS = ("{{UUID}}", "{{TRANSACTION_TYPE}}", "{CHECKOUT_SESSION_ID}")
 CANCELABLE_PAYMENT_STATUSES = {PaymentStatus.UNPAID}
+SUBSCRIPTION_TYPES_MADE_ELSEWHERE: dict[str, str] = {
+    SessionType.CREATE_SUBSCRIPTION: "createSubscription sessions create a subscription: use "
+    "services.subscriptions.create_subscription_session (the API: POST /sessions/ with an interval).",
+    SessionType.RENEW_SUBSCRIPTION: "renewSubscription sessions are opened by the gateway for a subscription's "
+    "next period, never created directly.",
+}
 
 
 def create_session(
@@ -83,7 +89,7 @@ def create_session(
     if type not in SessionType.values:
         errors["type"] = f"unknown type {type!r}; use 'payment' or 'createSubscription'."
     elif type != SessionType.PAYMENT and within is None:
-        errors["type"] = f"{type!r} sessions belong to a subscription: create them with services.subscriptions."
+        errors["type"] = SUBSCRIPTION_TYPES_MADE_ELSEWHERE[type]
     order_obj, fiat_amount, fiat_currency = _check_order(order, amount, currency, reference, errors)
     for field, url in (("success_url", success_url), ("cancel_url", cancel_url)):
         if url and (msg := _url_error(url)):
