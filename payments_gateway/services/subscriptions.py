@@ -214,8 +214,8 @@ def cancel_subscription(
     with transaction.atomic():
         # Sessions before the subscription, in the order a payment locks them (refresh_session, record_payment).
         open_sessions = CheckoutSession.objects.filter(subscription_period__subscription=subscription)
-        list(open_sessions.select_for_update().filter(status=SessionStatus.OPEN).values_list("pk", flat=True))
-        locked = Subscription.objects.select_for_update().select_related("customer").get(pk=subscription.pk)
+        list(open_sessions.select_for_update(of=("self",)).filter(status=SessionStatus.OPEN).values_list("pk"))
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
         if locked.status == Status.CANCELED:
             raise ValidationError({"status": [f"subscription {locked.uuid} is already canceled."]})
         if at_period_end:
