@@ -2,8 +2,8 @@
 
 A **deposit scheme** is a seam like the rate provider (one base class, a registry, a dotted path): each network
 names one with its ``deposit_scheme`` key (default ``"xpub"``). The scheme turns a derivation index into an
-address, offline; :func:`allocate_address` takes the next index of the network under a row lock (or reuses an
-idle address) and stores the :class:`~payments_gateway.models.DepositAddress`.
+address, offline; :func:`allocate_address` takes the next index of the network under a row lock (a new address
+for every session, never one used before) and stores the :class:`~payments_gateway.models.DepositAddress`.
 
 - ``"xpub"`` (:mod:`.xpub`): address i = m/44'/60'/0'/0/i of ``PAYMENTS_GATEWAY["XPUB"]``; funds stay on each
   address of the merchant's HD wallet.
