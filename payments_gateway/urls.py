@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import checkout
+from .views import checkout, refunds
 from .webhooks.incoming.views import receive_webhook
 
 app_name = "payments_gateway"
@@ -17,5 +17,6 @@ urlpatterns: list = [
     path("pay/<uuid:uuid>/cancel", checkout.cancel, name="checkout-cancel"),
     path("pay/<uuid:uuid>/continue", checkout.success, name="checkout-success"),
     path("pay/<uuid:uuid>/test-pay", checkout.test_pay, name="checkout-test-pay"),
+    path("refund/<str:token>/", refunds.refund_claim, name="refund-claim"),
     path("webhooks/<str:source>/", receive_webhook, name="webhook-receive"),
 ]

@@ -40,6 +40,23 @@ def chain(devchain):
         devchain.revert(snapshot)
 
 
+@pytest.fixture
+def fake_rpc():
+    """``fake_rpc(mode, ...)``: a local JSON-RPC server that fails in ``mode`` ("429", "500", "garbage", "sleep",
+    "chain") or, in mode "proxy", forwards to ``upstream`` and records the methods asked (tests/http_receiver.py)."""
+    from .http_receiver import FakeRPC
+
+    servers = []
+
+    def make(mode, **kwargs):
+        servers.append(FakeRPC(mode, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
 @pytest.fixture(autouse=True)
 def fresh_rpc_state():
     """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide)."""

@@ -26,6 +26,7 @@ from payments_gateway.models import (
     Event,
     IdempotencyKey,
     Order,
+    Refund,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
@@ -151,6 +152,43 @@ def make_transfer(
             "deposit_address": session.deposit_address,
         }
     return Transfer.objects.create(**values | fields)
+
+
+def deploy_token(chain, symbol: str = "STRAY", decimals: int = 18, mint_to: int = 0, amount: int = 10**24) -> str:
+    """A new ERC-20 (the dev chain's TestToken) on ``chain`` that the gateway does not know, ``amount`` base units
+    minted to dev account ``mint_to``; returns its EIP-55 address."""
+    from payments_gateway.chain.contracts import load_artifact
+
+    artifact = load_artifact("TestToken")
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor(f"{symbol} token", symbol, decimals).transact({"from": chain.accounts[0]})
+    address = chain.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    token = chain.w3.eth.contract(address=address, abi=artifact["abi"])
+    chain.w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(chain.accounts[mint_to], amount).transact({"from": chain.accounts[0]})
+    )
+    return Web3.to_checksum_address(address)
+
+
+def make_unmatched(session: CheckoutSession | None = None, amount: int = 5_000_000, **fields) -> Transfer:
+    """A confirmed transfer that settles nothing and needs attention: by default 5 USDT to ``session``'s address
+    (a USDC session: ``wrong_asset``), or to an address of no session (``closed_session``)."""
+    values = {"asset": "USDT", "status": "confirmed", "confirmations": 12, "resolution": "open",
+              "reason": "wrong_asset" if session is not None else "closed_session"}  # fmt: skip
+    return make_transfer(session, amount, **values | fields)
+
+
+def make_refund(session: CheckoutSession | None = None, transfer: Transfer | None = None, **fields) -> Refund:
+    """A refund of 1 USDC of ``session`` (or of ``transfer``), awaiting the customer's address."""
+    target = session or transfer
+    values = {
+        "session": session,
+        "transfer": transfer,
+        "network": target.network if target else "test",
+        "asset": target.asset if target else "USDC",
+        "amount": 1_000_000,
+    }
+    return Refund.objects.create(**values | fields)
 
 
 # --- webhooks -----------------------------------------------------------------------------------------------------

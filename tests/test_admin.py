@@ -39,8 +39,10 @@ from .factories import (
     make_idempotency_key,
     make_incoming_event,
     make_order,
+    make_refund,
     make_session,
     make_transfer,
+    make_unmatched,
 )
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,8 @@ def world():
         deposit_address=address,
     )  # fmt: skip
     make_transfer(session, 24_000_000, tx_hash=TX_HASH, log_index=3, block_number=7, block_hash="0x" + "01" * 32)
+    make_refund(session, address=ADDRESS, status="initiated")
+    make_unmatched(network="anvil")  # to an address of no session
     ChainCursor.objects.create(network="anvil", block_number=7, head_block=9)
     ScannedBlock.objects.create(network="anvil", number=7, hash="0x" + "01" * 32, parent_hash="0x" + "00" * 32)
     event = make_event(data={"uuid": str(session.uuid)}, session=session)

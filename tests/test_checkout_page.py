@@ -126,6 +126,7 @@ def test_a_payment_in_another_asset_is_announced_and_shown_but_does_not_pay(clie
     assert [(e.type, e.data["asset"], e.data["tx_hash"]) for e in announced] == [
         ("transaction.detected", "USDT", wrong.tx_hash),
         ("transaction.confirmed", "USDT", wrong.tx_hash),
+        ("transaction.unmatched", "USDT", wrong.tx_hash),
     ]
     expected = "A payment in USDT was received; this checkout expects USDC. Contact the merchant for a refund."
     assert status(client, session)["wrong_asset_message"] == expected

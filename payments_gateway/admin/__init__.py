@@ -6,6 +6,7 @@ from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
 from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
 from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
+from .reconcile import NeedsAttentionAdmin, RefundAdmin
 
 __all__ = [
     "APIKeyAdmin",
@@ -14,7 +15,9 @@ __all__ = [
     "CustomerAdmin",
     "DepositAddressAdmin",
     "EventAdmin",
+    "NeedsAttentionAdmin",
     "OrderAdmin",
+    "RefundAdmin",
     "TransferAdmin",
     "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",

@@ -15,9 +15,11 @@ class DepositAddressAdmin(ReadOnlyAdmin):
 class TransferAdmin(ReadOnlyAdmin):
     list_display = [
         "tx_hash", "network", "asset", "amount", "to_address", "status", "confirmations", "block_number", "session",
-        "detected_at",
+        "reason", "resolution", "detected_at",
     ]  # fmt: skip
-    list_filter = ["status", "network", "asset", "kind", ("detected_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status", "network", "asset", "kind", "reason", "resolution", ("detected_at", admin.DateFieldListFilter),
+    ]  # fmt: skip
     search_fields = ["tx_hash", "to_address", "from_address", "session__uuid"]
     list_select_related = ["session"]
 

@@ -5,7 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import checkout, webhooks
+from . import checkout, reconcile, webhooks
 from .errors import exception_handler, json_error
 
 router = SimpleRouter()
@@ -13,6 +13,8 @@ router.register("sessions", checkout.SessionViewSet, basename="session")
 router.register("customers", checkout.CustomerViewSet, basename="customer")
 router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("events", webhooks.EventViewSet, basename="event")
+router.register("transfers", reconcile.TransferViewSet, basename="transfer")
+router.register("refunds", reconcile.RefundViewSet, basename="refund")
 
 
 class SchemaView(SpectacularAPIView):

@@ -73,6 +73,11 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # How often the scanner reads token transfers to old deposit addresses (past their session's late payment
+    # window); open sessions' addresses are read every block.
+    "OLD_ADDRESS_SCAN_INTERVAL": timedelta(minutes=10),
+    # How long a refund's claim link (/refund/<token>/, where the customer gives their address) stays valid.
+    "REFUND_LINK_TTL": timedelta(days=7),
 }
 
 _DURATION_KEYS = {
@@ -82,6 +87,8 @@ _DURATION_KEYS = {
     "IDEMPOTENCY_KEY_TTL",
 }
 SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
+OLD_ADDRESS_SCAN_RANGE = (timedelta(seconds=1), timedelta(days=1))
+REFUND_LINK_TTL_RANGE = (timedelta(hours=1), timedelta(days=90))
 
 _T = TypeVar("_T")
 _caches: list[Callable[[], None]] = []
@@ -174,6 +181,24 @@ class GatewaySettings:
                     "retries would be processed twice. Use e.g. timedelta(days=30)."
                 )
             return retention
+        if attr == "OLD_ADDRESS_SCAN_INTERVAL":
+            interval = duration(value, key)
+            low, high = OLD_ADDRESS_SCAN_RANGE
+            if not low <= interval <= high:
+                raise ImproperlyConfigured(
+                    f"{key} must be between 1 second and 1 day, not {interval}: a payment to an old address must "
+                    "still be found the same day. Use e.g. timedelta(minutes=10)."
+                )
+            return interval
+        if attr == "REFUND_LINK_TTL":
+            ttl = duration(value, key)
+            low, high = REFUND_LINK_TTL_RANGE
+            if not low <= ttl <= high:
+                raise ImproperlyConfigured(
+                    f"{key} must be between 1 hour and 90 days, not {ttl}: long enough for a customer to answer "
+                    "an e-mail, short enough that an old link is not a standing way in. Use e.g. timedelta(days=7)."
+                )
+            return ttl
         if attr == "RATE_LIMIT_CACHE":
             if not isinstance(value, str) or value not in settings.CACHES:
                 known = ", ".join(map(repr, settings.CACHES)) or "none"

@@ -8,11 +8,15 @@ from .chain import (
     ScannedBlock,
     Transfer,
     TransferKind,
+    TransferReason,
+    TransferResolution,
     TransferStatus,
+    UnmatchedTransfer,
 )
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
 from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .refunds import Refund, RefundStatus
 
 __all__ = [
     "AddressCounter",
@@ -29,10 +33,15 @@ __all__ = [
     "Order",
     "OrderStatus",
     "PaymentStatus",
+    "Refund",
+    "RefundStatus",
     "SessionStatus",
     "SessionType",
     "Transfer",
+    "TransferReason",
+    "TransferResolution",
     "TransferStatus",
+    "UnmatchedTransfer",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

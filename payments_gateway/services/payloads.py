@@ -6,7 +6,7 @@ takes its shape from it: :func:`session_payload` (the ``data`` of ``payment.*`` 
 ``SessionSerializer`` and ``TransactionStatusSerializer``, and the hosted page's state
 (``views/presentation.py``). Datetimes stay ``datetime`` here: each reader formats them its own way.
 
-Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``).
+Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``, ``refund.*``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..conf import gateway_settings
-from ..models import CheckoutSession, Customer, PaymentStatus, Transfer
+from ..models import CheckoutSession, Customer, PaymentStatus, Refund, Transfer
 from ..money import format_fiat, format_units
 
 # Enough is seen on chain (confirmed or not): nothing is asked of the customer any more.
@@ -87,9 +87,11 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
 
 
 def transfer_payload(t: Transfer) -> dict[str, Any]:
-    """The ``data`` of ``transaction.*`` events."""
+    """The ``data`` of ``transaction.*`` events. ``reason`` and ``resolution`` are empty for a transfer that pays
+    its session; ``id`` is the transfer's id in the API (``/api/v1/transfers/<id>/``)."""
     return {
         "object": "transaction",
+        "id": t.pk,
         "network": t.network,
         "tx_hash": t.tx_hash,
         "log_index": t.log_index,
@@ -103,6 +105,31 @@ def transfer_payload(t: Transfer) -> dict[str, Any]:
         "status": t.status,
         "late": t.late,
         "session": str(t.session.uuid) if t.session_id and t.session else None,
+        "reason": t.reason,
+        "resolution": t.resolution,
+    }
+
+
+def refund_payload(refund: Refund) -> dict[str, Any]:
+    """The ``data`` of ``refund.*`` events (and the API's refund): amounts as base-unit strings, with the decimal
+    display when the asset is configured."""
+    decimals = gateway_settings.decimals(refund.network, refund.asset)
+    transfer = refund.transfer if refund.transfer_id else None
+    return {
+        "object": "refund",
+        "uuid": str(refund.uuid),
+        "status": refund.status,
+        "session": str(refund.session.uuid) if refund.session_id and refund.session else None,
+        "transfer": transfer.pk if transfer else None,
+        "network": refund.network,
+        "asset": refund.asset,
+        "amount": str(refund.amount),
+        "amount_display": format_units(refund.amount, decimals) if decimals is not None else None,
+        "address": refund.address or None,
+        "reason": refund.reason,
+        "tx_hash": refund.tx_hash or None,
+        "created": _json(refund.created),
+        "completed_at": _json(refund.completed_at),
     }
 
 

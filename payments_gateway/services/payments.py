@@ -11,12 +11,18 @@ after new blocks or a reorg, the expiry task, a page read) gets the same answer,
 - ``paid`` / ``overpaid``: enough confirmed (``overpaid`` when more than the amount due is confirmed).
 
 ``status``: ``complete`` once paid. A payment that covers the amount after expiry (inside the late payment
-window) still completes the session and marks it ``late``. If a reorg takes the payment away, a complete
-session goes back to ``open`` (or ``expired`` past its expiry) and ``payment.failed`` is emitted.
+window) still completes the session; any payment after expiry, full or partial, marks it ``late``. If a reorg
+takes the payment away, a complete session goes back to ``open`` (or ``expired`` past its expiry) and
+``payment.failed`` is emitted. A canceled session (by the customer, or superseded by a newer session of its
+order) never completes: what reaches its address is unmatched.
 
-Events: ``transaction.detected|confirmed|failed`` once per transfer status change; ``payment.pending`` when the
-payment status moves to ``pending`` or ``partially_paid``; ``payment.completed``; ``payment.expired``;
-``payment.failed``.
+Which transfers pay (:func:`_settle`): a transfer to the session's address that settles nothing is
+**unmatched**, with a ``reason`` and ``resolution="open"`` until the merchant credits, refunds or dismisses it
+(``services/reconciliation.py``, ``services/refunds.py``).
+
+Events: ``transaction.detected|confirmed|failed`` once per transfer status change; ``transaction.unmatched``
+when a transfer is found to settle nothing; ``payment.pending`` when the payment status moves to ``pending`` or
+``partially_paid``; ``payment.completed``; ``payment.expired``; ``payment.failed``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from ..models import (
     PaymentStatus,
     SessionStatus,
     Transfer,
+    TransferKind,
+    TransferReason,
+    TransferResolution,
     TransferStatus,
 )
 from ..money import tolerance
@@ -57,7 +66,7 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
         # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
-        counted = [t for t in transfers if t.asset == session.asset and t.status != TransferStatus.REVERTED]
+        counted = _settle(session, transfers)
         _apply(session, counted, now)
         session.save()
         _announce_session(session, previous)
@@ -118,7 +127,71 @@ def underpayment_tolerance(asset: str, amount_due: int) -> int:
     return tolerance(table.get(asset, table.get("*", 0)), amount_due)
 
 
+def payment_threshold(session: CheckoutSession) -> int:
+    """Base units that count as the full payment: the amount due minus the underpayment tolerance."""
+    return max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
+
+
 # --- helpers ---------------------------------------------------------------------------------------------
+
+# The merchant's decision stands over the rules: credited pays, refunded or dismissed does not.
+DECIDED = {TransferResolution.CREDITED, TransferResolution.REFUNDED, TransferResolution.DISMISSED}
+
+
+def _settle(session: CheckoutSession, transfers: list[Transfer]) -> list[Transfer]:
+    """The transfers that pay ``session``, in chain order; every other one gets the reason it pays nothing.
+
+    A transfer that is not reverted pays its session unless the merchant decided otherwise (``credited``: it
+    pays; ``refunded`` or ``dismissed``: it does not), or the first of these holds:
+
+    - ``wrong_asset`` / ``unknown_token``: another asset than the session's (a token not configured at all);
+    - ``closed_session``: the session was canceled, so the order is no longer paid through it;
+    - ``after_late_window``: its block is after the session's expiry plus ``LATE_PAYMENT_WINDOW``;
+    - ``excess``: the transfers before it already cover the amount due (the customer paid twice).
+    """
+    threshold = payment_threshold(session)
+    counted: list[Transfer] = []
+    seen = 0
+    for t in transfers:
+        if t.status == TransferStatus.REVERTED:
+            continue
+        if t.resolution not in DECIDED:
+            _set_reason(session, t, _reason(session, t, covered=seen >= threshold))
+        if not t.reason or t.resolution == TransferResolution.CREDITED:
+            counted.append(t)
+            seen += t.amount
+    return counted
+
+
+def _reason(session: CheckoutSession, t: Transfer, *, covered: bool) -> str:
+    if t.asset != session.asset:
+        unknown = t.kind == TransferKind.TOKEN and t.asset == t.token_address
+        return TransferReason.UNKNOWN_TOKEN if unknown else TransferReason.WRONG_ASSET
+    if session.status == SessionStatus.CANCELED:
+        return TransferReason.CLOSED_SESSION
+    if t.block_time and t.block_time > session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW:
+        return TransferReason.AFTER_LATE_WINDOW
+    return TransferReason.EXCESS if covered else ""
+
+
+def _set_reason(session: CheckoutSession, t: Transfer, reason: str) -> None:
+    """Record why ``t`` pays nothing (or that it pays after all); a transfer newly unmatched is announced, since
+    the merchant must hear of money that settles nothing to credit or refund it."""
+    if reason == t.reason:
+        return
+    resolution = t.resolution
+    if reason and not resolution:
+        resolution = TransferResolution.OPEN
+    elif not reason and resolution == TransferResolution.OPEN:
+        resolution = ""  # a reorg took away the payment before it: it pays now
+    Transfer.objects.filter(pk=t.pk).update(reason=reason, resolution=resolution)
+    t.reason, t.resolution = reason, resolution
+    if reason:
+        emit("transaction.unmatched", transfer_payload(t), session=session)
+
+
+def _late(session: CheckoutSession, t: Transfer) -> bool:
+    return t.block_time > session.expires_at if t.block_time else t.late
 
 
 def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> None:
@@ -126,7 +199,8 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
     seen = sum((t.amount for t in counted), 0)
     session.amount_received = confirmed
     session.amount_pending = seen - confirmed
-    threshold = max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
+    session.late = any(_late(session, t) for t in counted)
+    threshold = payment_threshold(session)
 
     if seen == 0:
         session.payment_status = PaymentStatus.UNPAID
@@ -140,15 +214,13 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
         session.payment_status = PaymentStatus.PAID
 
     if session.payment_status in PAID:
-        if session.status != SessionStatus.COMPLETE:
+        if session.status not in {SessionStatus.COMPLETE, SessionStatus.CANCELED}:
             session.status = SessionStatus.COMPLETE
             session.completed_at = now
-        session.late = any(t.late for t in counted)
     elif session.status == SessionStatus.COMPLETE:
         # A reorg took (part of) the payment away: back to what the remaining transfers justify.
         session.status = SessionStatus.OPEN if session.expires_at > now else SessionStatus.EXPIRED
         session.completed_at = None
-        session.late = False
         if session.status == SessionStatus.EXPIRED and session.expired_at is None:
             session.expired_at = now
 
