@@ -41,6 +41,8 @@ class DepositAddress(models.Model):
     class Meta:
         ordering = ["network", "index"]
         verbose_name_plural = "deposit addresses"
+        # The scanner looks up the addresses it watches every block by this; the others pile up, never reused.
+        indexes = [models.Index(fields=["network", "busy_until"], name="pg_address_network_busy")]
         constraints = [
             models.UniqueConstraint(fields=["network", "index"], name="pg_address_network_index"),
             models.UniqueConstraint(fields=["network", "address"], name="pg_address_network_address"),
