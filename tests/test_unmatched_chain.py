@@ -189,3 +189,18 @@ def _send_unknown(chain, token: str, to: str, amount: int) -> str:
 
     contract = chain.w3.eth.contract(address=token, abi=abi("TestToken"))
     return chain._send(contract.functions.transfer(to, amount).transact({"from": chain.accounts[0]}), True)
+
+
+def test_the_scanner_address_cache_follows_added_and_replaced_rows():
+    from payments_gateway.models import DepositAddress
+    from payments_gateway.scanning.watched import all_addresses
+
+    first = [make_deposit_address(network="cache", index=i, address=fresh_address()) for i in range(3)]
+    assert {w.pk for w in all_addresses("cache").values()} == {d.pk for d in first}
+    added = make_deposit_address(network="cache", index=3, address=fresh_address())
+    assert all_addresses("cache")[added.address.lower()].pk == added.pk
+    # Rows deleted and made again at the same indexes and addresses (a test database, a benchmark): new ids.
+    DepositAddress.objects.filter(network="cache").delete()
+    again = [make_deposit_address(network="cache", index=i, address=d.address) for i, d in enumerate([*first, added])]
+    again.append(make_deposit_address(network="cache", index=4, address=fresh_address()))
+    assert {w.pk for w in all_addresses("cache").values()} == {d.pk for d in again}

@@ -75,7 +75,7 @@ def all_addresses(network: str) -> dict[str, Watched]:
     (a rolled-back insert whose index was taken again) it is read anew. Its stamp (the newest row, the lowest and
     highest address: three lookups in the unique indexes) tells whether anything changed at all."""
     addresses = DepositAddress.objects.filter(network=network)
-    newest = addresses.order_by("-index").values_list("index", "address").first()
+    newest = addresses.order_by("-index").values_list("index", "pk", "address").first()
     stamp = (
         newest,
         addresses.order_by("address").values_list("address", flat=True).first(),
@@ -98,10 +98,10 @@ _address_cache: dict[str, tuple[tuple[Any, ...], dict[str, Watched]]] = {}
 
 
 def _grown(addresses: QuerySet[DepositAddress], known: Any, newest: Any) -> bool:
-    """Rows were added after ``known`` (the cache's newest row, ``(index, address)``), which is still there."""
+    """Rows were added after ``known`` (the cache's newest row, ``(index, pk, address)``), which is still there."""
     if known is None or newest is None or known[0] >= newest[0]:
         return False
-    return addresses.filter(index=known[0], address=known[1]).exists()
+    return addresses.filter(index=known[0], pk=known[1], address=known[2]).exists()
 
 
 def deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:

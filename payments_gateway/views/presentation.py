@@ -30,9 +30,8 @@ def checkout_state(session: CheckoutSession, *, now: datetime | None = None) -> 
     facts = describe_session(session)
     decimals = facts["decimals"] or 0
     required = facts["confirmations_required"] or 0
-    unconfirmed = [
-        t.confirmations for t in session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED)
-    ]
+    paying = session.transfers.filter(asset=session.asset, status=TransferStatus.DETECTED, reason="")
+    unconfirmed = [t.confirmations for t in paying]
     excess = max(session.amount_received - session.amount_due, 0)
     return {name: facts[name] for name in PAGE_FIELDS} | {
         "awaiting_payment": session.status == SessionStatus.OPEN and int(facts["amount_to_pay"]) > 0,
