@@ -182,7 +182,7 @@ def complete_refund(refund: Refund, tx_hash: str, block_number: int, *, now: dat
     False when the refund was not ``initiated`` any more (canceled meanwhile, or completed already)."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Refund.objects.select_for_update().select_related("session").get(pk=refund.pk)
+        locked = Refund.objects.select_for_update(of=("self",)).select_related("session").get(pk=refund.pk)
         if locked.status != RefundStatus.INITIATED:
             return False
         locked.status, locked.completed_at = RefundStatus.COMPLETED, now
