@@ -204,6 +204,24 @@ MISTAKES = {
         "'default'",
         "E019",
     ),
+    "old addresses read more than daily": (
+        valid_config(OLD_ADDRESS_SCAN_INTERVAL=timedelta(days=2)),
+        "PAYMENTS_GATEWAY['OLD_ADDRESS_SCAN_INTERVAL'] must be between 1 second and 1 day",
+        "timedelta(minutes=10)",
+        "E020",
+    ),
+    "old addresses read every 0 seconds": (
+        valid_config(OLD_ADDRESS_SCAN_INTERVAL=0),
+        "PAYMENTS_GATEWAY['OLD_ADDRESS_SCAN_INTERVAL'] must be between 1 second and 1 day",
+        "timedelta(minutes=10)",
+        "E020",
+    ),
+    "refund link for a year": (
+        valid_config(REFUND_LINK_TTL=timedelta(days=365)),
+        "PAYMENTS_GATEWAY['REFUND_LINK_TTL'] must be between 1 hour and 90 days",
+        "timedelta(days=7)",
+        "E021",
+    ),
     "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
 }
 

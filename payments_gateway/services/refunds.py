@@ -302,7 +302,7 @@ def _address(value: Any, network: str, field: str, *, require_checksum: bool) ->
                      "mistyped. Copy it again from your wallet."]}
         )  # fmt: skip
     checked = to_checksum_address(value)
-    if DepositAddress.objects.filter(network=network, address=checked).exists():
+    if DepositAddress.objects.filter(network=network, address__iexact=checked).exists():
         raise ValidationError({field: ["this is one of the shop's own deposit addresses: give the wallet to refund."]})
     return checked
 
