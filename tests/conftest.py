@@ -67,6 +67,23 @@ def anvil_settings(chain):
 
 
 @pytest.fixture
+def forwarder_settings(chain, monkeypatch):
+    """Like ``anvil_settings``, with network "anvil" on the forwarder deposit scheme: the dev chain's factory and
+    treasury, and the relayer key (anvil's public test account 9) in the environment, as a worker would have it.
+
+    Yields the settings dict; chain state is reverted after the test.
+    """
+    monkeypatch.setenv("PAYMENTS_GATEWAY_RELAYER_KEY", chain.relayer_key)
+    config = {
+        **settings.PAYMENTS_GATEWAY,
+        "XPUB": TEST_XPUB,
+        "NETWORKS": {"anvil": chain.network_settings(confirmations=2, forwarder=True)},
+    }
+    with override_settings(PAYMENTS_GATEWAY=config):
+        yield config
+
+
+@pytest.fixture
 def test_gateway(settings):
     """PAYMENTS_GATEWAY for tests without a chain: the test xpub, the offline "test" network (ETH + USDC) and
     ETH at 3000 USD."""

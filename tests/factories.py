@@ -122,6 +122,18 @@ def make_chain_session(**options) -> CheckoutSession:
     return make_session(**{"network": "anvil", "created": timezone.now() - timedelta(seconds=30)} | options)
 
 
+def make_forwarder_session(**options) -> CheckoutSession:
+    """:func:`make_chain_session` at the next address of network "anvil"'s own deposit scheme (with
+    ``forwarder_settings``: a CREATE2 deposit address of the dev factory, bound to the dev treasury)."""
+    from django.db import transaction
+
+    from payments_gateway.deposits import allocate_address
+
+    with transaction.atomic():
+        address = allocate_address(options.get("network", "anvil"), timezone.now() + timedelta(days=2))
+    return make_chain_session(deposit_address=address, **options)
+
+
 def make_transfer(
     session: CheckoutSession | None = None, amount: int = 1, *, status: str = "detected", late: bool = False, **fields
 ) -> Transfer:

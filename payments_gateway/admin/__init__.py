@@ -6,6 +6,7 @@ from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
 from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
 from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
+from .sweeps import SweepAdmin
 
 __all__ = [
     "APIKeyAdmin",
@@ -15,6 +16,7 @@ __all__ = [
     "DepositAddressAdmin",
     "EventAdmin",
     "OrderAdmin",
+    "SweepAdmin",
     "TransferAdmin",
     "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",

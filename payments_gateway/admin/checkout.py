@@ -80,6 +80,7 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
 
     def dashboard_view(self, request):
         """Totals received, a chart per day and asset, sessions by status and scanner lag (staff only)."""
+        from ..services.balances import forwarder_overviews
         from ..services.dashboard import dashboard_data
 
         if not self.has_view_permission(request):
@@ -89,6 +90,7 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
             "title": "Payments dashboard",
             "opts": self.model._meta,
             **dashboard_data(),
+            "forwarders": forwarder_overviews(),  # read on chain: unswept balances, the relayer's gas
         }
         return TemplateResponse(request, "admin/payments_gateway/dashboard.html", context)
 

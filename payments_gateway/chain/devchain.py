@@ -1,11 +1,8 @@
-"""A local development chain: anvil with test tokens, Multicall3 and an ETH/USD price feed deployed.
+"""A local development chain: anvil with test tokens, Multicall3, an ETH/USD feed and the ForwarderFactory.
 
-Used by the tests (fixture ``devchain``), ``manage.py payments_gateway_devchain`` and the demo::
-
-    chain = start_devchain()            # anvil on a free port, contracts deployed, customers funded
-    settings["NETWORKS"]["anvil"] = chain.network_settings(confirmations=2)
-    ...
-    chain.stop()
+Used by the tests (fixture ``devchain``), ``manage.py payments_gateway_devchain`` and the demo: ``chain =
+start_devchain()`` (anvil on a free port, contracts deployed, customers funded), then
+``settings["NETWORKS"]["anvil"] = chain.network_settings(confirmations=2)``, and ``chain.stop()``.
 
 Customers are anvil's default accounts (from anvil's public test mnemonic; their keys are public, test money
 only). The merchant's xpub must come from a *different* mnemonic (``MERCHANT_XPUB``), or deposit address 0
@@ -51,6 +48,7 @@ DEFAULT_ETH_USD = Decimal("3000")
 #: Treasury of the dev chain's forwarder deposit addresses: an address nobody holds a key to (dev money only),
 #: empty at start, so its balance shows exactly what the sweeps moved.
 DEV_TREASURY = Web3.to_checksum_address(Web3.keccak(text="payments_gateway dev treasury")[12:])
+RELAYER_ACCOUNT = 9  # the dev chain's sweeps are signed with this default account's (public) key
 
 _ANVIL_NPM_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +112,11 @@ class DevChain:
 
     # --- settings -------------------------------------------------------------------------------
 
-    def network_settings(self, confirmations: int = 2, **extra: Any) -> dict[str, Any]:
-        """A ``PAYMENTS_GATEWAY["NETWORKS"]`` entry for this chain (JSON-serialisable). ``extra`` keys override."""
+    def network_settings(self, confirmations: int = 2, *, forwarder: bool = False, **extra: Any) -> dict[str, Any]:
+        """A ``NETWORKS`` entry for this chain (JSON); ``forwarder``: the forwarder scheme; ``extra`` keys override."""
+        if forwarder:  # the dev factory and treasury; sweeps are signed with relayer_key
+            extra = {"deposit_scheme": "forwarder", "treasury": self.treasury,
+                     "forwarder_factory": self.forwarder_factory, **extra}  # fmt: skip
         entry: dict[str, Any] = {
             "chain_id": self.chain_id,
             "rpc_urls": [self.rpc_url],
@@ -134,6 +135,11 @@ class DevChain:
         return entry
 
     # --- access ---------------------------------------------------------------------------------
+
+    @property
+    def relayer_key(self) -> str:
+        """The dev relayer's key (anvil's public test account 9; no customer pays from it): gas money only."""
+        return self.private_keys[RELAYER_ACCOUNT]
 
     @property
     def w3(self) -> Web3:
@@ -296,7 +302,7 @@ def start_anvil(
         process.kill()
         process.wait()
         last_error = log_path.read_text(errors="replace")[-2000:]
-    if port and not _port_free(host, port):
+    if port and not _free_port(host, port):
         raise DevChainError(f"port {port} on {host} is already in use (another anvil?): choose another port")
     raise DevChainError(f"anvil did not start on {host}:{port or 'a free port'}: {last_error.strip() or 'no output'}")
 
@@ -417,19 +423,14 @@ def _receipt(w3: Web3, tx_hash: bytes) -> Any:
     return receipt
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(host: str, port: int) -> bool:
+def _free_port(host: str, port: int = 0) -> int:
+    """``port`` (0: any free one) if it can be bound now, else 0."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
         except OSError:
-            return False
-        return True
+            return 0
+        return sock.getsockname()[1]
 
 
 def _wait_ready(process: subprocess.Popen, rpc_url: str, timeout: float) -> bool:

@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # The environment variable holding the relayer's private key, which signs forwarder sweeps (gas money only; the
+    # key itself is never a setting, never stored, never logged: see payments_gateway/deposits/relayer.py).
+    "RELAYER_KEY_ENV": "PAYMENTS_GATEWAY_RELAYER_KEY",
 }
 
 _DURATION_KEYS = {
@@ -212,6 +215,16 @@ class GatewaySettings:
             return None if value is None else positive_decimal(value, key)
         if attr == "ALLOW_PRIVATE_WEBHOOK_URLS":
             return _boolean(value, key)
+        if attr == "RELAYER_KEY_ENV":
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                # Never echo a key someone pasted here by mistake.
+                shown = "a private key" if _looks_secret(str(value)) else repr(value)
+                raise ImproperlyConfigured(
+                    f"{key} must be the NAME of an environment variable (letters, digits, '_'), such as "
+                    f"'PAYMENTS_GATEWAY_RELAYER_KEY', not {shown}: put the key itself in that variable, never in "
+                    "the settings."
+                )
+            return value
         return value  # pragma: no cover - every key is handled above
 
 

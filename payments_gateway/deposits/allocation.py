@@ -55,9 +55,12 @@ def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress 
     # CLOCK_SLACK past busy_until: a payment to the old session mined just before the reuse would otherwise
     # be within the slack of the new session's creation and be credited to it.
     free_before = now - CLOCK_SLACK
+    # Only an address the network's current scheme would make: after the merchant changes the scheme or the
+    # forwarder treasury, an old address (whose funds go to the old wallet or treasury) is never handed out again.
+    scheme = scheme_for(network)
     free = (
         DepositAddress.objects.select_for_update(skip_locked=True)
-        .filter(network=network)
+        .filter(network=network, scheme=_scheme_name(network), **scheme.stored_fields())
         .filter(Q(busy_until__lt=free_before) | Q(busy_until__isnull=True))
         .exclude(pk__in=open_sessions)
         .order_by(F("busy_until").asc(nulls_first=True), "index")
@@ -91,8 +94,14 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
     return DepositAddress.objects.create(
         network=network,
         index=index,
-        scheme=scheme.name or scheme.network.deposit_scheme,
+        scheme=_scheme_name(network),
         address=scheme.address(index),
         busy_until=busy_until,
         created=now,
+        **scheme.stored_fields(),
     )
+
+
+def _scheme_name(network: str) -> str:
+    scheme = scheme_for(network)
+    return scheme.name or scheme.network.deposit_scheme

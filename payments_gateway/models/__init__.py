@@ -13,6 +13,7 @@ from .chain import (
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
 from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .sweeps import Sweep, SweepOrigin, SweepStatus, SweptAddress
 
 __all__ = [
     "AddressCounter",
@@ -31,6 +32,10 @@ __all__ = [
     "PaymentStatus",
     "SessionStatus",
     "SessionType",
+    "Sweep",
+    "SweepOrigin",
+    "SweepStatus",
+    "SweptAddress",
     "Transfer",
     "TransferStatus",
     "WebhookAttempt",
