@@ -26,6 +26,8 @@ from payments_gateway.models import (
     Event,
     IdempotencyKey,
     Order,
+    Sweep,
+    SweptAddress,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
@@ -163,6 +165,25 @@ def make_transfer(
             "deposit_address": session.deposit_address,
         }
     return Transfer.objects.create(**values | fields)
+
+
+def make_sweep(*addresses: DepositAddress, **fields) -> Sweep:
+    """A relayer's sweep of USDC from ``addresses`` (each holding 1 USDC), pending, in its own transaction."""
+    n = unique_number()
+    values = {
+        "network": "anvil",
+        "asset": "USDC",
+        "token_address": "0x" + "a0" * 20,
+        "treasury": "0x" + "7e" * 20,
+        "factory": "0x" + "fa" * 20,
+        "planned_amount": 1_000_000 * len(addresses),
+        "tx_hash": f"0x{n:064x}",
+        "sender": "0x" + "5e" * 20,
+        "nonce": n,
+    }
+    sweep = Sweep.objects.create(**values | fields)
+    SweptAddress.objects.bulk_create(SweptAddress(sweep=sweep, deposit_address=a, balance=1_000_000) for a in addresses)
+    return sweep
 
 
 # --- webhooks -----------------------------------------------------------------------------------------------------

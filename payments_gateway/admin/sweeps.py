@@ -72,3 +72,11 @@ class SweepAdmin(ReadOnlyAdmin):
 
 def _can_sweep(request) -> bool:
     return request.user.has_perm("payments_gateway.add_sweep")
+
+
+@admin.register(SweptAddress)
+class SweptAddressAdmin(ReadOnlyAdmin):
+    list_display = ["deposit_address", "sweep", "balance", "eth_amount", "failed"]
+    list_filter = ["failed", "sweep__network", "sweep__status"]
+    search_fields = ["deposit_address__address", "sweep__tx_hash"]
+    list_select_related = ["deposit_address", "sweep"]

@@ -73,8 +73,14 @@ def observe_sweeps(
 ) -> list[Sweep]:
     """Record the sweep transactions among ``txs`` (transactions of scanned blocks): ours are brought up to date,
     anyone else's are recorded as ``observed`` sweeps of the deposit addresses they name. Never payments."""
+    if not txs:
+        return []
     factories = set(
-        DepositAddress.objects.filter(network=network.name).exclude(factory="").values_list("factory", flat=True)
+        DepositAddress.objects.filter(network=network.name)
+        .exclude(factory="")
+        .order_by()
+        .values_list("factory", flat=True)
+        .distinct()
     )
     factories = {f.lower() for f in factories | ({network.forwarder_factory} if network.forwarder_factory else set())}
     found = [
