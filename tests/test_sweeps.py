@@ -254,6 +254,13 @@ def test_a_relayer_low_on_gas_sends_nothing_is_reported_and_nothing_is_lost(forw
     assert holds(chain, chain.treasury, "USDC") == USDC
 
 
+def test_a_relayer_below_its_minimum_balance_is_logged_on_every_run(forwarder_settings, chain, caplog):
+    chain.rpc("anvil_setBalance", [chain.accounts[9], hex(10**15)])  # below relayer_min_balance (10**16 wei)
+    assert run_sweeps("anvil").batches == []  # nothing to sweep, and still the operator hears of it
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"the relayer {chain.accounts[9]} is low on gas: it holds 0.001 ETH, below 0.01 ETH" in warning
+
+
 def test_a_factory_that_does_not_compute_our_addresses_is_refused_before_anything_is_signed(forwarder_settings, chain):
     wrong = dict(forwarder_settings["NETWORKS"]["anvil"], forwarder_factory=chain.multicall3)  # code, but no factory
     with override_settings(PAYMENTS_GATEWAY={**forwarder_settings, "NETWORKS": {"anvil": wrong}}):

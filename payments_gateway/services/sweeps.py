@@ -119,6 +119,7 @@ def run_sweeps(
     client = client_for(config)
     if not dry_run:
         run.refreshed = refresh_sweeps(network, now=now)
+        _warn_if_relayer_low(client, config)
     run.batches = plan_sweeps(network, asset, now=now, force=force)
     if dry_run:
         return run
@@ -236,6 +237,17 @@ def send_sweep(batch: Batch, client: RPCClient, *, now: datetime | None = None) 
         batch.network, sweep.tx_hash, sweep.swept.count(), sweep.planned_amount, sweep.asset, sweep.treasury,
     )  # fmt: skip
     return sweep
+
+
+def _warn_if_relayer_low(client: RPCClient, config: NetworkConfig) -> None:
+    """A log line on every run while the relayer is below ``relayer_min_balance`` (before a sweep fails for it)."""
+    try:
+        address = relayer_account().address
+    except RelayerKeyError:
+        return  # reported when a batch is due, and by the checks
+    balance = int(client.call("eth_getBalance", [address, "latest"]), 16)
+    if message := relayer_low_message(config, address, balance):
+        logger.warning("%s", message)
 
 
 def in_pending_sweep() -> Q:
