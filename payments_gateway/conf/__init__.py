@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .branding import Branding, parse_branding
 from .networks import AssetConfig, NetworkConfig, parse_network
 from .values import SETTING_NAME, dotted_path, duration, key_of, positive_decimal, positive_int, refuse_floats, sub_key
 from .values import boolean as _boolean
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULTS",
     "SETTING_NAME",
     "AssetConfig",
+    "Branding",
     "GatewaySettings",
     "NetworkConfig",
     "gateway_settings",
@@ -73,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # The shop on the hosted pages: {"name": "My Shop", "logo_url": "https://...", "accent_color": "#1a73e8"}
+    # (payments_gateway/conf/branding.py).
+    "CHECKOUT_BRANDING": {},
 }
 
 _DURATION_KEYS = {
@@ -212,6 +217,8 @@ class GatewaySettings:
             return None if value is None else positive_decimal(value, key)
         if attr == "ALLOW_PRIVATE_WEBHOOK_URLS":
             return _boolean(value, key)
+        if attr == "CHECKOUT_BRANDING":
+            return parse_branding(value, key)
         return value  # pragma: no cover - every key is handled above
 
 
