@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test lint format setup system-deps clean contracts contracts-check messages
+.PHONY: demo test lint format setup system-deps clean contracts contracts-check messages screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ contracts-check: $(ANVIL) | $(BIN)/python
 messages: setup
 	cd payments_gateway && ../$(BIN)/django-admin makemessages --no-wrap --no-location -l de -l es -l fr
 	cd payments_gateway && ../$(BIN)/django-admin compilemessages
+
+# PNGs of the hosted pages (chooser, waiting, partially paid, paid, expired; phone and desktop) for the README.
+screenshots: setup
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots ANVIL_BIN=$(CURDIR)/$(ANVIL) $(BIN)/pytest -q \
+		tests/test_browser_accessibility.py -k no_serious_accessibility_violations
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy
