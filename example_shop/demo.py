@@ -98,7 +98,8 @@ BANNER = """
   Merchant admin: http://{host}:{port}/admin/   (login: {user} / {password})
   API schema:     http://{host}:{port}/api/v1/schema/
 
-  Buy something, choose "Pay with crypto", then "Pay with test wallet" on the checkout page.
+  Buy something, choose "Pay with crypto" (any coin: pick it on the payment page), then "Pay with test wallet"
+  or your browser wallet (it may add the dev chain) on the checkout page.
   Ctrl-C stops everything.
 """
 

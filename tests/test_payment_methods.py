@@ -311,3 +311,10 @@ def test_the_scanner_pays_chosen_sessions_and_leaves_those_still_choosing_alone(
     assert (paying.status, paying.payment_status, paying.amount_received) == ("complete", "paid", 12_000_000)
     assert (choosing.status, choosing.payment_status, choosing.deposit_address) == ("open", "unpaid", None)
     assert session_payload(paying)["tx_hashes"] == [paying.transfers.get().tx_hash]
+
+
+def test_the_admin_shows_a_session_still_choosing(admin_client):
+    session = make_choosing_session()
+    page = admin_client.get(f"/admin/payments_gateway/checkoutsession/{session.pk}/change/")
+    assert page.status_code == 200 and "&quot;asset&quot;: &quot;USDC&quot;" in page.content.decode()
+    assert admin_client.get("/admin/payments_gateway/checkoutsession/").status_code == 200

@@ -119,6 +119,7 @@ class DevChain:
         entry: dict[str, Any] = {
             "chain_id": self.chain_id,
             "rpc_urls": [self.rpc_url],
+            "wallet_rpc_url": self.rpc_url,  # a browser wallet on this machine may add the dev chain
             "confirmations": confirmations,
             "block_time": self.block_time or 1,
             "native": {"symbol": "ETH", "decimals": 18},
