@@ -106,7 +106,8 @@ BANNER = """
   Merchant admin: http://{host}:{port}/admin/   (login: {user} / {password})
   API schema:     http://{host}:{port}/api/v1/schema/
 
-  Buy something, choose "Pay with crypto", then "Pay with test wallet" on the checkout page.
+  Buy something, choose "Pay with crypto" (any coin: pick it on the payment page), then "Pay with test wallet"
+  or your browser wallet (it may add the dev chain) on the checkout page.
   Payments land on forwarder deposit addresses: Admin > Sweeps > "Sweep now" moves them to the treasury (its
   balance is on that page and the dashboard).
   Ctrl-C stops everything.

@@ -103,6 +103,7 @@ def make_session(
         fields["order"] = make_order()
     now = timezone.now()
     values = {
+        "payment_methods": [{"network": network, "asset": asset}],
         "network": network,
         "asset": asset,
         "amount_due": amount_due,
@@ -111,6 +112,22 @@ def make_session(
         "quote_rate": Decimal("1"),
         "quote_source": "fixed",
         "quoted_at": now,
+        "expires_at": now + timedelta(hours=1),
+    }
+    return CheckoutSession.objects.create(**values | fields)
+
+
+def make_choosing_session(
+    *, methods: tuple[tuple[str, str], ...] = (("test", "USDC"), ("test", "ETH")), **fields
+) -> CheckoutSession:
+    """An open session for a new 10.00 USD order offering ``methods`` ((network, asset) pairs), whose customer has not
+    chosen yet: no network, asset, amount, quote or deposit address. Any other field can be given."""
+    now = timezone.now()
+    values = {
+        "order": make_order() if "order" not in fields else fields.pop("order"),
+        "payment_methods": [{"network": n, "asset": a} for n, a in methods],
+        "fiat_amount": Decimal("10.00"),
+        "fiat_currency": "USD",
         "expires_at": now + timedelta(hours=1),
     }
     return CheckoutSession.objects.create(**values | fields)

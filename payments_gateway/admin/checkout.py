@@ -62,8 +62,8 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
     search_fields = ["uuid", "order__reference", "deposit_address__address", "transfers__tx_hash"]
     list_select_related = ["order", "deposit_address"]
     readonly_fields = [
-        "uuid", "order", "customer", "type", "status", "payment_status", "network", "asset", "amount_due",
-        "amount_received", "amount_pending", "fiat_amount", "fiat_currency", "quote_rate", "quote_source",
+        "uuid", "order", "customer", "type", "status", "payment_status", "payment_methods", "network", "asset",
+        "amount_due", "amount_received", "amount_pending", "fiat_amount", "fiat_currency", "quote_rate", "quote_source",
         "quoted_at", "expires_at", "deposit_address", "late", "created", "updated", "completed_at", "expired_at",
         "canceled_at",
     ]  # fmt: skip

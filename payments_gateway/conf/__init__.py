@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .branding import Branding, parse_branding
 from .networks import AssetConfig, NetworkConfig, parse_network
 from .values import SETTING_NAME, dotted_path, duration, key_of, positive_decimal, positive_int, refuse_floats, sub_key
 from .values import boolean as _boolean
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULTS",
     "SETTING_NAME",
     "AssetConfig",
+    "Branding",
     "GatewaySettings",
     "NetworkConfig",
     "gateway_settings",
@@ -76,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # The environment variable holding the relayer's private key, which signs forwarder sweeps (gas money only; the
     # key itself is never a setting, never stored, never logged: see payments_gateway/deposits/relayer.py).
     "RELAYER_KEY_ENV": "PAYMENTS_GATEWAY_RELAYER_KEY",
+    # The shop on the hosted pages: {"name": "My Shop", "logo_url": "https://...", "accent_color": "#1a73e8"}
+    # (payments_gateway/conf/branding.py).
+    "CHECKOUT_BRANDING": {},
 }
 
 _DURATION_KEYS = {
@@ -225,6 +230,8 @@ class GatewaySettings:
                     "the settings."
                 )
             return value
+        if attr == "CHECKOUT_BRANDING":
+            return parse_branding(value, key)
         return value  # pragma: no cover - every key is handled above
 
 

@@ -66,6 +66,17 @@ class NetworkConfig:
     sweep_batch_size: int = 100
     # The relayer (RELAYER_KEY_ENV) is reported low on gas below this many wei.
     relayer_min_balance: int = 10**16
+    # What customers read: the network's name on the hosted page and in their wallet (default: the key).
+    display_name: str = ""
+    # A block explorer (Etherscan, Blockscout...): transactions are linked as <explorer_url>/tx/<hash>.
+    explorer_url: str | None = None
+    # A public RPC URL a customer's browser wallet may add for this chain (wallet_addEthereumChain). Never one of
+    # rpc_urls by default: those may carry the merchant's API key.
+    wallet_rpc_url: str | None = None
+
+    def explorer_link(self, kind: str, value: str) -> str | None:
+        """``<explorer_url>/tx/<hash>`` (``kind`` "tx") or ``/address/<address>``; None without an explorer."""
+        return f"{self.explorer_url}/{kind}/{value}" if self.explorer_url else None
 
     @property
     def assets(self) -> dict[str, AssetConfig]:
@@ -84,6 +95,7 @@ NETWORK_KEYS = {
     "chain_id", "rpc_urls", "confirmations", "block_time", "tokens", "native", "max_block_range",
     "address_chunk", "rpc_timeout", "multicall3", "dev", "price_feeds", "deposit_scheme", "treasury",
     "forwarder_factory", "sweep_min_value_ratio", "sweep_max_age", "sweep_batch_size", "relayer_min_balance",
+    "display_name", "explorer_url", "wallet_rpc_url",
 }  # fmt: skip
 #: Most deposit addresses one sweep transaction may take (about 50,000 gas each: 500 fill a 25M-gas transaction).
 MAX_SWEEP_BATCH = 500
@@ -141,6 +153,11 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         dev=dev,
         price_feeds={pair: address(a, sub_key(sub_key(key, "price_feeds"), pair)) for pair, a in feeds.items()},
         deposit_scheme=scheme,
+        display_name=_display_name(spec.get("display_name", name), sub_key(key, "display_name")),
+        explorer_url=_public_url(spec.get("explorer_url"), sub_key(key, "explorer_url"), "https://etherscan.io"),
+        wallet_rpc_url=_public_url(
+            spec.get("wallet_rpc_url"), sub_key(key, "wallet_rpc_url"), "https://mainnet.base.org"
+        ),
         **_forwarder_keys(spec, key),
     )
 
@@ -181,6 +198,22 @@ def _forwarder_keys(spec: dict[str, Any], key: str) -> dict[str, Any]:
             spec["relayer_min_balance"], sub_key(key, "relayer_min_balance"), allow_zero=True
         )
     return values
+
+
+def _display_name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 60:
+        raise ImproperlyConfigured(f"{key} must be a name of 1 to 60 characters, e.g. 'Base', not {value!r}.")
+    return value.strip()
+
+
+def _public_url(value: Any, key: str, example: str) -> str | None:
+    """An http(s) URL shown to customers (without a trailing slash), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/?#\"'<>]+(/[^\s?#\"'<>]*)?$", value):
+        raise ImproperlyConfigured(f"{key} must be an http(s) URL without query or fragment, e.g. {example!r}, "
+                                   f"not {value!r}.")  # fmt: skip
+    return value.rstrip("/")
 
 
 def _rpc_urls(urls: Any, key: str) -> tuple[str, ...]:

@@ -51,7 +51,10 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
 
 def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress | None:
     # An address whose last session is somehow still open is never reused, whatever busy_until says.
-    open_sessions = CheckoutSession.objects.filter(status=SessionStatus.OPEN).values("deposit_address_id")
+    # (A session still choosing its payment method has no address: NULL would empty the NOT IN below.)
+    open_sessions = CheckoutSession.objects.filter(status=SessionStatus.OPEN, deposit_address__isnull=False).values(
+        "deposit_address_id"
+    )
     # CLOCK_SLACK past busy_until: a payment to the old session mined just before the reuse would otherwise
     # be within the slack of the new session's creation and be credited to it.
     free_before = now - CLOCK_SLACK

@@ -57,7 +57,13 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
         # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
-        counted = [t for t in transfers if t.asset == session.asset and t.status != TransferStatus.REVERTED]
+        # Only the chosen asset on the chosen network pays (a transfer matched just before the customer switched
+        # network is on the old one).
+        counted = [
+            t
+            for t in transfers
+            if (t.network, t.asset) == (session.network, session.asset) and t.status != TransferStatus.REVERTED
+        ]
         _apply(session, counted, now)
         session.save()
         _announce_session(session, previous)
@@ -126,7 +132,8 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
     seen = sum((t.amount for t in counted), 0)
     session.amount_received = confirmed
     session.amount_pending = seen - confirmed
-    threshold = max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
+    due = session.amount_due or 0  # a session still choosing has no transfers (no address) to count
+    threshold = max(due - underpayment_tolerance(session.asset, due), 0)
 
     if seen == 0:
         session.payment_status = PaymentStatus.UNPAID
@@ -134,7 +141,7 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
         session.payment_status = PaymentStatus.PARTIALLY_PAID
     elif confirmed < threshold:
         session.payment_status = PaymentStatus.PENDING
-    elif confirmed > session.amount_due:
+    elif confirmed > due:
         session.payment_status = PaymentStatus.OVERPAID
     else:
         session.payment_status = PaymentStatus.PAID

@@ -16,6 +16,10 @@ from typing import Any
 _WHEN = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 _ADDRESS = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
 _PAYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+_TX_HASH = "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060"
+# The sample networks are not configured where samples are made: their chain ids and decimals.
+_CHAINS = {"ethereum": 1, "base": 8453}
+_DECIMALS = {"USDC": 6, "ETH": 18}
 
 REFUND = {
     "object": "refund",
@@ -60,13 +64,10 @@ _TRANSFER_STATES = {
 def sample_data(event_type: str) -> dict[str, Any]:
     """A realistic ``data`` object for ``event_type`` (any type in ``EVENT_TYPES``)."""
     if event_type in _PAYMENT_STATES:
-        from payments_gateway.services.payloads import session_payload
-
-        data = session_payload(_session(*_PAYMENT_STATES[event_type]))
-        if data.get("decimals") is None:  # the sample network is not configured here: fill in USDC's
-            from payments_gateway.money import format_units
-
-            data.update(decimals=6, amount_due_display=format_units(79_000_000, 6))
+        status, payment_status, received, pending = _PAYMENT_STATES[event_type]
+        data = _session_data(_session(status, payment_status, received, pending))
+        if received or pending:
+            data["tx_hashes"] = [_TX_HASH]
         return data | {"reason": "canceled"} if event_type == "payment.failed" else data
     if event_type in _TRANSFER_STATES:
         from payments_gateway.services.payloads import transfer_payload
@@ -82,6 +83,31 @@ def sample_data(event_type: str) -> dict[str, Any]:
         status = "canceled" if event_type == "subscription.canceled" else "active"
         return {**copy.deepcopy(SUBSCRIPTION), "status": status}
     raise ValueError(f"no sample for event type {event_type!r}")
+
+
+def unchosen_payment_sample() -> dict[str, Any]:
+    """The ``data`` of ``payment.created`` for a session whose customer has not chosen how to pay yet."""
+    session = _session("open", "unpaid", 0, 0)
+    session.payment_methods = [
+        {"network": "ethereum", "asset": "USDC"},
+        {"network": "ethereum", "asset": "ETH"},
+        {"network": "base", "asset": "USDC"},
+    ]
+    session.network = session.asset = ""
+    session.amount_due = session.quote_rate = session.quoted_at = session.deposit_address = None
+    return _session_data(session)
+
+
+def _session_data(session) -> dict[str, Any]:
+    from payments_gateway.money import format_units
+    from payments_gateway.services.payloads import session_payload
+
+    data = session_payload(session)
+    for method in data["payment_methods"]:
+        method.update(chain_id=_CHAINS[method["network"]], decimals=_DECIMALS[method["asset"]])
+    if session.amount_due is not None:
+        data.update(decimals=6, amount_due_display=format_units(session.amount_due, 6))
+    return data
 
 
 def _customer():
@@ -107,6 +133,7 @@ def _session(status: str, payment_status: str, received: int, pending: int):
         customer=_customer(),
         status=status,
         payment_status=payment_status,
+        payment_methods=[{"network": "ethereum", "asset": "USDC"}],
         network="ethereum",
         asset="USDC",
         amount_due=79_000_000,
@@ -129,7 +156,7 @@ def _transfer(status: str, confirmations: int):
 
     return Transfer(
         network="ethereum",
-        tx_hash="0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060",
+        tx_hash=_TX_HASH,
         log_index=12,
         block_number=21_000_000,
         block_hash="0x8d1a2ba0f6c4e5b3a0e1c2d3f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d",
