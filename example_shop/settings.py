@@ -123,6 +123,7 @@ PAYMENTS_GATEWAY = {
     },
     "RATE_PROVIDER_OPTIONS": {"rates": {"ETH": {"USD": "3000"}}},
     "ALLOW_PRIVATE_WEBHOOK_URLS": True,
+    "CHECKOUT_BRANDING": {"name": "Example Shop", "accent_color": "#0b6e4f"},
 }
 
 # The shop's own webhook receiver (example_shop/shop/webhooks.py). `seed_shop` registers it as an endpoint of the

@@ -27,6 +27,8 @@ from payments_gateway.models import (
     IdempotencyKey,
     Order,
     Refund,
+    Sweep,
+    SweptAddress,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
@@ -102,6 +104,7 @@ def make_session(
         fields["order"] = make_order()
     now = timezone.now()
     values = {
+        "payment_methods": [{"network": network, "asset": asset}],
         "network": network,
         "asset": asset,
         "amount_due": amount_due,
@@ -115,12 +118,40 @@ def make_session(
     return CheckoutSession.objects.create(**values | fields)
 
 
+def make_choosing_session(
+    *, methods: tuple[tuple[str, str], ...] = (("test", "USDC"), ("test", "ETH")), **fields
+) -> CheckoutSession:
+    """An open session for a new 10.00 USD order offering ``methods`` ((network, asset) pairs), whose customer has not
+    chosen yet: no network, asset, amount, quote or deposit address. Any other field can be given."""
+    now = timezone.now()
+    values = {
+        "order": make_order() if "order" not in fields else fields.pop("order"),
+        "payment_methods": [{"network": n, "asset": a} for n, a in methods],
+        "fiat_amount": Decimal("10.00"),
+        "fiat_currency": "USD",
+        "expires_at": now + timedelta(hours=1),
+    }
+    return CheckoutSession.objects.create(**values | fields)
+
+
 def make_chain_session(**options) -> CheckoutSession:
     """:func:`make_session` on the dev chain's network "anvil", at a fresh random address (unless ``deposit_address``
     is given), created 30 s ago: a payment mined a moment ago falls within its lifetime."""
     if "deposit_address" not in options:
         options.setdefault("address", fresh_address())
     return make_session(**{"network": "anvil", "created": timezone.now() - timedelta(seconds=30)} | options)
+
+
+def make_forwarder_session(**options) -> CheckoutSession:
+    """:func:`make_chain_session` at the next address of network "anvil"'s own deposit scheme (with
+    ``forwarder_settings``: a CREATE2 deposit address of the dev factory, bound to the dev treasury)."""
+    from django.db import transaction
+
+    from payments_gateway.deposits import allocate_address
+
+    with transaction.atomic():
+        address = allocate_address(options.get("network", "anvil"), timezone.now() + timedelta(days=2))
+    return make_chain_session(deposit_address=address, **options)
 
 
 def make_transfer(
@@ -189,6 +220,25 @@ def make_refund(session: CheckoutSession | None = None, transfer: Transfer | Non
         "amount": 1_000_000,
     }
     return Refund.objects.create(**values | fields)
+
+
+def make_sweep(*addresses: DepositAddress, **fields) -> Sweep:
+    """A relayer's sweep of USDC from ``addresses`` (each holding 1 USDC), pending, in its own transaction."""
+    n = unique_number()
+    values = {
+        "network": "anvil",
+        "asset": "USDC",
+        "token_address": "0x" + "a0" * 20,
+        "treasury": "0x" + "7e" * 20,
+        "factory": "0x" + "fa" * 20,
+        "planned_amount": 1_000_000 * len(addresses),
+        "tx_hash": f"0x{n:064x}",
+        "sender": "0x" + "5e" * 20,
+        "nonce": n,
+    }
+    sweep = Sweep.objects.create(**values | fields)
+    SweptAddress.objects.bulk_create(SweptAddress(sweep=sweep, deposit_address=a, balance=1_000_000) for a in addresses)
+    return sweep
 
 
 # --- webhooks -----------------------------------------------------------------------------------------------------

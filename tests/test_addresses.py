@@ -163,7 +163,7 @@ def test_the_network_s_deposit_scheme_makes_its_addresses():
 @pytest.mark.parametrize(
     ("scheme", "fragments"),
     [
-        ("bitcoin", ["['deposit_scheme']: cannot import 'bitcoin'", "use a dotted path or one of: xpub"]),
+        ("bitcoin", ["['deposit_scheme']: cannot import 'bitcoin'", "use a dotted path or one of: forwarder, xpub"]),
         ("tests.test_addresses.NotAScheme", ["['deposit_scheme']: 'tests.test_addresses.NotAScheme' is not a"]),
         (42, ["['deposit_scheme'] must be a scheme name such as 'xpub'"]),
     ],

@@ -195,7 +195,7 @@ def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(c
 
     third = new()
     page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()
-    assert "enter a valid e-mail address." in page and Customer.objects.count() == 2
+    assert "Enter a valid e-mail address." in page and Customer.objects.count() == 2
     too_long = "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com"
     response = client.post(f"/pay/{third.uuid}/customer", {"email": too_long}, follow=True)
     assert response.status_code == 200 and "at most 254 characters" in response.content.decode()

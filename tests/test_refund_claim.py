@@ -3,6 +3,7 @@ on the network it names; the hosted pages' headers and rate limit."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,11 +12,12 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from payments_gateway.models import Event
+from payments_gateway.models import Event, Refund
 from payments_gateway.services.payments import refresh_session
 from payments_gateway.services.refunds import claim_token, create_refund
 
-from .factories import make_session, make_transfer
+from .factories import TEST_NETWORK, make_refund, make_session, make_transfer
+from .test_checkout_i18n import LOCALES, _catalogue_msgids, text_of
 from .test_hosted_page_headers import BARE_MIDDLEWARE, assert_protected
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
@@ -104,3 +106,39 @@ def test_the_form_is_rate_limited(client, refund):
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     refund.refresh_from_db()
     assert refund.status == "awaiting_address"
+
+
+def test_the_page_carries_the_shop_s_branding_and_speaks_the_customer_s_language(client, refund, settings):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {"CHECKOUT_BRANDING": {"name": "Mug Shop"}}
+    german = client.get(url(refund), HTTP_ACCEPT_LANGUAGE="de-AT,de;q=0.9")
+    assert german.status_code == 200 and german["Content-Language"] == "de"
+    text = text_of(german)
+    assert "Mug Shop" in text and "Erstattung von 2,5 USDC" in text and "Im Netzwerk test (Chain-ID 31337)." in text
+    switcher = re.findall(r'<a href="([^"]+)" lang="(\w+)" hreflang="\w+"', german.content.decode())
+    assert [lang for _, lang in switcher] == ["en", "de", "es", "fr"]
+    assert all(link.startswith(url(refund) + "?lang=") for link, _ in switcher)
+
+    # The form keeps the language it was shown in: its refusal, and the page after it, are in French too.
+    refused = client.post(url(refund) + "?lang=fr", {"address": CUSTOMER.lower(), "confirm": CUSTOMER.lower()})
+    assert refused.status_code == 400 and "cette adresse n'a pas de somme de contrôle" in text_of(refused)
+    answer = client.post(url(refund) + "?lang=fr", {"address": CUSTOMER, "confirm": CUSTOMER})
+    assert answer.status_code == 302 and answer["Location"] == url(refund) + "?lang=fr"
+    assert f"Merci. La boutique enverra le remboursement à {CUSTOMER}." in text_of(client.get(answer["Location"]))
+
+
+def test_every_state_of_the_refund_page_is_translated(client, refund, settings, use_networks):
+    use_networks(test=TEST_NETWORK | {"explorer_url": "https://scan.example"})
+    expired = reverse(
+        "payments_gateway:refund-claim", args=[claim_token(refund, now=timezone.now() - timedelta(days=8))]
+    )
+    others = {status: make_refund(make_session(), status=status, address=CUSTOMER) for status in
+              ("initiated", "completed", "canceled")}  # fmt: skip
+    Refund.objects.filter(pk=others["completed"].pk).update(tx_hash="0x" + "ab" * 32)
+    pages = [url(refund), expired, *(url(r) for r in others.values())]
+    english = {m for m in _catalogue_msgids() if " " in m and "%" not in m and "<" not in m}
+    for language in LOCALES:
+        for page in pages:
+            visible = text_of(client.get(page, {"lang": language}))
+            assert {m for m in english if m in visible} == set(), (language, page)
+    completed = client.get(url(others["completed"])).content.decode()
+    assert 'href="https://scan.example/tx/0x' + "ab" * 32 + '"' in completed

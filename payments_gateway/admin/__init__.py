@@ -7,6 +7,7 @@ from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
 from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
 from .reconcile import NeedsAttentionAdmin, RefundAdmin
+from .sweeps import SweepAdmin
 
 __all__ = [
     "APIKeyAdmin",
@@ -18,6 +19,7 @@ __all__ = [
     "NeedsAttentionAdmin",
     "OrderAdmin",
     "RefundAdmin",
+    "SweepAdmin",
     "TransferAdmin",
     "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",

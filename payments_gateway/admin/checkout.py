@@ -94,8 +94,8 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
     search_fields = ["uuid", "order__reference", "deposit_address__address", "transfers__tx_hash"]
     list_select_related = ["order", "deposit_address"]
     readonly_fields = [
-        "uuid", "order", "customer", "type", "status", "payment_status", "network", "asset", "amount_due",
-        "amount_received", "amount_pending", "fiat_amount", "fiat_currency", "quote_rate", "quote_source",
+        "uuid", "order", "customer", "type", "status", "payment_status", "payment_methods", "network", "asset",
+        "amount_due", "amount_received", "amount_pending", "fiat_amount", "fiat_currency", "quote_rate", "quote_source",
         "quoted_at", "expires_at", "deposit_address", "late", "created", "updated", "completed_at", "expired_at",
         "canceled_at", "excess",
     ]  # fmt: skip
@@ -154,6 +154,7 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
 
     def dashboard_view(self, request):
         """Totals received, a chart per day and asset, sessions by status and scanner lag (staff only)."""
+        from ..services.balances import forwarder_overviews
         from ..services.dashboard import dashboard_data
 
         if not self.has_view_permission(request):
@@ -163,6 +164,7 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
             "title": "Payments dashboard",
             "opts": self.model._meta,
             **dashboard_data(),
+            "forwarders": forwarder_overviews(),  # read on chain: unswept balances, the relayer's gas
         }
         return TemplateResponse(request, "admin/payments_gateway/dashboard.html", context)
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .branding import Branding, parse_branding
 from .networks import AssetConfig, NetworkConfig, parse_network
 from .values import SETTING_NAME, dotted_path, duration, key_of, positive_decimal, positive_int, refuse_floats, sub_key
 from .values import boolean as _boolean
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULTS",
     "SETTING_NAME",
     "AssetConfig",
+    "Branding",
     "GatewaySettings",
     "NetworkConfig",
     "gateway_settings",
@@ -73,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # The environment variable holding the relayer's private key, which signs forwarder sweeps (gas money only; the
+    # key itself is never a setting, never stored, never logged: see payments_gateway/deposits/relayer.py).
+    "RELAYER_KEY_ENV": "PAYMENTS_GATEWAY_RELAYER_KEY",
+    # The shop on the hosted pages: {"name": "My Shop", "logo_url": "https://...", "accent_color": "#1a73e8"}
+    # (payments_gateway/conf/branding.py).
+    "CHECKOUT_BRANDING": {},
     # How often the scanner reads token transfers to old deposit addresses (past their session's late payment
     # window); open sessions' addresses are read every block.
     "OLD_ADDRESS_SCAN_INTERVAL": timedelta(minutes=10),
@@ -237,6 +245,18 @@ class GatewaySettings:
             return None if value is None else positive_decimal(value, key)
         if attr == "ALLOW_PRIVATE_WEBHOOK_URLS":
             return _boolean(value, key)
+        if attr == "RELAYER_KEY_ENV":
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                # Never echo a key someone pasted here by mistake.
+                shown = "a private key" if _looks_secret(str(value)) else repr(value)
+                raise ImproperlyConfigured(
+                    f"{key} must be the NAME of an environment variable (letters, digits, '_'), such as "
+                    f"'PAYMENTS_GATEWAY_RELAYER_KEY', not {shown}: put the key itself in that variable, never in "
+                    "the settings."
+                )
+            return value
+        if attr == "CHECKOUT_BRANDING":
+            return parse_branding(value, key)
         return value  # pragma: no cover - every key is handled above
 
 

@@ -7,9 +7,11 @@ for every session, never one used before) and stores the :class:`~payments_gatew
 
 - ``"xpub"`` (:mod:`.xpub`): address i = m/44'/60'/0'/0/i of ``PAYMENTS_GATEWAY["XPUB"]``; funds stay on each
   address of the merchant's HD wallet.
+- ``"forwarder"`` (:mod:`.forwarder`): CREATE2 addresses of the network's ``forwarder_factory`` that can only pay
+  its ``treasury``; swept in batches by the relayer (:mod:`.relayer`, :mod:`payments_gateway.services.sweeps`).
 """
 
-from . import xpub  # noqa: F401  (registers the built-in schemes)
+from . import forwarder, xpub  # noqa: F401  (registers the built-in schemes)
 from .allocation import CLOCK_SLACK, allocate_address
 from .base import DepositScheme, load_scheme, scheme_for
 

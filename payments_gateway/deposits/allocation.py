@@ -57,8 +57,14 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
     return DepositAddress.objects.create(
         network=network,
         index=index,
-        scheme=scheme.name or scheme.network.deposit_scheme,
+        scheme=_scheme_name(network),
         address=scheme.address(index),
         busy_until=busy_until,
         created=now,
+        **scheme.stored_fields(),
     )
+
+
+def _scheme_name(network: str) -> str:
+    scheme = scheme_for(network)
+    return scheme.name or scheme.network.deposit_scheme

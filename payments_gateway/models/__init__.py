@@ -17,6 +17,7 @@ from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStat
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
 from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .refunds import Refund, RefundStatus
+from .sweeps import Sweep, SweepOrigin, SweepStatus, SweptAddress
 
 __all__ = [
     "AddressCounter",
@@ -37,6 +38,10 @@ __all__ = [
     "RefundStatus",
     "SessionStatus",
     "SessionType",
+    "Sweep",
+    "SweepOrigin",
+    "SweepStatus",
+    "SweptAddress",
     "Transfer",
     "TransferReason",
     "TransferResolution",

@@ -37,6 +37,10 @@ class DepositAddress(models.Model):
     baseline_at = models.DateTimeField(
         null=True, blank=True, help_text="When the baseline was taken; older than the newest session: taken again."
     )
+    # Forwarder scheme: the address is CREATE2(factory, index, initCode(treasury)), so it can only ever be swept by
+    # that factory to that treasury, whatever the settings say today.
+    treasury = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: where its funds go.")
+    factory = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: the factory that sweeps it.")
 
     class Meta:
         ordering = ["network", "index"]

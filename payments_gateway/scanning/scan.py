@@ -33,6 +33,7 @@ from ..chain.logs import collect_logs, transfer_log_calls, transfer_logs
 from ..chain.rpc import RPCClient, RPCError, RPCResponseError, client_for
 from ..conf import NetworkConfig, gateway_settings
 from ..models import Refund, Transfer, TransferStatus
+from ..services.sweep_state import observe_sweeps
 from . import lease as leases
 from . import refunds as refund_payments
 from .balances import balance_check_due, credit_balance_gains, take_baselines
@@ -193,6 +194,9 @@ class _Scan:
             store.refresh_sessions()
         result.transfers += len(found)
         result.sessions |= store.sessions
+        # Forwarder sweeps move funds out of deposit addresses: recorded (never as payments) so that the balance
+        # check below knows the ETH they took.
+        observe_sweeps(self.client, self.network, [tx for _, tx in txs], self.head or end, self._now())
         return last
 
     def _fetch(

@@ -62,8 +62,9 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
     with transaction.atomic():
         session = CheckoutSession.objects.select_for_update().select_related("order").get(pk=session_id)
         transfers = list(session.transfers.order_by("block_number", "log_index"))
-        # Every transfer to the address is announced (its payload names its asset), even one in another asset
-        # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
+        # Every transfer to the session's addresses is announced (its payload names its asset), even one in another
+        # asset than the session's: the merchant must hear of it to refund it. Only the session's asset on its chosen
+        # network pays (not one to the address of a network the customer switched away from).
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
         counted = _settle(session, transfers)
@@ -128,8 +129,10 @@ def underpayment_tolerance(asset: str, amount_due: int) -> int:
 
 
 def payment_threshold(session: CheckoutSession) -> int:
-    """Base units that count as the full payment: the amount due minus the underpayment tolerance."""
-    return max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
+    """Base units that count as the full payment: the amount due minus the underpayment tolerance (0 while the
+    customer has not chosen a payment method: nothing is due yet)."""
+    due = session.amount_due or 0
+    return max(due - underpayment_tolerance(session.asset, due), 0)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -144,7 +147,8 @@ def _settle(session: CheckoutSession, transfers: list[Transfer]) -> list[Transfe
     A transfer that is not reverted pays its session unless the merchant decided otherwise (``credited``: it
     pays; ``refunded`` or ``dismissed``: it does not), or the first of these holds:
 
-    - ``wrong_asset`` / ``unknown_token``: another asset than the session's (a token not configured at all);
+    - ``wrong_asset`` / ``unknown_token``: another asset than the session's (a token not configured at all), or
+      its asset on another network (one the customer switched away from after choosing it);
     - ``closed_session``: the session was canceled, so the order is no longer paid through it;
     - ``after_late_window``: its block is after the session's expiry plus ``LATE_PAYMENT_WINDOW``;
     - ``excess``: the transfers before it already cover the amount due (the customer paid twice).
@@ -164,7 +168,7 @@ def _settle(session: CheckoutSession, transfers: list[Transfer]) -> list[Transfe
 
 
 def _reason(session: CheckoutSession, t: Transfer, *, covered: bool) -> str:
-    if t.asset != session.asset:
+    if (t.network, t.asset) != (session.network, session.asset):
         unknown = t.kind == TransferKind.TOKEN and t.asset == t.token_address
         return TransferReason.UNKNOWN_TOKEN if unknown else TransferReason.WRONG_ASSET
     if session.status == SessionStatus.CANCELED:
@@ -200,6 +204,7 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
     session.amount_received = confirmed
     session.amount_pending = seen - confirmed
     session.late = any(_late(session, t) for t in counted)
+    due = session.amount_due or 0  # a session still choosing has no address, so no transfers to count
     threshold = payment_threshold(session)
 
     if seen == 0:
@@ -208,7 +213,7 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
         session.payment_status = PaymentStatus.PARTIALLY_PAID
     elif confirmed < threshold:
         session.payment_status = PaymentStatus.PENDING
-    elif confirmed > session.amount_due:
+    elif confirmed > due:
         session.payment_status = PaymentStatus.OVERPAID
     else:
         session.payment_status = PaymentStatus.PAID

@@ -114,6 +114,11 @@ def _lock_open(transfer: Transfer) -> Transfer:
 
 
 def _check_credit(transfer: Transfer, session: CheckoutSession) -> None:
+    if not session.method_chosen:
+        raise ValidationError(
+            {"session": [f"session {session.uuid} has no payment method yet (its customer has not chosen one): "
+                         "credit a session that takes this asset on this network, or refund the transfer."]}
+        )  # fmt: skip
     if (session.network, session.asset) != (transfer.network, transfer.asset):
         raise ValidationError(
             {"session": [f"session {session.uuid} takes {session.asset} on {session.network}; this transfer is "

@@ -25,6 +25,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from eth_utils import is_checksum_address, to_checksum_address
 
 from ..conf import gateway_settings
@@ -138,11 +139,11 @@ def set_refund_address(
     address, confirm = (address or "").strip(), (confirm or "").strip()
     checked = (merchant_address if merchant else customer_address)(address, refund.network)
     if confirm != address:
-        raise ValidationError({"confirm": ["the two addresses differ: enter the same address twice."]})
+        raise ValidationError({"confirm": [_("the two addresses differ: enter the same address twice.")]})
     with transaction.atomic():
         locked = Refund.objects.select_for_update().get(pk=refund.pk)
         if locked.status != RefundStatus.AWAITING_ADDRESS:
-            raise ValidationError({"address": ["this refund already has an address."]})
+            raise ValidationError({"address": [_("this refund already has an address.")]})
         _initiate(locked, checked, now)
     refund.refresh_from_db()
     return refund
@@ -284,26 +285,29 @@ def _refundable_transfer(transfer: Transfer) -> Transfer:
 
 def _address(value: Any, network: str, field: str, *, require_checksum: bool) -> str:
     name = gateway_settings.networks.get(network)
-    where = f"{network} (chain id {name.chain_id})" if name else network
+    where = network
+    if name:
+        where = _("%(network)s (chain id %(chain)s)") % {"network": name.display_name, "chain": name.chain_id}
     if not isinstance(value, str) or not ADDRESS_RE.match(value.strip()):
-        raise ValidationError(
-            {field: [f"{str(value)[:60]!r} is not an address on {where}: 0x followed by 40 hexadecimal characters."]}
-        )
+        message = _("%(value)s is not an address on %(network)s: 0x followed by 40 hexadecimal characters.")
+        raise ValidationError({field: [message % {"value": repr(str(value)[:60]), "network": where}]})
     value = value.strip()
     lowercase = value[2:] == value[2:].lower()
     if lowercase and require_checksum:
         raise ValidationError(
-            {field: ["this address has no checksum (it is all lowercase): copy it exactly as your wallet shows it, "
-                     "with its capital letters, so a typing mistake cannot send the refund elsewhere."]}
+            {field: [_("this address has no checksum (it is all lowercase): copy it exactly as your wallet shows "
+                       "it, with its capital letters, so a typing mistake cannot send the refund elsewhere.")]}
         )  # fmt: skip
     if not lowercase and not is_checksum_address(value):
         raise ValidationError(
-            {field: ["this address's capital letters do not match its checksum (EIP-55): a character is probably "
-                     "mistyped. Copy it again from your wallet."]}
+            {field: [_("this address's capital letters do not match its checksum (EIP-55): a character is "
+                       "probably mistyped. Copy it again from your wallet.")]}
         )  # fmt: skip
     checked = to_checksum_address(value)
     if DepositAddress.objects.filter(network=network, address__iexact=checked).exists():
-        raise ValidationError({field: ["this is one of the shop's own deposit addresses: give the wallet to refund."]})
+        raise ValidationError(
+            {field: [_("this is one of the shop's own deposit addresses: give the wallet to refund.")]}
+        )
     return checked
 
 

@@ -4,8 +4,9 @@ The token is the refund's uuid signed with Django's ``signing`` (salted, timesta
 altered, and it expires after ``REFUND_LINK_TTL`` (410, "ask the shop for a new link"). The page names the
 network, the asset and the amount, and asks for the address twice; ``services/refunds.py``
 ``set_refund_address`` refuses a malformed address, one without its EIP-55 checksum or with a wrong one (a typing
-mistake), and two entries that differ, each with a message saying what to do. The page has the hosted pages'
-security headers, and its form the hosted pages' rate limit.
+mistake), and two entries that differ, each with a message saying what to do. Like every hosted page it has the
+shop's branding, speaks the customer's language with a switcher (``layout.py``) and the hosted pages' security
+headers; its form has their rate limit.
 """
 
 from __future__ import annotations
@@ -13,20 +14,23 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from ..conf import gateway_settings
+from ..i18n import localize_amount, with_language
 from ..models import Refund, RefundStatus
 from ..money import format_units
 from ..services.refunds import ClaimLinkExpired, refund_for_token, set_refund_address
-from .security import hosted_page_action, hosted_page_headers
+from .layout import hosted_page, page_context
+from .security import hosted_page_action
 
 TEMPLATE = "payments_gateway/refund.html"
 
 
-@hosted_page_headers
+@hosted_page(remember_language=True)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def refund_claim(request, token):
@@ -34,12 +38,12 @@ def refund_claim(request, token):
     try:
         refund = refund_for_token(token)
     except ClaimLinkExpired:
-        return render(request, TEMPLATE, {"expired": True}, status=410)
+        return render(request, TEMPLATE, page_context(request) | {"expired": True}, status=410)
     if refund is None:
         raise Http404("No such refund link.")
     if request.method == "POST":
         return _give_address(request, token=token)
-    return _page(request, refund)
+    return _page(request, refund, token)
 
 
 @hosted_page_action
@@ -51,22 +55,30 @@ def _give_address(request, *, token):
         set_refund_address(refund, address, confirm)
     except ValidationError as exc:
         errors = {field: " ".join(messages) for field, messages in exc.message_dict.items()}
-        return _page(request, refund, errors=errors, address=address, confirm=confirm, status=400)
-    return redirect("payments_gateway:refund-claim", token=token)
+        return _page(request, refund, token, errors=errors, address=address, confirm=confirm, status=400)
+    url = reverse("payments_gateway:refund-claim", args=[token])
+    # The page that shows the outcome speaks the language the form was posted in (its action says it).
+    choice = getattr(request, "gateway_language", None)
+    return redirect(with_language(url, choice.code) if choice is not None and choice.switched else url)
 
 
-def _page(request, refund: Refund, *, errors=None, address="", confirm="", status=200):
+def _page(request, refund: Refund, token: str, *, errors=None, address="", confirm="", status=200):
     network = gateway_settings.networks.get(refund.network)
     decimals = gateway_settings.decimals(refund.network, refund.asset)
-    context = {
+    if decimals is not None:
+        amount, unit = localize_amount(format_units(refund.amount, decimals)), refund.asset
+    else:
+        amount = localize_amount(refund.amount)
+        unit = _("base units of the token %(token)s") % {"token": refund.asset}
+    context = page_context(request) | {
         "refund": refund,
-        "network_name": refund.network,
+        "network_name": network.display_name if network else refund.network,
         "chain_id": network.chain_id if network else None,
-        "amount": format_units(refund.amount, decimals) if decimals is not None else str(refund.amount),
-        "unit": refund.asset
-        if decimals is not None
-        else _("base units of the token %(token)s") % {"token": refund.asset},
+        "amount": amount,
+        "unit": unit,
         "awaiting": refund.status == RefundStatus.AWAITING_ADDRESS,
+        "tx_url": network.explorer_link("tx", refund.tx_hash) if network and refund.tx_hash else None,
+        "form_url": with_language(reverse("payments_gateway:refund-claim", args=[token])),
         "errors": errors or {},
         "address": address,
         "confirm": confirm,

@@ -16,6 +16,10 @@ from typing import Any
 _WHEN = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 _ADDRESS = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
 _PAYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+_TX_HASH = "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060"
+# The sample networks are not configured where samples are made: their chain ids and decimals.
+_CHAINS = {"ethereum": 1, "base": 8453}
+_DECIMALS = {"USDC": 6, "ETH": 18}
 
 _SESSION_UUID = "7d0f5f7e-2c1b-4f4e-9a55-3f9d2d8f6a10"
 _REFUND_UUID = "c1f3b0a4-1f2e-4c3d-8b5a-6e7f8a9b0c1d"
@@ -55,13 +59,10 @@ _REFUND_STATES = {"refund.initiated": "initiated", "refund.completed": "complete
 def sample_data(event_type: str) -> dict[str, Any]:
     """A realistic ``data`` object for ``event_type`` (any type in ``EVENT_TYPES``)."""
     if event_type in _PAYMENT_STATES:
-        from payments_gateway.services.payloads import session_payload
-
-        data = session_payload(_session(*_PAYMENT_STATES[event_type]))
-        if data.get("decimals") is None:  # the sample network is not configured here: fill in USDC's
-            from payments_gateway.money import format_units
-
-            data.update(decimals=6, amount_due_display=format_units(79_000_000, 6))
+        status, payment_status, received, pending = _PAYMENT_STATES[event_type]
+        data = _session_data(_session(status, payment_status, received, pending))
+        if received or pending:
+            data["tx_hashes"] = [_TX_HASH]
         return data | {"reason": "canceled"} if event_type == "payment.failed" else data
     if event_type in _TRANSFER_STATES:
         from payments_gateway.services.payloads import transfer_payload
@@ -87,6 +88,31 @@ def sample_data(event_type: str) -> dict[str, Any]:
     raise ValueError(f"no sample for event type {event_type!r}")
 
 
+def unchosen_payment_sample() -> dict[str, Any]:
+    """The ``data`` of ``payment.created`` for a session whose customer has not chosen how to pay yet."""
+    session = _session("open", "unpaid", 0, 0)
+    session.payment_methods = [
+        {"network": "ethereum", "asset": "USDC"},
+        {"network": "ethereum", "asset": "ETH"},
+        {"network": "base", "asset": "USDC"},
+    ]
+    session.network = session.asset = ""
+    session.amount_due = session.quote_rate = session.quoted_at = session.deposit_address = None
+    return _session_data(session)
+
+
+def _session_data(session) -> dict[str, Any]:
+    from payments_gateway.money import format_units
+    from payments_gateway.services.payloads import session_payload
+
+    data = session_payload(session)
+    for method in data["payment_methods"]:
+        method.update(chain_id=_CHAINS[method["network"]], decimals=_DECIMALS[method["asset"]])
+    if session.amount_due is not None:
+        data.update(decimals=6, amount_due_display=format_units(session.amount_due, 6))
+    return data
+
+
 def _customer():
     from payments_gateway.models import Customer
 
@@ -110,6 +136,7 @@ def _session(status: str, payment_status: str, received: int, pending: int):
         customer=_customer(),
         status=status,
         payment_status=payment_status,
+        payment_methods=[{"network": "ethereum", "asset": "USDC"}],
         network="ethereum",
         asset="USDC",
         amount_due=79_000_000,

@@ -20,7 +20,7 @@ def flag_orphans(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0010_webhookrequest_body_size'),
+        ('payments_gateway', '0012_checkout_payment_methods'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
