@@ -1,6 +1,7 @@
 """Unmatched transfers: why a transfer settles nothing, derived from facts; credit and dismiss; the dashboard."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -128,3 +129,33 @@ def test_the_dashboard_counts_unmatched_money_apart_from_what_was_received():
         ("ETH", 1, 7, "0.000000000000000007 ETH"),
         ("USDT", 2, 7_000_000, "7000000 base units of USDT"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_lists_stored_transfers_of_no_session_as_unmatched_after_the_payment_methods_one():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    app, before = "payments_gateway", "0012_checkout_payment_methods"
+    executor = MigrationExecutor(connection)
+    executor.migrate([(app, before)])
+    old = executor.loader.project_state([(app, before)]).apps
+    now = timezone.now()
+    order = old.get_model(app, "Order").objects.create(amount=Decimal("5"), currency="USD")
+    # A session still choosing (no network, asset, amount or address), possible since the payment methods.
+    old.get_model(app, "CheckoutSession").objects.create(
+        order=order, fiat_amount=Decimal("5"), fiat_currency="USD", expires_at=now,
+        payment_methods=[{"network": "test", "asset": "USDC"}],
+    )  # fmt: skip
+    address = old.get_model(app, "DepositAddress").objects.create(network="test", index=3, address="0x" + "03" * 20)
+    transfers = old.get_model(app, "Transfer").objects
+    common = {"network": "test", "kind": "erc20", "block_hash": "0x" + "00" * 32, "to_address": address.address,
+              "deposit_address": address, "asset": "USDC", "amount": 5}  # fmt: skip
+    transfers.create(tx_hash="0x" + "01" * 32, block_number=1, status="confirmed", **common)
+    transfers.create(tx_hash="0x" + "02" * 32, block_number=2, status="reverted", **common)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes(app))
+    assert sorted(Transfer.objects.values_list("status", "reason", "resolution")) == [
+        ("confirmed", "closed_session", "open"), ("reverted", "", ""),
+    ]  # fmt: skip
