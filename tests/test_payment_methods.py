@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from payments_gateway.deposits import allocate_address
 from payments_gateway.models import CheckoutSession, DepositAddress, Event
+from payments_gateway.scanning.store import match_session
+from payments_gateway.scanning.watched import Watched
 from payments_gateway.services.methods import choose_payment_method, offers
 from payments_gateway.services.payloads import describe_session, session_payload
 from payments_gateway.services.payments import refresh_session
@@ -72,6 +74,7 @@ def test_a_single_method_is_chosen_at_creation_as_before():
     assert session.deposit_address is not None and methods(session) == [("test", "USDC")]
     fixed = new(network="test", asset="ETH")
     assert methods(fixed) == [("test", "ETH")] and fixed.amount_due == 10**16
+    assert [s.deposit_address.made_for_id for s in (session, fixed)] == [session.pk, fixed.pk]
 
 
 def test_pairs_without_a_rate_are_left_out_unless_the_merchant_named_them(settings):
@@ -144,7 +147,8 @@ def test_switching_network_takes_a_new_address_and_never_frees_the_old_one(two_n
     choose_payment_method(session, "other", "USDC")
     assert session.deposit_address.network == "other" and session.deposit_address_id != old.pk
     old.refresh_from_db()
-    assert old.busy_until == session.expires_at + timedelta(hours=24)  # still reserved for this customer
+    assert old.busy_until == session.expires_at + timedelta(hours=24)  # still watched every block for this customer
+    assert old.made_for_id == session.deposit_address.made_for_id == session.pk  # and still tied to this session
     # Another session on "test", even an hour after this one expired, gets a new address, not the old one.
     with transaction.atomic():
         later = session.expires_at + timedelta(hours=1)
@@ -198,6 +202,30 @@ def test_a_session_still_choosing_holds_no_address_and_an_expired_session_s_addr
         fresh = allocate_address("test", timezone.now() + timedelta(hours=48))
     assert choosing.deposit_address_id is None
     assert fresh.pk != expired.deposit_address_id and fresh.index > expired.deposit_address.index
+
+
+def test_a_payment_to_the_address_switched_away_from_is_this_session_s_unmatched_wrong_asset(two_networks, client):
+    session = new()
+    choose_payment_method(session, "test", "USDC")
+    old = session.deposit_address
+    choose_payment_method(session, "other", "USDC")
+    # The scanner ties a payment to the old address to the session it was made for, though the session now holds
+    # another address (and no other session ever gets this one).
+    assert match_session(Watched(old.pk, old.address), timezone.now()) == (session.pk, False)
+    stray = make_transfer(session, 30_000_000, status="confirmed", network="test", to_address=old.address,
+                          deposit_address=old)  # fmt: skip
+    session = refresh_session(session.pk)
+    stray.refresh_from_db()
+    assert (session.status, session.payment_status) == ("open", "unpaid")
+    assert (stray.reason, stray.resolution) == ("wrong_asset", "open")
+    unmatched = Event.objects.get(type="transaction.unmatched", session=session).data
+    assert (unmatched["id"], unmatched["reason"], unmatched["network"]) == (stray.pk, "wrong_asset", "test")
+    state = client.get(f"/pay/{session.uuid}/status").json()
+    assert state["wrong_asset_message"] == (
+        "A payment in USDC on test was received; this checkout expects USDC on Other chain. "
+        "Contact the merchant for a refund."
+    )
+    assert state["confirmations"] is None and not state["can_switch"]  # it pays nothing, but something was sent
 
 
 def test_only_the_chosen_network_pays(two_networks):

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from payments_gateway.models import Event, Order, Transfer
 from payments_gateway.scanning import scan_network
+from payments_gateway.services.methods import choose_payment_method
 from payments_gateway.services.sessions import cancel_session, create_session
-from tests.factories import deploy_token, fresh_address, make_chain_session, make_deposit_address
+from tests.factories import TEST_NETWORK, deploy_token, fresh_address, make_chain_session, make_deposit_address
 
 pytestmark = pytest.mark.django_db
 
@@ -158,6 +159,26 @@ def test_a_superseded_session_paid_late_leaves_one_complete_session_per_order(an
     assert (refreshed(first).status, refreshed(first).payment_status) == ("canceled", "unpaid")
     assert Transfer.objects.get(to_address=first.address).reason == "closed_session"
     assert [s.status for s in Order.objects.get(reference="R-1").sessions.all()].count("complete") == 1
+
+
+def test_a_payment_to_the_network_the_customer_switched_away_from_is_unmatched_for_this_session(chain, use_networks):
+    use_networks(anvil=chain.network_settings(confirmations=2), other=TEST_NETWORK | {"chain_id": 8453})
+    session = create_session(amount="1.00", currency="USD", payment_methods=[
+        {"network": "anvil", "asset": "USDC"}, {"network": "other", "asset": "USDC"}])  # fmt: skip
+    choose_payment_method(session, "anvil", "USDC")
+    old = session.address
+    scan_network("anvil")
+    session = choose_payment_method(session, "other", "USDC")  # the customer changed their mind
+    assert session.deposit_address.network == "other"  # index 0 there too: the same string, another network
+    tx = chain.send_token("USDC", old, 1_000_000)  # ...but their wallet still paid the first address
+    chain.mine(2)
+    scan_network("anvil")
+
+    transfer = Transfer.objects.get(tx_hash=tx)
+    assert (transfer.session_id, transfer.reason, transfer.resolution) == (session.pk, "wrong_asset", "open")
+    assert unmatched_events(session) == [(tx, "wrong_asset")]
+    session = refreshed(session)
+    assert (session.network, session.status, session.payment_status) == ("other", "open", "unpaid")
 
 
 def test_a_second_full_payment_is_an_excess_transfer(anvil_settings, chain):

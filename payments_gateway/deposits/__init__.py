@@ -12,7 +12,7 @@ for every session, never one used before) and stores the :class:`~payments_gatew
 """
 
 from . import forwarder, xpub  # noqa: F401  (registers the built-in schemes)
-from .allocation import CLOCK_SLACK, allocate_address
+from .allocation import CLOCK_SLACK, allocate_address, bind_to_session
 from .base import DepositScheme, load_scheme, scheme_for
 
-__all__ = ["CLOCK_SLACK", "DepositScheme", "allocate_address", "load_scheme", "scheme_for"]
+__all__ = ["CLOCK_SLACK", "DepositScheme", "allocate_address", "bind_to_session", "load_scheme", "scheme_for"]

@@ -1,11 +1,11 @@
 """Handing out deposit addresses: a new address for every session, safe with any number of processes.
 
-No address is ever given to a second session: a customer who pays an old address again (from their wallet's
-history, an exchange's address book) must never be credited to someone else's checkout. The payment is
-recorded against the session the address was made for (an unmatched transfer, for the merchant to credit or
-refund). Each session takes the network's next index from its ``AddressCounter`` row under a row lock, and the
-network's deposit scheme turns it into an address. ``busy_until`` (the session's expiry plus the late payment
-window) says until when the scanner looks at the address every block; after that it looks at the slower
+No address is ever given to a second session: a customer who pays an old address again (from their wallet's history,
+an exchange's address book) must never be credited to someone else's checkout. The payment is recorded against the
+session the address was made for (an unmatched transfer, for the merchant to credit or refund). Each session takes
+the network's next index from its ``AddressCounter`` row under a row lock, and the network's deposit scheme turns it
+into an address, bound to its session (:func:`bind_to_session`). ``busy_until`` (the session's expiry plus the late
+payment window) says until when the scanner looks at the address every block; after that it looks at the slower
 ``OLD_ADDRESS_SCAN_INTERVAL``.
 """
 
@@ -41,6 +41,14 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
             "transaction and released if it rolls back"
         )
     return _derive_next(network, busy_until, now or timezone.now())
+
+
+def bind_to_session(address: DepositAddress, session_id: int) -> None:
+    """Record that ``address`` was made for the session ``session_id`` (``DepositAddress.made_for``): call once the
+    session is saved, in the transaction that allocated the address. The session keeps only its current address;
+    this ties an address it switched away from to it, so a payment there is still recorded against it."""
+    DepositAddress.objects.filter(pk=address.pk, made_for__isnull=True).update(made_for_id=session_id)
+    address.made_for_id = session_id
 
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:

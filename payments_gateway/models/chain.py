@@ -16,9 +16,10 @@ class DepositAddress(models.Model):
     """Deposit address number ``index`` of one network, made by the network's deposit scheme (``"xpub"``:
     m/44'/60'/0'/0/index of the merchant's xpub).
 
-    An address is given to one session only, ever: a payment that reaches it however late can never be credited
-    to someone else's checkout. Until ``busy_until`` (the session's expiry plus the late payment window) the
-    scanner looks for payments to it at every block; after that at the slower ``OLD_ADDRESS_SCAN_INTERVAL``.
+    An address is given to one session only, ever (``made_for``): a payment that reaches it however late can never
+    be credited to someone else's checkout, and is tied to that session even after its customer switched to
+    another network. Until ``busy_until`` (the session's expiry plus the late payment window) the scanner looks for
+    payments to it at every block; after that at the slower ``OLD_ADDRESS_SCAN_INTERVAL``.
     """
 
     network = models.CharField(max_length=40)
@@ -41,6 +42,16 @@ class DepositAddress(models.Model):
     # that factory to that treasury, whatever the settings say today.
     treasury = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: where its funds go.")
     factory = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: the factory that sweeps it.")
+    # The session keeps only its current address: after a switch of network this is what still ties the old one
+    # to it. Empty for addresses made before it was recorded (their session is the one that holds them).
+    made_for = models.ForeignKey(
+        "payments_gateway.CheckoutSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="addresses_made",
+        help_text="The session this address was made for (kept when its customer switches network).",
+    )
 
     class Meta:
         ordering = ["network", "index"]

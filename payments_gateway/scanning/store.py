@@ -5,9 +5,10 @@ on (network, tx hash, log index), so storing a range twice counts nothing twice.
 collected and recomputed by :meth:`TransferStore.refresh_sessions` (the session lifecycle service writes their
 events and decides which transfers pay), in the same transaction.
 
-A transfer is tied to the session its address was made for (:func:`match_session`), however late, in whatever
-asset: the session decides whether it pays. A transfer to an address that served no session when it was mined
-is unmatched from the start (``services/reconciliation.py`` ``flag_sessionless``).
+A transfer is tied to the session its address was made for (:func:`match_session`), however late, in whatever asset,
+also after its customer switched to another network: the session decides whether it pays. A transfer to an address
+that served no session when it was mined is unmatched from the start (``services/reconciliation.py``
+``flag_sessionless``).
 """
 
 from __future__ import annotations
@@ -58,14 +59,17 @@ def transfer_rows(
 
 def match_session(deposit: Watched, at: datetime) -> tuple[int | None, bool]:
     """The session ``deposit`` was made for, if it existed at ``at`` (less ``CLOCK_SLACK``: block times and the
-    server clock differ a little), and whether ``at`` is after its expiry (a late payment). An address made
-    before addresses stopped being reused may have had several sessions: the newest one created by then."""
-    session = (
-        CheckoutSession.objects.filter(deposit_address_id=deposit.pk, created__lte=at + CLOCK_SLACK)
-        .order_by("-created")
-        .only("pk", "expires_at")
-        .first()
+    server clock differ a little), and whether ``at`` is after its expiry (a late payment).
+
+    That is the session holding the address, or, for an address its customer switched away from (to another
+    network), the one it was made for (``DepositAddress.made_for``). An address made before addresses stopped
+    being reused may have had several sessions: the newest one created by then."""
+    sessions = (
+        CheckoutSession.objects.filter(created__lte=at + CLOCK_SLACK).order_by("-created").only("pk", "expires_at")
     )
+    session = sessions.filter(deposit_address_id=deposit.pk).first()
+    if session is None:
+        session = sessions.filter(addresses_made=deposit.pk).first()
     if session is None:
         return None, False
     return session.pk, at > session.expires_at

@@ -9,7 +9,8 @@ one transaction, and may be repeated (switching) until something was sent to the
 Switching to another asset on the same network keeps the deposit address (a late transfer of the first asset is
 still seen, as a payment in another asset). Switching network takes an address on the new network; the old one,
 like every deposit address, is never given to another session, and the scanner keeps watching it every block until
-its ``busy_until``.
+its ``busy_until``. A payment that still reaches it is tied to this session (the address remembers the session it
+was made for) and is unmatched, ``wrong_asset``: the customer now pays on another network.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..conf import AssetConfig, NetworkConfig, gateway_settings
-from ..deposits import allocate_address
+from ..deposits import allocate_address, bind_to_session
 from ..models import CheckoutSession, PaymentStatus, SessionStatus, TransferStatus
 from ..money import format_units
 from ..pricing import NoRate, Quote, RateUnavailable, get_quote
@@ -224,11 +225,12 @@ def _check_can_choose(session: CheckoutSession) -> None:
 
 
 def _apply_choice(session: CheckoutSession, method: PaymentMethod, quote: Quote, now: datetime) -> None:
+    new_address = None
     if session.network != method.network or session.deposit_address_id is None:
         # The old address (another network) keeps its busy_until: it is watched every block while this customer
         # might still pay to it (and, like every address, never given to anyone else).
         busy_until = session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW
-        session.deposit_address = allocate_address(method.network, busy_until, now=now)
+        new_address = session.deposit_address = allocate_address(method.network, busy_until, now=now)
     session.network = method.network
     session.asset = method.asset
     session.amount_due = quote.amount
@@ -236,6 +238,8 @@ def _apply_choice(session: CheckoutSession, method: PaymentMethod, quote: Quote,
     session.quote_source = quote.source
     session.quoted_at = quote.quoted_at
     session.save()
+    if new_address is not None:
+        bind_to_session(new_address, session.pk)
 
 
 def _refused(message: str, code: str = "invalid") -> ValidationError:

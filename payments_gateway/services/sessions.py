@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..conf import gateway_settings
-from ..deposits import allocate_address
+from ..deposits import allocate_address, bind_to_session
 from ..events import emit
 from ..jsonsafe import unstorable_text
 from ..models import (
@@ -133,6 +133,8 @@ def create_session(
                 metadata=metadata,
                 created=now,
             )
+            if session.deposit_address is not None:
+                bind_to_session(session.deposit_address, session.pk)
             emit("payment.created", session_payload(session), session=session)
     except IntegrityError:
         if reference and Order.objects.filter(reference=reference).exists():

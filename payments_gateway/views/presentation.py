@@ -103,21 +103,34 @@ def status_message(session: CheckoutSession, *, decimals: int, unconfirmed: list
 
 
 def wrong_asset_message(session: CheckoutSession) -> str | None:
-    """What to tell a customer who sent another asset than the session's to its address (it does not count
-    towards the payment; only the merchant can send it back), or None."""
+    """What to tell a customer who sent another asset than the session's to its address, or its asset on a network
+    they switched away from (it does not count towards the payment; only the merchant can send it back), or None."""
     others = (
         session.transfers.exclude(network=session.network, asset=session.asset)
         .exclude(status=TransferStatus.REVERTED)
-        .values_list("asset", flat=True)
+        .values_list("network", "asset")
         .distinct()
     )
-    assets = sorted(set(others))
-    if not assets:
+    sent = sorted(set(others))
+    if not sent:
         return None
+    # The network is named only when it is not the session's (the same asset sent on the old network).
+    elsewhere = any(network != session.network for network, _asset in sent)
     joiner = " " + _("and") + " "
     return _(
         "A payment in %(sent)s was received; this checkout expects %(expected)s. Contact the merchant for a refund."
-    ) % {"sent": joiner.join(assets), "expected": session.asset}
+    ) % {
+        "sent": joiner.join(dict.fromkeys(_on(asset, network, session.network) for network, asset in sent)),
+        "expected": _on(session.asset, session.network, "" if elsewhere else session.network),
+    }
+
+
+def _on(asset: str, network: str, shown_network: str) -> str:
+    """``asset``, followed by "on <network>" unless ``network`` is ``shown_network`` (the one the page is about)."""
+    if network == shown_network:
+        return asset
+    config = gateway_settings.networks.get(network)
+    return f"{asset} " + _("on %(network)s") % {"network": config.display_name if config else network}
 
 
 def _amount(units: int, decimals: int) -> str:
