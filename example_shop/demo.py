@@ -1,6 +1,7 @@
 """``make demo``: the example shop on the embedded defaults, with every process it needs.
 
-Starts anvil with the test tokens (``payments_gateway_devchain``), migrates, seeds the shop and an admin login,
+Starts anvil with the test tokens (``payments_gateway_devchain --forwarder``: deposit addresses are forwarder
+addresses swept to a dev treasury, signed with a public anvil test key), migrates, seeds the shop and an admin login,
 then runs the scanner, a django-q2 cluster and the web server on 127.0.0.1:8000 until Ctrl-C, which stops every
 child process.
 """
@@ -21,6 +22,9 @@ VAR = Path(os.environ.get("SHOP_VAR_DIR", ROOT / "var"))
 CONFIG = VAR / "payments_gateway.json"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
 HOST = "127.0.0.1"
+# Signs the demo's forwarder sweeps: anvil's default account 9, a public test key (dev money only). In production
+# the relayer key comes from the environment of the processes that sweep, never from a file like this one.
+DEV_RELAYER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 
 
 def _port(variable: str, default: int) -> int:
@@ -48,12 +52,13 @@ def main() -> int:
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "example_shop.settings",  # the demo is the example shop, whatever the shell says
         "PAYMENTS_GATEWAY_CONFIG": str(CONFIG),
+        "PAYMENTS_GATEWAY_RELAYER_KEY": DEV_RELAYER_KEY,
         "PYTHONUNBUFFERED": "1",
     }
     children: list[subprocess.Popen] = []
     try:
-        children.append(start("devchain", ["payments_gateway_devchain", "--port", str(CHAIN_PORT), "--write-config",
-                                           str(CONFIG)], env))  # fmt: skip
+        children.append(start("devchain", ["payments_gateway_devchain", "--port", str(CHAIN_PORT), "--forwarder",
+                                           "--write-config", str(CONFIG)], env))  # fmt: skip
         wait_for(CONFIG.exists, children[0], f"writing {CONFIG}")
         manage(["migrate", "--noinput"], env)
         manage(["seed_shop"], env)
@@ -74,6 +79,9 @@ def main() -> int:
         return 0
     finally:
         stop(children)
+        # Its chain is gone: a stale config would point the shop (and `manage.py check`) at a forwarder network
+        # whose relayer key only the demo's processes had.
+        CONFIG.unlink(missing_ok=True)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -98,7 +106,10 @@ BANNER = """
   Merchant admin: http://{host}:{port}/admin/   (login: {user} / {password})
   API schema:     http://{host}:{port}/api/v1/schema/
 
-  Buy something, choose "Pay with crypto", then "Pay with test wallet" on the checkout page.
+  Buy something, choose "Pay with crypto" (any coin: pick it on the payment page), then "Pay with test wallet"
+  or your browser wallet (it may add the dev chain) on the checkout page.
+  Payments land on forwarder deposit addresses: Admin > Sweeps > "Sweep now" moves them to the treasury (its
+  balance is on that page and the dashboard).
   Ctrl-C stops everything.
 """
 

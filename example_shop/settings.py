@@ -125,6 +125,7 @@ PAYMENTS_GATEWAY = {
     "ALLOW_PRIVATE_WEBHOOK_URLS": True,
     # Links in subscription e-mails (the demo prints them: see EMAIL_BACKEND below).
     "PUBLIC_URL": f"http://127.0.0.1:{os.environ.get('DEMO_PORT', '8000')}",
+    "CHECKOUT_BRANDING": {"name": "Example Shop", "accent_color": "#0b6e4f"},
 }
 # Subscription reminders are printed by the process that sends them (the qcluster), not sent.
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -7,7 +7,9 @@ reading the key raises, so an operator sees the same words at startup and in ``m
 Pluggable parts named by a setting (the rate provider, webhook sources, deposit schemes) are built by their own
 modules; this module asks each to build once and reports its error under the setting's id.
 
-Beyond the settings: ``payments_gateway.E101`` when the default database is a SQLite library too old for the app.
+Beyond the settings: ``payments_gateway.E101`` when the default database is a SQLite library too old for the app;
+``payments_gateway.E102`` / ``W002`` when a forwarder network's relayer key (from the environment) is not a key /
+not set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ NOT_A_DICT_ID = "payments_gateway.E099"
 UNKNOWN_KEY_ID = "payments_gateway.E100"
 XPUB_MISSING_ID = "payments_gateway.W001"
 SQLITE_TOO_OLD_ID = "payments_gateway.E101"
+RELAYER_KEY_INVALID_ID = "payments_gateway.E102"
+RELAYER_KEY_MISSING_ID = "payments_gateway.W002"
 # INSERT ... RETURNING (storing incoming webhook events in one statement) arrived in SQLite 3.35; Django 5.2
 # itself accepts 3.31, so its own check lets an older library through.
 MIN_SQLITE_VERSION = (3, 35, 0)
@@ -70,7 +74,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def _plugin_errors(user: dict[str, Any]) -> list[checks.CheckMessage]:
     """Pluggable parts named by a setting (built lazily by their own modules), each reported under its key's id:
     the rate provider, every webhook source and every network's deposit scheme."""
-    from .deposits import load_scheme
     from .pricing import build_rate_provider
     from .webhooks.incoming.sources import SOURCES_KEY, parse_sources
 
@@ -86,8 +89,43 @@ def _plugin_errors(user: dict[str, Any]) -> list[checks.CheckMessage]:
     networks = user.get("NETWORKS")
     for name, spec in networks.items() if isinstance(networks, dict) else ():
         if isinstance(spec, dict) and isinstance(spec.get("deposit_scheme", "xpub"), str):
-            errors += _errors(CHECK_IDS["NETWORKS"], load_scheme, name, spec.get("deposit_scheme", "xpub"))
+            errors += _errors(CHECK_IDS["NETWORKS"], _build_scheme, name, spec)
     return errors
+
+
+def _build_scheme(name: str, spec: dict[str, Any]) -> None:
+    """Load and build a network's deposit scheme (which checks the keys it needs, e.g. the forwarder's treasury);
+    a network entry that does not parse is reported already."""
+    from .deposits import load_scheme
+
+    scheme = load_scheme(name, spec.get("deposit_scheme", "xpub"))
+    try:
+        config = parse_network(name, spec)
+    except ImproperlyConfigured:
+        return
+    scheme(config)
+
+
+@checks.register("payments_gateway")
+def check_relayer_key(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """On a forwarder network, sweeps are signed with the key in the environment variable ``RELAYER_KEY_ENV``
+    names: an error when it holds something that is not a private key, a warning when it is not set (this
+    process cannot sweep). The messages name the variable, never its value."""
+    from .deposits.relayer import relayer_key_is_set, relayer_key_problem
+
+    try:
+        networks = gateway_settings.networks
+        gateway_settings.validate("RELAYER_KEY_ENV", gateway_settings.RELAYER_KEY_ENV)
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    forwarders = sorted(name for name, config in networks.items() if config.deposit_scheme == "forwarder")
+    problem = relayer_key_problem() if forwarders else None
+    if problem is None:
+        return []
+    hint = f"Sweeps of {', '.join(forwarders)} are signed with it; the key needs only gas money."
+    if relayer_key_is_set():
+        return [checks.Error(problem, hint=hint, id=RELAYER_KEY_INVALID_ID)]
+    return [checks.Warning(problem, hint=hint, id=RELAYER_KEY_MISSING_ID)]
 
 
 @checks.register("payments_gateway")

@@ -38,6 +38,7 @@ from typing import Any
 
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.translation import gettext
 
 from .conf import gateway_settings
 
@@ -101,9 +102,9 @@ def client_key(request: HttpRequest, view_kwargs: dict[str, Any]) -> str:
 
 def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
     """429 with ``Retry-After``: a short page for a browser, the API's JSON error shape for anything else."""
-    message = f"Too many requests. Please try again in {retry_after} seconds."
+    message = gettext("Too many requests. Please try again in %(seconds)s seconds.") % {"seconds": retry_after}
     if request.get_preferred_type(["application/json", "text/html"]) == "text/html":
-        response = HttpResponse(f"<!doctype html><title>Too many requests</title><p>{message}</p>", status=429)
+        response = HttpResponse(f"<!doctype html><title>429</title><p>{message}</p>", status=429)
     else:
         response = JsonResponse({"error": {"status": 429, "code": "rate_limited", "message": message}}, status=429)
     response["Retry-After"] = str(retry_after)

@@ -51,6 +51,12 @@ SCHEDULES: dict[str, dict[str, Any]] = {
         "func": "payments_gateway.tasks.purge_incoming_webhook_logs",
         "schedule_type": "H",
     },
+    # forwarder networks: pending sweeps confirmed, due batches sent (the policy keeps it from sweeping dust)
+    "payments_gateway.sweep_all_networks": {
+        "func": "payments_gateway.tasks.sweep_all_networks",
+        "schedule_type": "I",
+        "minutes": 1,
+    },
 }
 
 

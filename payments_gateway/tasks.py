@@ -119,3 +119,27 @@ def purge_incoming_webhook_logs() -> dict[str, int]:
     from .webhooks.incoming.processing import purge_old_logs
 
     return purge_old_logs()
+
+
+# --- forwarder sweeps (issue 10) ---------------------------------------------------------------------------
+
+
+def sweep_all_networks() -> dict[str, Any]:
+    """Periodic: on every forwarder network, bring pending sweeps up to date and send the batches the sweep policy
+    says are due. Each network in isolation; a relayer low on gas or a wrong factory is logged and the funds
+    wait at their deposit addresses."""
+    from .conf import gateway_settings
+    from .services.sweeps import run_sweeps
+
+    outcome: dict[str, Any] = {}
+    for name, config in sorted(gateway_settings.networks.items()):
+        if config.deposit_scheme != "forwarder":
+            continue
+        try:
+            run = run_sweeps(name)
+        except Exception as exc:  # isolation: log, next network
+            logger.error("sweep_all_networks: network %r failed: %s", name, exc)
+            outcome[name] = f"error: {exc}"
+            continue
+        outcome[name] = {"sent": [s.tx_hash for s in run.sent], "refreshed": run.refreshed, "problems": run.problems}
+    return outcome

@@ -1,6 +1,8 @@
 """Fixtures shared by the test files: the dev chain, gateway settings for each kind of test, webhook sources,
 API clients and DNS. Rows are built by tests/factories.py."""
 
+import os
+import shutil
 import socket
 
 import pytest
@@ -40,6 +42,23 @@ def chain(devchain):
         devchain.revert(snapshot)
 
 
+@pytest.fixture
+def fake_rpc():
+    """``fake_rpc(mode, ...)``: a local JSON-RPC server that fails in ``mode`` ("429", "500", "garbage", "sleep",
+    "chain") or, in mode "proxy", forwards to ``upstream`` and records the methods asked (tests/http_receiver.py)."""
+    from .http_receiver import FakeRPC
+
+    servers = []
+
+    def make(mode, **kwargs):
+        servers.append(FakeRPC(mode, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
 @pytest.fixture(autouse=True)
 def fresh_rpc_state():
     """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide)."""
@@ -61,6 +80,23 @@ def anvil_settings(chain):
         **settings.PAYMENTS_GATEWAY,
         "XPUB": TEST_XPUB,
         "NETWORKS": {"anvil": chain.network_settings(confirmations=2)},
+    }
+    with override_settings(PAYMENTS_GATEWAY=config):
+        yield config
+
+
+@pytest.fixture
+def forwarder_settings(chain, monkeypatch):
+    """Like ``anvil_settings``, with network "anvil" on the forwarder deposit scheme: the dev chain's factory and
+    treasury, and the relayer key (anvil's public test account 9) in the environment, as a worker would have it.
+
+    Yields the settings dict; chain state is reverted after the test.
+    """
+    monkeypatch.setenv("PAYMENTS_GATEWAY_RELAYER_KEY", chain.relayer_key)
+    config = {
+        **settings.PAYMENTS_GATEWAY,
+        "XPUB": TEST_XPUB,
+        "NETWORKS": {"anvil": chain.network_settings(confirmations=2, forwarder=True)},
     }
     with override_settings(PAYMENTS_GATEWAY=config):
         yield config
@@ -163,3 +199,44 @@ def shop_order(client):
     client.post(f"/products/{product.slug}/add/", {"quantity": 2})
     client.post("/cart/order/")
     return Order.objects.get()
+
+
+# --- the browser --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, one for the whole run. Missing Chromium fails (never skipped)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made here between page actions are
+    # plain synchronous calls, which Django only allows with this flag.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    chromium = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.fail("Chromium is not installed: run `make setup` (installs Debian's chromium); never skipped.")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page on a 375 px wide phone screen."""
+    context = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def dev_network(anvil_settings, chain, settings):
+    """The dev chain as network "anvil" with 3 confirmations and the test wallet, scanned up to its head."""
+    from payments_gateway.scanning import scan_network
+
+    settings.PAYMENTS_GATEWAY = anvil_settings | {
+        "NETWORKS": {"anvil": chain.network_settings(confirmations=3, dev=True)}
+    }
+    scan_network("anvil")  # catch up to the head before anything is paid
+    return chain

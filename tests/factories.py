@@ -26,8 +26,11 @@ from payments_gateway.models import (
     Event,
     IdempotencyKey,
     Order,
+    Refund,
     Subscription,
     SubscriptionPeriod,
+    Sweep,
+    SweptAddress,
     Transfer,
     WebhookAttempt,
     WebhookDelivery,
@@ -103,6 +106,7 @@ def make_session(
         fields["order"] = make_order()
     now = timezone.now()
     values = {
+        "payment_methods": [{"network": network, "asset": asset}],
         "network": network,
         "asset": asset,
         "amount_due": amount_due,
@@ -116,12 +120,40 @@ def make_session(
     return CheckoutSession.objects.create(**values | fields)
 
 
+def make_choosing_session(
+    *, methods: tuple[tuple[str, str], ...] = (("test", "USDC"), ("test", "ETH")), **fields
+) -> CheckoutSession:
+    """An open session for a new 10.00 USD order offering ``methods`` ((network, asset) pairs), whose customer has not
+    chosen yet: no network, asset, amount, quote or deposit address. Any other field can be given."""
+    now = timezone.now()
+    values = {
+        "order": make_order() if "order" not in fields else fields.pop("order"),
+        "payment_methods": [{"network": n, "asset": a} for n, a in methods],
+        "fiat_amount": Decimal("10.00"),
+        "fiat_currency": "USD",
+        "expires_at": now + timedelta(hours=1),
+    }
+    return CheckoutSession.objects.create(**values | fields)
+
+
 def make_chain_session(**options) -> CheckoutSession:
     """:func:`make_session` on the dev chain's network "anvil", at a fresh random address (unless ``deposit_address``
     is given), created 30 s ago: a payment mined a moment ago falls within its lifetime."""
     if "deposit_address" not in options:
         options.setdefault("address", fresh_address())
     return make_session(**{"network": "anvil", "created": timezone.now() - timedelta(seconds=30)} | options)
+
+
+def make_forwarder_session(**options) -> CheckoutSession:
+    """:func:`make_chain_session` at the next address of network "anvil"'s own deposit scheme (with
+    ``forwarder_settings``: a CREATE2 deposit address of the dev factory, bound to the dev treasury)."""
+    from django.db import transaction
+
+    from payments_gateway.deposits import allocate_address
+
+    with transaction.atomic():
+        address = allocate_address(options.get("network", "anvil"), timezone.now() + timedelta(days=2))
+    return make_chain_session(deposit_address=address, **options)
 
 
 def make_transfer(
@@ -190,6 +222,62 @@ def make_payment(session: CheckoutSession, *, now=None, amount: int | None = Non
 
     make_transfer(session, session.amount_due if amount is None else amount, status="confirmed")
     return refresh_session(session.pk, now=now)
+
+
+def deploy_token(chain, symbol: str = "STRAY", decimals: int = 18, mint_to: int = 0, amount: int = 10**24) -> str:
+    """A new ERC-20 (the dev chain's TestToken) on ``chain`` that the gateway does not know, ``amount`` base units
+    minted to dev account ``mint_to``; returns its EIP-55 address."""
+    from payments_gateway.chain.contracts import load_artifact
+
+    artifact = load_artifact("TestToken")
+    factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor(f"{symbol} token", symbol, decimals).transact({"from": chain.accounts[0]})
+    address = chain.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    token = chain.w3.eth.contract(address=address, abi=artifact["abi"])
+    chain.w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(chain.accounts[mint_to], amount).transact({"from": chain.accounts[0]})
+    )
+    return Web3.to_checksum_address(address)
+
+
+def make_unmatched(session: CheckoutSession | None = None, amount: int = 5_000_000, **fields) -> Transfer:
+    """A confirmed transfer that settles nothing and needs attention: by default 5 USDT to ``session``'s address
+    (a USDC session: ``wrong_asset``), or to an address of no session (``closed_session``)."""
+    values = {"asset": "USDT", "status": "confirmed", "confirmations": 12, "resolution": "open",
+              "reason": "wrong_asset" if session is not None else "closed_session"}  # fmt: skip
+    return make_transfer(session, amount, **values | fields)
+
+
+def make_refund(session: CheckoutSession | None = None, transfer: Transfer | None = None, **fields) -> Refund:
+    """A refund of 1 USDC of ``session`` (or of ``transfer``), awaiting the customer's address."""
+    target = session or transfer
+    values = {
+        "session": session,
+        "transfer": transfer,
+        "network": target.network if target else "test",
+        "asset": target.asset if target else "USDC",
+        "amount": 1_000_000,
+    }
+    return Refund.objects.create(**values | fields)
+
+
+def make_sweep(*addresses: DepositAddress, **fields) -> Sweep:
+    """A relayer's sweep of USDC from ``addresses`` (each holding 1 USDC), pending, in its own transaction."""
+    n = unique_number()
+    values = {
+        "network": "anvil",
+        "asset": "USDC",
+        "token_address": "0x" + "a0" * 20,
+        "treasury": "0x" + "7e" * 20,
+        "factory": "0x" + "fa" * 20,
+        "planned_amount": 1_000_000 * len(addresses),
+        "tx_hash": f"0x{n:064x}",
+        "sender": "0x" + "5e" * 20,
+        "nonce": n,
+    }
+    sweep = Sweep.objects.create(**values | fields)
+    SweptAddress.objects.bulk_create(SweptAddress(sweep=sweep, deposit_address=a, balance=1_000_000) for a in addresses)
+    return sweep
 
 
 # --- webhooks -----------------------------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """Real HTTP servers on 127.0.0.1 (free port, own thread): a receiver for webhook tests that answers from a
-script, and the project itself (``live_wsgi_server``)."""
+script, the project itself (``live_wsgi_server``), and a JSON-RPC node that misbehaves or proxies to anvil
+(``FakeRPC``, the ``fake_rpc`` fixture)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import requests
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
@@ -110,3 +114,70 @@ def live_wsgi_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class FakeRPC:
+    """A local HTTP server that answers every request the same bad way (or with a chain id of its own)."""
+
+    def __init__(self, mode: str, chain_id: int = 31337, upstream: str = "", max_log_range: int = 0) -> None:
+        self.mode, self.chain_id, self.hits = mode, chain_id, 0
+        self.upstream, self.max_log_range = upstream, max_log_range
+        self.methods: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                fake.hits += 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if fake.mode == "429":
+                    return self._answer(429, b"slow down", {"Retry-After": "30"})
+                if fake.mode == "500":
+                    return self._answer(500, b"internal error")
+                if fake.mode == "garbage":
+                    return self._answer(200, b"<html>gateway</html>")
+                if fake.mode == "proxy":
+                    return self._answer(200, json.dumps(fake.proxy(body)).encode())
+                if fake.mode == "sleep":
+                    time.sleep(2)  # the client has given up by now: close without an answer
+                    self.close_connection = True
+                    return None
+                # mode "chain": a node of another chain
+                items = body if isinstance(body, list) else [body]
+                answer = [{"jsonrpc": "2.0", "id": i["id"], "result": hex(fake.chain_id)} for i in items]
+                return self._answer(200, json.dumps(answer).encode())
+
+            def _answer(self, status, payload, headers=None):
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def proxy(self, body):
+        """Forward to the real node, refusing eth_getLogs over more than ``max_log_range`` blocks."""
+        items = body if isinstance(body, list) else [body]
+        self.methods += [i["method"] for i in items]
+        refused = {}
+        for item in items:
+            if item["method"] == "eth_getLogs" and self.max_log_range:
+                query = item["params"][0]
+                if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.max_log_range:
+                    refused[item["id"]] = {"code": -32602, "message": "query returned more than 10000 results"}
+        forward = [i for i in items if i["id"] not in refused]
+        answers = requests.post(self.upstream, json=forward, timeout=30).json() if forward else []
+        answers += [{"jsonrpc": "2.0", "id": i, "error": e} for i, e in refused.items()]
+        return answers
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

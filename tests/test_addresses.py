@@ -1,4 +1,5 @@
-"""Deposit address allocation: from the xpub, never shared while busy, reused after, safe across processes."""
+"""Deposit address allocation: from the xpub, a new address for every session (never reused), safe across
+processes."""
 
 import json
 import os
@@ -14,7 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from payments_gateway.chain.hd import derive_address
-from payments_gateway.deposits import CLOCK_SLACK, DepositScheme, allocate_address
+from payments_gateway.deposits import DepositScheme, allocate_address
 from payments_gateway.models import AddressCounter, DepositAddress
 from tests.factories import TEST_NETWORK, TEST_XPUB, make_deposit_address, make_session
 
@@ -48,37 +49,16 @@ def test_networks_count_separately():
     assert other.index == 0 and other.network == "other"
 
 
-def test_not_reused_while_busy_then_reused_oldest_first():
-    a = allocate(busy_until=NOW + timedelta(hours=10))
-    b = allocate(busy_until=NOW + timedelta(hours=5))
-    # Still busy (a late payment could arrive): a third session gets a new address.
-    c = allocate(now=NOW + timedelta(hours=4, minutes=59))
-    assert c.index == 2
-    # b's window has passed: b is reused (it freed up first), a is still busy.
-    later = NOW + timedelta(hours=6)
-    reused = allocate(now=later, busy_until=later + timedelta(hours=48))
-    assert reused.pk == b.pk
-    reused.refresh_from_db()
-    assert reused.busy_until == later + timedelta(hours=48)
-    assert allocate(now=later).index == 3  # a (until +10 h) and c (+48 h) are still busy
-    assert DepositAddress.objects.get(pk=a.pk).busy_until == NOW + timedelta(hours=10)
-
-
-def test_not_reused_before_busy_until_plus_the_clock_slack():
-    # The scanner credits a payment to the newest session created up to CLOCK_SLACK after its block time: a late
-    # payment to the old session mined just before busy_until must not find a new session on the address.
-    old = allocate(busy_until=NOW + timedelta(hours=1))
-    just_after = NOW + timedelta(hours=1) + CLOCK_SLACK - timedelta(seconds=1)
-    assert allocate(now=just_after).pk != old.pk
-    after_slack = NOW + timedelta(hours=1) + CLOCK_SLACK + timedelta(seconds=1)
-    assert allocate(now=after_slack).pk == old.pk
-
-
-def test_address_with_an_open_session_is_never_reused():
-    address = allocate(busy_until=NOW + timedelta(hours=1))
-    make_session(deposit_address=address, expires_at=NOW + timedelta(hours=2))
-    # busy_until has passed but the session was never expired (e.g. workers down): keep the address.
-    assert allocate(now=NOW + timedelta(hours=3)).pk != address.pk
+def test_an_address_is_never_given_to_a_second_session_however_long_ago_the_first_ended():
+    first = allocate(busy_until=NOW + timedelta(hours=1))
+    make_session(deposit_address=first, status="expired", expires_at=NOW)
+    # A year after the first session's late window ended, a new session still gets a new address.
+    later = NOW + timedelta(days=365)
+    second = allocate(now=later, busy_until=later + timedelta(hours=48))
+    assert (second.index, second.pk) == (1, DepositAddress.objects.get(index=1).pk)
+    first.refresh_from_db()
+    assert first.busy_until == NOW + timedelta(hours=1)  # the old address is left as it was
+    assert DepositAddress.objects.count() == 2
 
 
 def test_a_lost_counter_does_not_hand_out_an_index_twice():
@@ -110,9 +90,8 @@ def test_rollback_releases_the_index():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_allocate_1000_distinct_addresses():
-    """Two worker processes, 500 allocations each (some reusing freed addresses, most new): no index or
-    address is handed out twice."""
-    # 40 addresses whose busy window is over: both workers compete for them through skip_locked.
+    """Two worker processes, 500 allocations each: no index or address is handed out twice, and none of the 40
+    old addresses (their sessions long over) is handed out again."""
     past = timezone.now() - timedelta(days=1)
     for index in range(40):
         make_deposit_address(index=index, address=derive_address(TEST_XPUB, index), busy_until=past)
@@ -152,10 +131,10 @@ def test_two_processes_allocate_1000_distinct_addresses():
     assert len(results[0]) == len(results[1]) == 500
     assert len({index for index, _ in got}) == 1000
     assert len({address for _, address in got}) == 1000
-    # 40 reused + 960 new, gapless, each the xpub's address at its index.
-    assert sorted(index for index, _ in got) == list(range(1000))
-    assert DepositAddress.objects.filter(network="test").count() == 1000
-    assert AddressCounter.objects.get(network="test").next_index == 1000
+    # 1000 new, gapless after the 40 old ones, each the xpub's address at its index.
+    assert sorted(index for index, _ in got) == list(range(40, 1040))
+    assert DepositAddress.objects.filter(network="test").count() == 1040
+    assert AddressCounter.objects.get(network="test").next_index == 1040
     for index, address in got[::50]:
         assert address == derive_address(TEST_XPUB, index)
 
@@ -184,7 +163,7 @@ def test_the_network_s_deposit_scheme_makes_its_addresses():
 @pytest.mark.parametrize(
     ("scheme", "fragments"),
     [
-        ("bitcoin", ["['deposit_scheme']: cannot import 'bitcoin'", "use a dotted path or one of: xpub"]),
+        ("bitcoin", ["['deposit_scheme']: cannot import 'bitcoin'", "use a dotted path or one of: forwarder, xpub"]),
         ("tests.test_addresses.NotAScheme", ["['deposit_scheme']: 'tests.test_addresses.NotAScheme' is not a"]),
         (42, ["['deposit_scheme'] must be a scheme name such as 'xpub'"]),
     ],

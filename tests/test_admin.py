@@ -39,9 +39,12 @@ from .factories import (
     make_idempotency_key,
     make_incoming_event,
     make_order,
+    make_refund,
     make_session,
     make_subscription,
+    make_sweep,
     make_transfer,
+    make_unmatched,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +66,10 @@ def world():
         deposit_address=address,
     )  # fmt: skip
     make_transfer(session, 24_000_000, tx_hash=TX_HASH, log_index=3, block_number=7, block_hash="0x" + "01" * 32)
+    make_refund(session, address=ADDRESS, status="initiated")
+    make_unmatched(network="anvil")  # to an address of no session
     ChainCursor.objects.create(network="anvil", block_number=7, head_block=9)
+    make_sweep(address, status="confirmed", amount=24_000_000, block_number=8, gas_used=50_000)
     ScannedBlock.objects.create(network="anvil", number=7, hash="0x" + "01" * 32, parent_hash="0x" + "00" * 32)
     event = make_event(data={"uuid": str(session.uuid)}, session=session)
     delivery = make_delivery(event, make_endpoint("https://merchant.example/hooks"), attempts=1, last_status_code=500)

@@ -2,15 +2,13 @@
 and sees each state arrive without reloading the page. Payments are real transfers on anvil found by the scanner."""
 
 import base64
-import os
 import re
-import shutil
 import subprocess
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from payments_gateway.models import CheckoutSession
 from payments_gateway.scanning import scan_network
@@ -18,38 +16,7 @@ from payments_gateway.services.payloads import payment_uri
 from payments_gateway.services.sessions import create_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil, pytest.mark.django_db(transaction=True)]
-# Playwright's sync API runs an event loop in this thread; the ORM calls made here between page actions are plain
-# synchronous calls, which Django only allows with this flag.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 WAIT = 20_000  # ms: how long the browser may take to show a state the server already has
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.fail("Chromium is not installed: run `make setup` (installs Debian's chromium); never skipped.")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def dev_network(anvil_settings, chain, settings):
-    settings.PAYMENTS_GATEWAY = anvil_settings | {
-        "NETWORKS": {"anvil": chain.network_settings(confirmations=3, dev=True)}
-    }
-    scan_network("anvil")  # catch up to the head before anything is paid
-    return chain
 
 
 def new_session(live_server, **kwargs):

@@ -126,6 +126,7 @@ def test_a_payment_in_another_asset_is_announced_and_shown_but_does_not_pay(clie
     assert [(e.type, e.data["asset"], e.data["tx_hash"]) for e in announced] == [
         ("transaction.detected", "USDT", wrong.tx_hash),
         ("transaction.confirmed", "USDT", wrong.tx_hash),
+        ("transaction.unmatched", "USDT", wrong.tx_hash),
     ]
     expected = "A payment in USDT was received; this checkout expects USDC. Contact the merchant for a refund."
     assert status(client, session)["wrong_asset_message"] == expected
@@ -194,7 +195,7 @@ def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(c
 
     third = new()
     page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()
-    assert "enter a valid e-mail address." in page and Customer.objects.count() == 2
+    assert "Enter a valid e-mail address." in page and Customer.objects.count() == 2
     too_long = "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com"
     response = client.post(f"/pay/{third.uuid}/customer", {"email": too_long}, follow=True)
     assert response.status_code == 200 and "at most 254 characters" in response.content.decode()

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from payments_gateway.money import format_units
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 90  # anvil + contract deployment + migrations on a fresh SQLite file, on a loaded 2-core machine
 PAID_SECONDS = 30  # two confirmations at one block a second, found by the demo's scanner
@@ -58,6 +60,9 @@ def test_demo_sells_and_is_paid_then_ctrl_c_stops_every_process(tmp_path):
         admin_list = http.get(f"{base}/admin/payments_gateway/checkoutsession/", timeout=10)
         assert admin_list.status_code == 200
         assert session_uuid in admin_list.text
+
+        # The payment sits at a forwarder deposit address; "Sweep now" moves it to the treasury.
+        sweep_and_see_the_treasury_grow(http, base, demo.database, state["amount_received"])
 
         tree = demo.process_tree()
         # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
@@ -133,6 +138,25 @@ def wait_shop_webhook(database: Path, order_uuid: str) -> tuple[str, int, str]:
         if row and row[0] == "succeeded":
             return row[0], row[1], json.loads(row[2])["status"]
         assert time.monotonic() < deadline, f"payment.completed not delivered to the shop within {WEBHOOK_SECONDS} s"
+        time.sleep(0.3)
+
+
+def sweep_and_see_the_treasury_grow(http: requests.Session, base: str, database: Path, units: str) -> None:
+    """Admin → Sweeps → "Sweep now" (the demo's worker may have swept already, by the sweep policy); then the
+    Sweeps page shows the treasury holding what was paid, read on chain."""
+    page = http.get(f"{base}/admin/payments_gateway/sweep/", timeout=10)
+    assert "Sweep now" in page.text and "pg-relayer-low" not in page.text
+    swept = post(http, base, "/admin/payments_gateway/sweep/sweep-now/", {})
+    sent_now = "1 sweep(s) sent." in swept.text
+    assert sent_now or "Nothing to sweep." in swept.text, swept.text[-2000:]
+    if sent_now:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+            (message,) = db.execute("SELECT change_message FROM django_admin_log").fetchone()
+        assert message.startswith("Sweep now: USDC from 1 addresses"), message
+    expected = f'class="pg-treasury">{format_units(int(units), 6)} USDC'
+    deadline = time.monotonic() + PAID_SECONDS
+    while expected not in (page := http.get(f"{base}/admin/payments_gateway/sweep/", timeout=10)).text:
+        assert time.monotonic() < deadline, f"the treasury did not receive the payment: {page.text[-3000:]}"
         time.sleep(0.3)
 
 

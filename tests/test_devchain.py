@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from web3 import Web3
 
+from payments_gateway.chain.anvil import DevChainError, find_anvil
 from payments_gateway.chain.contracts import abi, load_artifact
-from payments_gateway.chain.devchain import CUSTOMER_TOKEN_BALANCE, DevChainError, find_anvil
+from payments_gateway.chain.devchain import CUSTOMER_TOKEN_BALANCE
 from payments_gateway.chain.hd import derive_address
 from payments_gateway.conf import gateway_settings
 

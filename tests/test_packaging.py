@@ -1,5 +1,5 @@
-"""The wheel ships everything the app needs at run time: code, migrations, templates, static files, contract
-artifacts and ``py.typed`` — and nothing of the example shop or the tests."""
+"""The wheel ships everything the app needs at run time: code, migrations, templates, static files, compiled
+translation catalogues, contract artifacts and ``py.typed`` — and nothing of the example shop or the tests."""
 
 import shutil
 import subprocess
@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBES = [
     "templates/payments_gateway/checkout/zz_probe.html",
     "static/payments_gateway/js/zz_probe.js",
+    "locale/zz/LC_MESSAGES/zz_probe.mo",
     "chain/contracts/zz_probe.sol",
     "chain/contracts/build/zz_probe.json",
 ]
@@ -48,6 +49,7 @@ def test_wheel_contains_every_package_file(tmp_path):
     assert expected - names == set()
     assert {f"payments_gateway/{probe}" for probe in PROBES} <= names
     assert {"payments_gateway/py.typed", "payments_gateway/migrations/0001_initial.py"} <= names
+    assert {f"payments_gateway/locale/{code}/LC_MESSAGES/django.mo" for code in ("de", "es", "fr")} <= names
     assert not any(name.startswith(("example_shop/", "tests/", "bench/")) for name in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "Requires-Python: >=3.11" in metadata

@@ -419,10 +419,13 @@ def test_late_payment_is_credited_and_marked_late_but_not_after_the_late_window(
     assert (credited.session_id, credited.late) == (late.pk, True)
     late = refreshed(late)
     assert (late.status, late.payment_status, late.late) == ("complete", "paid", True)
-    # After expiry + LATE_PAYMENT_WINDOW (24 h) the money is recorded on the address but credits no session.
+    # After expiry + LATE_PAYMENT_WINDOW (24 h) the money is recorded for the session it was meant for, but pays
+    # nothing: it waits for the merchant in "Needs attention".
     orphan = Transfer.objects.get(to_address=too_late.address)
-    assert orphan.session_id is None and orphan.deposit_address_id == too_late.deposit_address_id
+    assert (orphan.session_id, orphan.deposit_address_id) == (too_late.pk, too_late.deposit_address_id)
+    assert (orphan.reason, orphan.resolution) == ("after_late_window", "open")
     assert refreshed(too_late).payment_status == "unpaid"
+    assert event_types(too_late)[-1] == "transaction.unmatched"
 
 
 def test_eth_reaching_an_idle_address_is_recorded_for_no_session_and_never_credits_its_next_one(anvil_settings, chain):

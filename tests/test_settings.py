@@ -204,6 +204,84 @@ MISTAKES = {
         "'default'",
         "E019",
     ),
+    "branding colour not #rrggbb": (
+        valid_config(CHECKOUT_BRANDING={"accent_color": "#fff"}),
+        "PAYMENTS_GATEWAY['CHECKOUT_BRANDING']['accent_color']",
+        "#rrggbb (six hex digits), e.g. '#1a73e8', not '#fff'",
+        "E021",
+    ),
+    "branding colour a name": (
+        valid_config(CHECKOUT_BRANDING={"accent_color": "red; background: url(x)"}),
+        "['accent_color']",
+        "#rrggbb",
+        "E021",
+    ),
+    "branding logo not http(s)": (
+        valid_config(CHECKOUT_BRANDING={"logo_url": "javascript:alert(1)"}),
+        "PAYMENTS_GATEWAY['CHECKOUT_BRANDING']['logo_url']",
+        "absolute http(s) URL of an image",
+        "E021",
+    ),
+    "branding logo with a quote": (
+        valid_config(CHECKOUT_BRANDING={"logo_url": "https://shop.example/logo.png' data:"}),
+        "['logo_url'] is not a URL we can use",
+        "https://shop.example/static/logo.png",
+        "E021",
+    ),
+    "branding logo relative": (
+        valid_config(CHECKOUT_BRANDING={"logo_url": "/static/logo.png"}),
+        "['logo_url'] must be an http(s) URL",
+        "absolute http(s) URL",
+        "E021",
+    ),
+    "branding misspelt key": (
+        valid_config(CHECKOUT_BRANDING={"accent_colour": "#112233"}),
+        "PAYMENTS_GATEWAY['CHECKOUT_BRANDING'] has unknown key(s) 'accent_colour'",
+        "did you mean 'accent_color'?",
+        "E021",
+    ),
+    "branding not a dict": (
+        valid_config(CHECKOUT_BRANDING="My Shop"),
+        "PAYMENTS_GATEWAY['CHECKOUT_BRANDING'] must be a dict",
+        "'name': 'My Shop'",
+        "E021",
+    ),
+    "explorer not a URL": (
+        valid_config(NETWORKS=network(explorer_url="etherscan.io")),
+        "PAYMENTS_GATEWAY['NETWORKS']['testnet']['explorer_url']",
+        "http(s) URL without query or fragment, e.g. 'https://etherscan.io'",
+        "E001",
+    ),
+    "wallet RPC URL with a query": (
+        valid_config(NETWORKS=network(wallet_rpc_url="https://rpc.example/?key=1")),
+        "['wallet_rpc_url']",
+        "without query or fragment",
+        "E001",
+    ),
+    "empty display name": (
+        valid_config(NETWORKS=network(display_name=" ")),
+        "['display_name']",
+        "a name of 1 to 60 characters",
+        "E001",
+    ),
+    "old addresses read more than daily": (
+        valid_config(OLD_ADDRESS_SCAN_INTERVAL=timedelta(days=2)),
+        "PAYMENTS_GATEWAY['OLD_ADDRESS_SCAN_INTERVAL'] must be between 1 second and 1 day",
+        "timedelta(minutes=10)",
+        "E022",
+    ),
+    "old addresses read every 0 seconds": (
+        valid_config(OLD_ADDRESS_SCAN_INTERVAL=0),
+        "PAYMENTS_GATEWAY['OLD_ADDRESS_SCAN_INTERVAL'] must be between 1 second and 1 day",
+        "timedelta(minutes=10)",
+        "E022",
+    ),
+    "refund link for a year": (
+        valid_config(REFUND_LINK_TTL=timedelta(days=365)),
+        "PAYMENTS_GATEWAY['REFUND_LINK_TTL'] must be between 1 hour and 90 days",
+        "timedelta(days=7)",
+        "E023",
+    ),
     "not a dict": (["XPUB"], "PAYMENTS_GATEWAY must be a dict", "{'XPUB'", "E099"),
 }
 
@@ -280,6 +358,28 @@ def test_valid_settings_are_parsed_with_defaults():
             net.asset("USDT")
         with pytest.raises(ValueError, match="unknown network 'mainnet'; configured networks: testnet"):
             gateway_settings.network("mainnet")
+
+
+def test_branding_and_customer_facing_network_keys_are_parsed():
+    config = valid_config(
+        CHECKOUT_BRANDING={"name": " My Shop ", "logo_url": "https://cdn.shop.example:8443/logo.svg",
+                           "accent_color": "#FFD400"},
+        NETWORKS=network(display_name="Base", explorer_url="https://basescan.org/", wallet_rpc_url="https://mainnet.base.org"),
+    )  # fmt: skip
+    with override_settings(PAYMENTS_GATEWAY=config):
+        branding = gateway_settings.CHECKOUT_BRANDING
+        assert (branding.name, branding.accent_color) == ("My Shop", "#ffd400")
+        assert branding.logo_origin == "https://cdn.shop.example:8443"
+        assert branding.text_on_accent == "#000000"  # black reads better on yellow
+        net = gateway_settings.network("testnet")
+        assert (net.display_name, net.wallet_rpc_url) == ("Base", "https://mainnet.base.org")
+        assert net.explorer_link("tx", "0xabc") == "https://basescan.org/tx/0xabc"
+    with override_settings(PAYMENTS_GATEWAY=valid_config(CHECKOUT_BRANDING={"accent_color": "#1a2b6d"})):
+        assert gateway_settings.CHECKOUT_BRANDING.text_on_accent == "#ffffff"
+    with override_settings(PAYMENTS_GATEWAY=valid_config()):
+        net = gateway_settings.network("testnet")
+        assert (net.display_name, net.explorer_url, net.explorer_link("tx", "0xabc")) == ("testnet", None, None)
+        assert gateway_settings.CHECKOUT_BRANDING.logo_origin == ""
 
 
 def test_percentage_tolerance_is_exact_on_uint256_amounts():

@@ -21,6 +21,19 @@ def test_order_page_offers_the_configured_networks_and_assets(client, shop_order
     assert 'id="pay-with-crypto"' in page
     assert '<option value="test:ETH">ETH on test</option>' in page
     assert '<option value="test:USDC">USDC on test</option>' in page
+    assert '<option value="any">Any coin (choose on the payment page)</option>' in page
+
+
+def test_any_coin_lets_the_customer_choose_on_the_payment_page(client, shop_order):
+    response = pay(client, shop_order, option="any")
+    session = CheckoutSession.objects.get()
+    assert response["Location"] == f"/pay/{session.uuid}/" and session.network == ""
+    assert [m["asset"] for m in session.payment_methods] == ["ETH", "USDC"]
+    assert "Choose how to pay" in client.get(response["Location"]).content.decode()
+    pay(client, shop_order, option="any")  # again (a double click): the same session, not a second address
+    assert CheckoutSession.objects.count() == 1
+    page = client.get(f"/orders/{shop_order.uuid}/").content.decode()
+    assert f'href="/pay/{session.uuid}/">Continue your payment</a>' in page
 
 
 def test_pay_with_crypto_starts_a_session_and_opens_the_hosted_page(client, shop_order):

@@ -120,17 +120,20 @@ def order_detail(request, uuid):
 
 
 class PayWithCryptoForm(forms.Form):
-    """Choose one of the configured (network, asset) pairs."""
+    """Choose one of the configured (network, asset) pairs, or let the customer choose on the payment page."""
 
+    ON_THE_PAYMENT_PAGE = "any"
     option = forms.ChoiceField(label="Pay with")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["option"].choices = [
+        pairs = [
             (f"{name}:{symbol}", f"{symbol} on {name}")
             for name, network in sorted(gateway_settings.networks.items())
             for symbol in network.assets
         ]
+        any_coin = [(self.ON_THE_PAYMENT_PAGE, "Any coin (choose on the payment page)")] if len(pairs) > 1 else []
+        self.fields["option"].choices = any_coin + pairs
 
 
 @require_POST
@@ -149,7 +152,9 @@ def pay_with_crypto(request, uuid):
     if not form.is_valid():
         messages.error(request, "Choose a network and an asset to pay with.")
         return redirect("shop:order", uuid=order.uuid)
-    network, asset = form.cleaned_data["option"].split(":", 1)
+    option = form.cleaned_data["option"]
+    # "any": the session offers every configured coin and the customer chooses on the hosted page.
+    network, asset = ("", "") if option == form.ON_THE_PAYMENT_PAGE else option.split(":", 1)
     open_session = (
         order.sessions.filter(status=SessionStatus.OPEN, network=network, asset=asset, expires_at__gt=timezone.now())
         .order_by("-created")

@@ -6,7 +6,9 @@ from .chain import ChainCursorAdmin, DepositAddressAdmin, TransferAdmin
 from .checkout import CheckoutSessionAdmin, CustomerAdmin, OrderAdmin
 from .incoming import WebhookEventAdmin, WebhookRequestAdmin
 from .outgoing import EventAdmin, WebhookDeliveryAdmin, WebhookEndpointAdmin
+from .reconcile import NeedsAttentionAdmin, RefundAdmin
 from .subscriptions import SubscriptionAdmin, SubscriptionPeriodAdmin
+from .sweeps import SweepAdmin
 
 __all__ = [
     "APIKeyAdmin",
@@ -15,9 +17,12 @@ __all__ = [
     "CustomerAdmin",
     "DepositAddressAdmin",
     "EventAdmin",
+    "NeedsAttentionAdmin",
     "OrderAdmin",
     "SubscriptionAdmin",
     "SubscriptionPeriodAdmin",
+    "RefundAdmin",
+    "SweepAdmin",
     "TransferAdmin",
     "WebhookAttemptAdmin",
     "WebhookDeliveryAdmin",

@@ -104,7 +104,9 @@ class EventAdmin(ReadOnlyAdmin):
         count = 0
         with transaction.atomic():
             for event in queryset:
-                count += len(delivery_service.redeliver(event))
+                sent = delivery_service.redeliver(event)
+                count += len(sent)
+                self.log_change(request, event, f"Redelivered by the merchant to {len(sent)} endpoint(s).")
         self.message_user(request, f"{count} delivery(ies) queued again.")
 
 
@@ -137,6 +139,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         with transaction.atomic():
             for delivery in queryset.select_related("event", "endpoint"):
                 delivery_service.redeliver(delivery.event, [delivery.endpoint])
+                self.log_change(request, delivery, f"Redelivered by the merchant to {delivery.endpoint.url}.")
         self.message_user(request, f"{queryset.count()} delivery(ies) queued again.")
 
 

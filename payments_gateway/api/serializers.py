@@ -30,8 +30,15 @@ class AmountField(serializers.CharField):
         return super().to_internal_value(str(data))
 
 
+class PaymentMethodInputSerializer(serializers.Serializer):
+    network = serializers.CharField(max_length=40, help_text="A configured network name.")
+    asset = serializers.CharField(max_length=12, help_text="ETH, USDC, ... (configured on the network).")
+
+
 class SessionCreateSerializer(serializers.Serializer):
-    """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order."""
+    """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order;
+    ``network`` + ``asset`` for one fixed payment method, or ``payment_methods`` (or neither, or only one of
+    network and asset: every configured pair that matches) for the customer to choose on the hosted page."""
 
     amount = AmountField(
         required=False,
@@ -47,8 +54,15 @@ class SessionCreateSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=200, help_text="Your order number for a new order."
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    asset = serializers.CharField(max_length=12, help_text="ETH, USDC, ... (configured on the network).")
-    network = serializers.CharField(max_length=40, help_text="A configured network name.")
+    asset = serializers.CharField(
+        required=False, max_length=12, help_text="ETH, USDC, ... (configured on the network). With network: fixed."
+    )
+    network = serializers.CharField(required=False, max_length=40, help_text="A configured network name.")
+    payment_methods = PaymentMethodInputSerializer(
+        many=True,
+        required=False,
+        help_text="What the customer may choose from on the hosted page (instead of network and asset).",
+    )
     type = serializers.ChoiceField(choices=SessionType.choices, default=SessionType.PAYMENT)
     success_url = serializers.CharField(
         required=False, allow_blank=True, max_length=2000,
@@ -107,28 +121,46 @@ class OrderSummarySerializer(serializers.Serializer):
 
 class QuoteSerializer(serializers.Serializer):
     rate = serializers.DecimalField(
-        source="quote_rate", max_digits=40, decimal_places=18, help_text="Fiat per one whole unit of the asset."
+        source="quote_rate",
+        max_digits=40,
+        decimal_places=18,
+        allow_null=True,
+        help_text="Fiat per one whole unit of the asset (null until a payment method is chosen).",
     )
     source = serializers.CharField(source="quote_source")  # type: ignore[assignment]  # a field named "source"
-    quoted_at = serializers.DateTimeField()
+    quoted_at = serializers.DateTimeField(allow_null=True)
     fiat_amount = serializers.DecimalField(max_digits=24, decimal_places=8)
     fiat_currency = serializers.CharField()
 
 
+class PaymentMethodSerializer(serializers.Serializer):
+    network = serializers.CharField()
+    asset = serializers.CharField()
+    chain_id = serializers.IntegerField(allow_null=True, help_text="null when the network is no longer configured.")
+    decimals = serializers.IntegerField(allow_null=True)
+
+
 class SessionSerializer(DescribedSessionSerializer):
-    """A checkout session as the API shows it."""
+    """A checkout session as the API shows it. Until the customer chooses a payment method, ``network``,
+    ``asset``, ``deposit_address``, the amounts due / remaining and the quote's rate are null."""
 
     link = serializers.SerializerMethodField(help_text="The hosted checkout page (absolute URL).")
-    deposit_address = serializers.CharField()
+    payment_methods = PaymentMethodSerializer(many=True, help_text="What the customer may pay with.")
+    network = serializers.CharField(allow_null=True, help_text="The chosen network (null until chosen).")
+    asset = serializers.CharField(allow_null=True, help_text="The chosen asset (null until chosen).")
+    deposit_address = serializers.CharField(allow_null=True)
     chain_id = serializers.IntegerField(allow_null=True)
     decimals = serializers.IntegerField(allow_null=True)
-    amount_due = serializers.CharField(help_text="Base units (wei, token units), as a string.")
+    amount_due = serializers.CharField(allow_null=True, help_text="Base units (wei, token units), as a string.")
     amount_due_display = serializers.CharField(allow_null=True)
     amount_received = serializers.CharField(help_text="Confirmed base units received.")
     amount_received_display = serializers.CharField(allow_null=True)
     amount_pending = serializers.CharField(help_text="Base units seen but not yet confirmed.")
-    amount_remaining = serializers.CharField(help_text="Base units still to pay.")
+    amount_remaining = serializers.CharField(allow_null=True, help_text="Base units still to pay.")
     amount_remaining_display = serializers.CharField(allow_null=True)
+    tx_hashes = serializers.ListField(
+        child=serializers.CharField(), help_text="Transactions seen paying the session, oldest first."
+    )
     quote = QuoteSerializer(source="*")
     payment_uri = serializers.CharField(
         allow_null=True, help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
@@ -146,10 +178,10 @@ class SessionSerializer(DescribedSessionSerializer):
     class Meta:
         model = CheckoutSession
         fields = [
-            "uuid", "link", "type", "status", "payment_status", "expires_at", "network", "chain_id", "asset",
-            "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
+            "uuid", "link", "type", "status", "payment_status", "expires_at", "payment_methods", "network",
+            "chain_id", "asset", "decimals", "deposit_address", "amount_due", "amount_due_display", "amount_received",
             "amount_received_display", "amount_pending", "amount_remaining", "amount_remaining_display",
-            "payment_uri", "qr_code", "quote",
+            "payment_uri", "qr_code", "quote", "tx_hashes",
             "success_url", "cancel_url", "late", "order", "customer", "subscription", "metadata", "created",
             "completed_at", "expired_at", "canceled_at",
         ]  # fmt: skip
@@ -185,10 +217,12 @@ class TransferSerializer(serializers.ModelSerializer):
 class TransactionStatusSerializer(DescribedSessionSerializer):
     """``GET /transactions/<uuid>/status/``: where the payment of a session stands, with its transfers."""
 
-    amount_due = serializers.CharField()
+    network = serializers.CharField(allow_null=True, help_text="null until the customer chooses.")
+    asset = serializers.CharField(allow_null=True, help_text="null until the customer chooses.")
+    amount_due = serializers.CharField(allow_null=True)
     amount_received = serializers.CharField()
     amount_pending = serializers.CharField()
-    amount_remaining = serializers.CharField()
+    amount_remaining = serializers.CharField(allow_null=True)
     confirmations_required = serializers.IntegerField(allow_null=True)
     transfers = TransferSerializer(many=True, read_only=True)
 

@@ -5,7 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import checkout, subscriptions, webhooks
+from . import checkout, reconcile, subscriptions, webhooks
 from .errors import exception_handler, json_error
 
 router = SimpleRouter()
@@ -14,6 +14,8 @@ router.register("customers", checkout.CustomerViewSet, basename="customer")
 router.register("subscriptions", subscriptions.SubscriptionViewSet, basename="subscription")
 router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("events", webhooks.EventViewSet, basename="event")
+router.register("transfers", reconcile.TransferViewSet, basename="transfer")
+router.register("refunds", reconcile.RefundViewSet, basename="refund")
 
 
 class SchemaView(SpectacularAPIView):

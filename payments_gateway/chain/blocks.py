@@ -101,14 +101,16 @@ def native_transfers(
 def token_transfers(
     network: NetworkConfig, logs: Iterable[dict[str, Any]], recipients: Container[str], blocks: dict[int, BlockInfo]
 ) -> list[SeenTransfer]:
-    """ERC-20 ``Transfer`` logs of the network's tokens paying one of ``recipients``, from ``blocks``."""
-    tokens = {t.address.lower(): t for t in network.tokens.values() if t.address}
+    """ERC-20 ``Transfer`` logs of any token contract paying one of ``recipients``, from ``blocks``.
+
+    ``asset`` is the symbol of a configured token, or the contract's EIP-55 address for any other token. ERC-721
+    ``Transfer`` logs (same topic, the token id indexed as a fourth topic, no data) are not payments: skipped.
+    """
+    tokens = {t.address.lower(): t.symbol for t in network.tokens.values() if t.address}
     found = []
     for log in logs:
         topics = log.get("topics") or []
-        token = tokens.get(str(log.get("address", "")).lower())
-        # ERC-721 Transfer has the same topic but 4 topics (the token id is indexed): not a payment.
-        if log.get("removed") or token is None or len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+        if log.get("removed") or len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
             continue
         to = "0x" + topics[2][-40:].lower()
         data = log.get("data") or "0x"
@@ -120,6 +122,7 @@ def token_transfers(
             raise ChainMoved(f"log of {log.get('transactionHash')} is from block {log.get('blockHash')}")
         if amount <= 0:
             continue
+        contract = to_checksum_address(log["address"])
         found.append(
             SeenTransfer(
                 block=block,
@@ -128,23 +131,22 @@ def token_transfers(
                 kind=TransferKind.TOKEN,
                 from_address=to_checksum_address("0x" + topics[1][-40:]),
                 to=to,
-                asset=token.symbol,
-                token_address=token.address or "",
+                asset=tokens.get(contract.lower(), contract),
+                token_address=contract,
                 amount=amount,
             )
         )
     return found
 
 
-def candidate_recipients(network: NetworkConfig, tx: dict[str, Any], logs: list[dict[str, Any]]) -> set[str]:
+def candidate_recipients(tx: dict[str, Any], logs: list[dict[str, Any]]) -> set[str]:
     """Every address (lowercase) that ``tx`` may have paid: its ``to`` if it carried value, and the recipients of
-    the network's token transfers among its ``logs``."""
+    the ERC-20 transfers (any token) among its ``logs``."""
     found = set()
     if tx.get("to") and int(tx.get("value") or "0x0", 16) > 0:
         found.add(tx["to"].lower())
-    tokens = {t.address.lower() for t in network.tokens.values() if t.address}
     for log in logs:
         topics = log.get("topics") or []
-        if str(log.get("address", "")).lower() in tokens and len(topics) == 3 and topics[0] == TRANSFER_TOPIC:
+        if len(topics) == 3 and topics[0] == TRANSFER_TOPIC:
             found.add("0x" + topics[2][-40:].lower())
     return found

@@ -1,11 +1,8 @@
-"""A local development chain: anvil with test tokens, Multicall3 and an ETH/USD price feed deployed.
+"""A local development chain: anvil with test tokens, Multicall3, an ETH/USD feed and the ForwarderFactory.
 
-Used by the tests (fixture ``devchain``), ``manage.py payments_gateway_devchain`` and the demo::
-
-    chain = start_devchain()            # anvil on a free port, contracts deployed, customers funded
-    settings["NETWORKS"]["anvil"] = chain.network_settings(confirmations=2)
-    ...
-    chain.stop()
+Used by the tests (fixture ``devchain``), ``manage.py payments_gateway_devchain`` and the demo: ``chain =
+start_devchain()`` (anvil on a free port, contracts deployed, customers funded), then
+``settings["NETWORKS"]["anvil"] = chain.network_settings(confirmations=2)``, and ``chain.stop()``.
 
 Customers are anvil's default accounts (from anvil's public test mnemonic; their keys are public, test money
 only). The merchant's xpub must come from a *different* mnemonic (``MERCHANT_XPUB``), or deposit address 0
@@ -14,22 +11,15 @@ would be a funded customer account. Nothing here is used on a real network.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import RPCEndpoint, TxParams, Wei
 
+from .anvil import AnvilProcess, DevChainError, start_anvil
 from .contracts import abi, load_artifact
 
 #: Account xpub (m/44'/60'/0') of the public BIP39 test mnemonic "abandon ×11 about": the dev merchant wallet.
@@ -37,7 +27,6 @@ MERCHANT_XPUB = (
     "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt"
 )
 
-ANVIL_CHAIN_ID = 31337
 #: Test tokens deployed on the dev chain: symbol -> (name, decimals).
 TOKENS: dict[str, tuple[str, int]] = {
     "USDC": ("USD Coin (dev)", 6),
@@ -51,46 +40,7 @@ DEFAULT_ETH_USD = Decimal("3000")
 #: Treasury of the dev chain's forwarder deposit addresses: an address nobody holds a key to (dev money only),
 #: empty at start, so its balance shows exactly what the sweeps moved.
 DEV_TREASURY = Web3.to_checksum_address(Web3.keccak(text="payments_gateway dev treasury")[12:])
-
-_ANVIL_NPM_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class DevChainError(RuntimeError):
-    """anvil is missing, did not start, or a dev-chain call failed."""
-
-
-@dataclass
-class AnvilProcess:
-    """A running anvil node. ``stop()`` (or leaving the ``with`` block) ends it."""
-
-    process: subprocess.Popen
-    rpc_url: str
-    port: int
-    block_time: int | None
-    log_path: Path
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def private_keys(self) -> list[str]:
-        """Private keys of the default accounts, as anvil reported them (public test keys)."""
-        return list(self.config.get("private_keys", []))
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        shutil.rmtree(self.log_path.parent, ignore_errors=True)
-
-    def __enter__(self) -> AnvilProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+RELAYER_ACCOUNT = 9  # the dev chain's sweeps are signed with this default account's (public) key
 
 
 @dataclass
@@ -114,11 +64,15 @@ class DevChain:
 
     # --- settings -------------------------------------------------------------------------------
 
-    def network_settings(self, confirmations: int = 2, **extra: Any) -> dict[str, Any]:
-        """A ``PAYMENTS_GATEWAY["NETWORKS"]`` entry for this chain (JSON-serialisable). ``extra`` keys override."""
+    def network_settings(self, confirmations: int = 2, *, forwarder: bool = False, **extra: Any) -> dict[str, Any]:
+        """A ``NETWORKS`` entry for this chain (JSON); ``forwarder``: the forwarder scheme; ``extra`` keys override."""
+        if forwarder:  # the dev factory and treasury; sweeps are signed with relayer_key
+            extra = {"deposit_scheme": "forwarder", "treasury": self.treasury,
+                     "forwarder_factory": self.forwarder_factory, **extra}  # fmt: skip
         entry: dict[str, Any] = {
             "chain_id": self.chain_id,
             "rpc_urls": [self.rpc_url],
+            "wallet_rpc_url": self.rpc_url,  # a browser wallet on this machine may add the dev chain
             "confirmations": confirmations,
             "block_time": self.block_time or 1,
             "native": {"symbol": "ETH", "decimals": 18},
@@ -134,6 +88,11 @@ class DevChain:
         return entry
 
     # --- access ---------------------------------------------------------------------------------
+
+    @property
+    def relayer_key(self) -> str:
+        """The dev relayer's key (anvil's public test account 9; no customer pays from it): gas money only."""
+        return self.private_keys[RELAYER_ACCOUNT]
 
     @property
     def w3(self) -> Web3:
@@ -230,75 +189,6 @@ def start_devchain(port: int = 0, block_time: int | None = None, **anvil_options
     chain.anvil = node
     chain.block_time = block_time
     return chain
-
-
-def find_anvil() -> str:
-    """Path of the anvil binary: ``$ANVIL_BIN``, the repo's npm install, or ``anvil`` on PATH."""
-    env = os.environ.get("ANVIL_BIN")
-    if env:
-        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
-            raise DevChainError(f"ANVIL_BIN={env!r} is not an executable file; unset it or run `make setup`.")
-        return env
-    for root in (_REPO_ROOT, Path.cwd()):
-        candidate = root / _ANVIL_NPM_PATH
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    on_path = shutil.which("anvil")
-    if on_path:
-        return on_path
-    raise DevChainError(
-        "anvil (Foundry's dev node) was not found: run `make setup` (installs @foundry-rs/anvil from npm into "
-        "node_modules/) or set ANVIL_BIN to the anvil binary."
-    )
-
-
-def start_anvil(
-    port: int = 0,
-    block_time: int | None = None,
-    *,
-    host: str = "127.0.0.1",
-    chain_id: int = ANVIL_CHAIN_ID,
-    accounts: int = 10,
-    extra_args: tuple[str, ...] = (),
-    timeout: float = 30,
-    detach: bool = False,
-) -> AnvilProcess:
-    """Start anvil and wait until it answers. ``port=0`` picks a free port; ``block_time=None`` mines one block
-    per transaction (automine), an int mines every that many seconds. ``detach=True`` puts anvil in its own
-    session so it outlives this process (stop it with ``kill <pid>``)."""
-    binary = find_anvil()
-    attempts = 3 if port == 0 else 1  # a free port found by binding can be taken before anvil binds it
-    last_error = ""
-    for _ in range(attempts):
-        chosen = port or _free_port(host)
-        workdir = Path(tempfile.mkdtemp(prefix="pg-anvil-"))
-        log_path = workdir / "anvil.log"
-        config_path = workdir / "anvil.json"
-        args = [
-            binary,
-            "--host", host,
-            "--port", str(chosen),
-            "--chain-id", str(chain_id),
-            "--accounts", str(accounts),
-            "--config-out", str(config_path),
-            *extra_args,
-        ]  # fmt: skip
-        if block_time is not None:
-            args += ["--block-time", str(block_time)]
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
-            )
-        rpc_url = f"http://{host}:{chosen}"
-        if _wait_ready(process, rpc_url, timeout):
-            config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-            return AnvilProcess(process, rpc_url, chosen, block_time, log_path, config)
-        process.kill()
-        process.wait()
-        last_error = log_path.read_text(errors="replace")[-2000:]
-    if port and not _port_free(host, port):
-        raise DevChainError(f"port {port} on {host} is already in use (another anvil?): choose another port")
-    raise DevChainError(f"anvil did not start on {host}:{port or 'a free port'}: {last_error.strip() or 'no output'}")
 
 
 def deploy(
@@ -415,35 +305,3 @@ def _receipt(w3: Web3, tx_hash: bytes) -> Any:
     if receipt["status"] != 1:
         raise DevChainError(f"dev-chain transaction {bytes(tx_hash).hex()} reverted")
     return receipt
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _wait_ready(process: subprocess.Popen, rpc_url: str, timeout: float) -> bool:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    payload: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            if requests.post(rpc_url, json=payload, timeout=2).ok:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    return False

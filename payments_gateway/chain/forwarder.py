@@ -36,6 +36,8 @@ _PUSH20 = b"\x73"
 _MAX_SALT = 2**256 - 1
 
 _SWEEP = function_signature_to_4byte_selector("sweep(address,address,uint256[])")
+#: The first 4 bytes (hex) of every ``sweep`` call's data.
+SWEEP_SELECTOR = "0x" + _SWEEP.hex()
 _DEPOSIT_ADDRESSES = function_signature_to_4byte_selector("depositAddresses(address,uint256[])")
 #: topic0 of ``Swept(address,address,uint256,uint256)`` and ``SweepFailed(address,address,uint256)``.
 SWEPT_TOPIC = "0x" + keccak(text="Swept(address,address,uint256,uint256)").hex()
@@ -80,6 +82,18 @@ def sweep_calldata(treasury: str, asset: str | None, salts: Iterable[int | bytes
     init_code(treasury)  # the same checks as the factory, before anything is signed
     args = encode(["address", "address", "uint256[]"], [treasury, asset or ETH, ordered])
     return "0x" + (_SWEEP + args).hex()
+
+
+def decode_sweep_calldata(data: str) -> tuple[str, str, list[int]]:
+    """``(treasury, asset, salts)`` of a ``sweep`` call's ``data`` (``asset`` is :data:`ETH` for ETH only), to
+    tell which deposit addresses a sweep someone else sent collected. ``ValueError`` if it is not a sweep call."""
+    if not isinstance(data, str) or not data.startswith(SWEEP_SELECTOR):
+        raise ValueError("not a sweep call")
+    try:
+        treasury, asset, salts = decode(["address", "address", "uint256[]"], bytes.fromhex(data[10:]))
+    except Exception as exc:  # eth_abi raises several types for malformed calldata
+        raise ValueError(f"malformed sweep calldata: {exc}") from None
+    return to_checksum_address(treasury), to_checksum_address(asset), list(salts)
 
 
 def factory_deposit_addresses(

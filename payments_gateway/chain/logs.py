@@ -1,9 +1,11 @@
 """``eth_getLogs`` of ERC-20 transfers to many addresses, with the range halving providers need.
 
-One query covers every configured token of a network at once, with the recipients as an OR-list on the third
-topic, ``address_chunk`` recipients per query: the number of calls does not grow with the watched addresses
-beyond one call per chunk. Providers refuse ranges with too many results ("query returned more than 10000
-results"); :func:`transfer_logs` then halves the range, here and only here, rather than stall the network on it.
+One query covers every token contract at once (no contract filter: a token the merchant never configured is
+recorded too), with the recipients as an OR-list on the third topic, ``address_chunk`` recipients per query: the
+number of calls does not grow with the watched addresses beyond one call per chunk. ERC-721 transfers share the
+topic and the recipient position; :func:`~payments_gateway.chain.blocks.token_transfers` tells them apart.
+Providers refuse ranges with too many results ("query returned more than 10000 results"); :func:`transfer_logs`
+then halves the range, here and only here, rather than stall the network on it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ class MalformedLogs(ValueError):
 
 
 def transfer_log_calls(network: NetworkConfig, start: int, end: int, recipients: list[str]) -> list[Call]:
-    """The ``eth_getLogs`` calls for token transfers to ``recipients`` (lowercase) in blocks ``start..end``."""
-    tokens = [t.address for t in network.tokens.values() if t.address]
-    if not tokens or not recipients:
+    """The ``eth_getLogs`` calls for token transfers (any contract) to ``recipients`` (lowercase) in blocks
+    ``start..end``."""
+    if not recipients:
         return []
     addresses = sorted(recipients)
     chunk = network.address_chunk
@@ -38,7 +40,6 @@ def transfer_log_calls(network: NetworkConfig, start: int, end: int, recipients:
                 {
                     "fromBlock": hex(start),
                     "toBlock": hex(end),
-                    "address": tokens,
                     "topics": [TRANSFER_TOPIC, None, [_topic(a) for a in addresses[i : i + chunk]]],
                 }
             ],

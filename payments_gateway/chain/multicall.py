@@ -12,6 +12,7 @@ from .rpc import RPCClient
 
 GET_ETH_BALANCE = bytes.fromhex("4d2301cc")  # Multicall3.getEthBalance(address)
 AGGREGATE3 = bytes.fromhex("82ad56cb")  # Multicall3.aggregate3((address,bool,bytes)[])
+BALANCE_OF = bytes.fromhex("70a08231")  # ERC20.balanceOf(address)
 # Addresses per Multicall3 eth_call (each getEthBalance costs ~3k gas; nodes cap eth_call gas near 30-50M).
 BALANCE_CHUNK = 1000
 
@@ -38,24 +39,61 @@ def eth_balances(client: RPCClient, multicall: str, addresses: list[str], block_
     return balances
 
 
+def asset_balances(
+    client: RPCClient, multicall: str | None, holdings: list[tuple[str, str | None]], block: int | str = "latest"
+) -> list[int | None]:
+    """The balance of each ``(holder, token)`` (``token`` None: ETH) at ``block``, in order; ``None`` where a token
+    call failed (not a token, self-destructed). Through Multicall3 when given, else one JSON-RPC call each."""
+    tag = hex(block) if isinstance(block, int) else block
+    if multicall is None:
+        calls = [
+            ("eth_getBalance", [holder, tag])
+            if token is None
+            else (
+                "eth_call",
+                [{"to": token, "data": "0x" + (BALANCE_OF.hex() + holder[2:].lower().rjust(64, "0"))}, tag],
+            )
+            for holder, token in holdings
+        ]
+        return [_word_or_none(answer) for answer in client.batch(calls)]
+    found: list[int | None] = []
+    for start in range(0, len(holdings), BALANCE_CHUNK):
+        chunk = holdings[start : start + BALANCE_CHUNK]
+        targets = [(multicall if token is None else token, GET_ETH_BALANCE if token is None else BALANCE_OF, holder)
+                   for holder, token in chunk]  # fmt: skip
+        answer = client.call("eth_call", [{"to": multicall, "data": encode_calls(targets)}, tag])
+        try:
+            found.extend(decode_balances(answer, len(chunk), allow_failure=True))
+        except ValueError as exc:
+            raise MulticallError(f"Multicall3 at {multicall} answered garbage: {exc}") from None
+    return found
+
+
 def encode_balance_calls(multicall: str, addresses: list[str]) -> str:
     """Calldata of ``Multicall3.aggregate3`` calling its own ``getEthBalance`` once per address.
 
     Written by hand: eth_abi's generic encoder is most of a scan's CPU time for a thousand addresses. The layout
     is the ABI's (array of dynamic tuples: offsets, then ``(target, allowFailure, offset, length, data)`` each).
     """
-    n = len(addresses)
-    target = multicall[2:].lower().rjust(64, "0")
+    return encode_calls([(multicall, GET_ETH_BALANCE, address) for address in addresses])
+
+
+def encode_calls(calls: list[tuple[str, bytes, str]]) -> str:
+    """``aggregate3`` calldata for ``(target, selector, address)`` calls (each ``selector(address)``, allowed to
+    fail), written by hand for speed like :func:`encode_balance_calls`."""
+    n = len(calls)
     word = "{:064x}".format
     parts = [AGGREGATE3.hex(), word(0x20), word(n)]
     parts += [word(32 * n + 192 * i) for i in range(n)]
-    call_head = target + word(1) + word(0x60) + word(36) + GET_ETH_BALANCE.hex() + "0" * 24
-    for address in addresses:
-        parts.append(call_head + address[2:].lower() + "0" * 56)
+    tail = word(1) + word(0x60) + word(36)
+    for target, selector, address in calls:
+        parts.append(
+            target[2:].lower().rjust(64, "0") + tail + selector.hex() + "0" * 24 + address[2:].lower() + "0" * 56
+        )
     return "0x" + "".join(parts)
 
 
-def decode_balances(data: Any, count: int) -> list[int]:
+def decode_balances(data: Any, count: int, *, allow_failure: bool = False) -> list[Any]:
     """Balances from the ``(bool success, bytes returnData)[]`` that ``aggregate3`` returns; ``ValueError`` if
     the answer is not that."""
     if not isinstance(data, str) or not data.startswith("0x"):
@@ -70,13 +108,20 @@ def decode_balances(data: Any, count: int) -> list[int]:
     base = word(0) + 32  # the array's elements start after its length word
     if word(base - 32) != count:
         raise ValueError(f"{word(base - 32)} results for {count} addresses")
-    balances = []
+    balances: list[Any] = []
     for i in range(count):
         item = base + word(base + 32 * i)
-        if word(item) != 1:
-            raise ValueError(f"getEthBalance of address {i} failed")
         returned = item + word(item + 32)
-        if word(returned) != 32:
-            raise ValueError(f"getEthBalance of address {i} returned {word(returned)} bytes")
+        if word(item) != 1 or word(returned) != 32:
+            if allow_failure:  # a token that reverted or answered something else: unknown, not zero
+                balances.append(None)
+                continue
+            raise ValueError(f"balance call {i} failed or returned {word(returned)} bytes")
         balances.append(word(returned + 32))
     return balances
+
+
+def _word_or_none(answer: Any) -> int | None:
+    if isinstance(answer, str) and answer.startswith("0x") and len(answer) in range(3, 67):
+        return int(answer, 16)
+    return None

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .branding import Branding, parse_branding
 from .networks import AssetConfig, NetworkConfig, parse_network
 from .values import (
     SETTING_NAME,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULTS",
     "SETTING_NAME",
     "AssetConfig",
+    "Branding",
     "GatewaySettings",
     "NetworkConfig",
     "gateway_settings",
@@ -83,6 +85,17 @@ DEFAULTS: dict[str, Any] = {
     # The cache (a key of CACHES) holding rate-limit counts; per process with LocMemCache, so share one (Redis)
     # across processes (see payments_gateway/ratelimit.py).
     "RATE_LIMIT_CACHE": "default",
+    # The environment variable holding the relayer's private key, which signs forwarder sweeps (gas money only; the
+    # key itself is never a setting, never stored, never logged: see payments_gateway/deposits/relayer.py).
+    "RELAYER_KEY_ENV": "PAYMENTS_GATEWAY_RELAYER_KEY",
+    # The shop on the hosted pages: {"name": "My Shop", "logo_url": "https://...", "accent_color": "#1a73e8"}
+    # (payments_gateway/conf/branding.py).
+    "CHECKOUT_BRANDING": {},
+    # How often the scanner reads token transfers to old deposit addresses (past their session's late payment
+    # window); open sessions' addresses are read every block.
+    "OLD_ADDRESS_SCAN_INTERVAL": timedelta(minutes=10),
+    # How long a refund's claim link (/refund/<token>/, where the customer gives their address) stays valid.
+    "REFUND_LINK_TTL": timedelta(days=7),
     # Subscriptions: a period's renewal session opens this long before the period ends (never before it starts).
     "RENEWAL_NOTICE": timedelta(days=3),
     # Subscriptions: how long after a period ends its renewal may still be paid (the subscription is past_due).
@@ -102,6 +115,8 @@ _DURATION_KEYS = {
     "IDEMPOTENCY_KEY_TTL",
 }
 SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
+OLD_ADDRESS_SCAN_RANGE = (timedelta(seconds=1), timedelta(days=1))
+REFUND_LINK_TTL_RANGE = (timedelta(hours=1), timedelta(days=90))
 # (low, high, how to say it) of the subscription durations.
 SUBSCRIPTION_DURATIONS = {
     "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days"),
@@ -200,6 +215,24 @@ class GatewaySettings:
                     "retries would be processed twice. Use e.g. timedelta(days=30)."
                 )
             return retention
+        if attr == "OLD_ADDRESS_SCAN_INTERVAL":
+            interval = duration(value, key)
+            low, high = OLD_ADDRESS_SCAN_RANGE
+            if not low <= interval <= high:
+                raise ImproperlyConfigured(
+                    f"{key} must be between 1 second and 1 day, not {interval}: a payment to an old address must "
+                    "still be found the same day. Use e.g. timedelta(minutes=10)."
+                )
+            return interval
+        if attr == "REFUND_LINK_TTL":
+            ttl = duration(value, key)
+            low, high = REFUND_LINK_TTL_RANGE
+            if not low <= ttl <= high:
+                raise ImproperlyConfigured(
+                    f"{key} must be between 1 hour and 90 days, not {ttl}: long enough for a customer to answer "
+                    "an e-mail, short enough that an old link is not a standing way in. Use e.g. timedelta(days=7)."
+                )
+            return ttl
         if attr == "RATE_LIMIT_CACHE":
             if not isinstance(value, str) or value not in settings.CACHES:
                 known = ", ".join(map(repr, settings.CACHES)) or "none"
@@ -238,6 +271,18 @@ class GatewaySettings:
             return None if value is None else positive_decimal(value, key)
         if attr in {"ALLOW_PRIVATE_WEBHOOK_URLS", "SUBSCRIPTION_REMINDERS"}:
             return _boolean(value, key)
+        if attr == "RELAYER_KEY_ENV":
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                # Never echo a key someone pasted here by mistake.
+                shown = "a private key" if _looks_secret(str(value)) else repr(value)
+                raise ImproperlyConfigured(
+                    f"{key} must be the NAME of an environment variable (letters, digits, '_'), such as "
+                    f"'PAYMENTS_GATEWAY_RELAYER_KEY', not {shown}: put the key itself in that variable, never in "
+                    "the settings."
+                )
+            return value
+        if attr == "CHECKOUT_BRANDING":
+            return parse_branding(value, key)
         if attr in SUBSCRIPTION_DURATIONS:
             low, high, allowed = SUBSCRIPTION_DURATIONS[attr]
             if not low <= (period := duration(value, key)) <= high:

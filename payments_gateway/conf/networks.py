@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .values import address, boolean, key_of, positive_decimal, positive_int, sub_key
+from .values import address, boolean, duration, key_of, positive_decimal, positive_int, sub_key
 
 NETWORK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 ASSET_RE = re.compile(r"^[A-Z0-9.]{1,12}$")
@@ -55,6 +56,27 @@ class NetworkConfig:
     price_feeds: dict[str, str] = field(default_factory=dict)
     # How deposit addresses are made: a registered scheme name or a dotted path (see payments_gateway.deposits).
     deposit_scheme: str = DEFAULT_DEPOSIT_SCHEME
+    # deposit_scheme "forwarder": where every deposit address sweeps to, and the ForwarderFactory that makes them.
+    treasury: str | None = None
+    forwarder_factory: str | None = None
+    # Sweep policy: a batch is sent when what it collects is worth at least this many times its gas cost, or when
+    # its oldest deposit is older than sweep_max_age; at most sweep_batch_size addresses per transaction.
+    sweep_min_value_ratio: Decimal = Decimal(10)
+    sweep_max_age: timedelta = timedelta(days=7)
+    sweep_batch_size: int = 100
+    # The relayer (RELAYER_KEY_ENV) is reported low on gas below this many wei.
+    relayer_min_balance: int = 10**16
+    # What customers read: the network's name on the hosted page and in their wallet (default: the key).
+    display_name: str = ""
+    # A block explorer (Etherscan, Blockscout...): transactions are linked as <explorer_url>/tx/<hash>.
+    explorer_url: str | None = None
+    # A public RPC URL a customer's browser wallet may add for this chain (wallet_addEthereumChain). Never one of
+    # rpc_urls by default: those may carry the merchant's API key.
+    wallet_rpc_url: str | None = None
+
+    def explorer_link(self, kind: str, value: str) -> str | None:
+        """``<explorer_url>/tx/<hash>`` (``kind`` "tx") or ``/address/<address>``; None without an explorer."""
+        return f"{self.explorer_url}/{kind}/{value}" if self.explorer_url else None
 
     @property
     def assets(self) -> dict[str, AssetConfig]:
@@ -71,8 +93,12 @@ class NetworkConfig:
 #: The keys one NETWORKS entry may have.
 NETWORK_KEYS = {
     "chain_id", "rpc_urls", "confirmations", "block_time", "tokens", "native", "max_block_range",
-    "address_chunk", "rpc_timeout", "multicall3", "dev", "price_feeds", "deposit_scheme",
+    "address_chunk", "rpc_timeout", "multicall3", "dev", "price_feeds", "deposit_scheme", "treasury",
+    "forwarder_factory", "sweep_min_value_ratio", "sweep_max_age", "sweep_batch_size", "relayer_min_balance",
+    "display_name", "explorer_url", "wallet_rpc_url",
 }  # fmt: skip
+#: Most deposit addresses one sweep transaction may take (about 50,000 gas each: 500 fill a 25M-gas transaction).
+MAX_SWEEP_BATCH = 500
 
 
 def parse_network(name: Any, spec: Any) -> NetworkConfig:
@@ -127,7 +153,67 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         dev=dev,
         price_feeds={pair: address(a, sub_key(sub_key(key, "price_feeds"), pair)) for pair, a in feeds.items()},
         deposit_scheme=scheme,
+        display_name=_display_name(spec.get("display_name", name), sub_key(key, "display_name")),
+        explorer_url=_public_url(spec.get("explorer_url"), sub_key(key, "explorer_url"), "https://etherscan.io"),
+        wallet_rpc_url=_public_url(
+            spec.get("wallet_rpc_url"), sub_key(key, "wallet_rpc_url"), "https://mainnet.base.org"
+        ),
+        **_forwarder_keys(spec, key),
     )
+
+
+def _forwarder_keys(spec: dict[str, Any], key: str) -> dict[str, Any]:
+    """The keys of the "forwarder" deposit scheme, checked where given (the scheme requires them, see
+    payments_gateway/deposits/forwarder.py)."""
+    values: dict[str, Any] = {}
+    for name in ("treasury", "forwarder_factory"):
+        if spec.get(name) is not None:
+            values[name] = address(spec[name], sub_key(key, name))
+            if int(values[name], 16) == 0:
+                raise ImproperlyConfigured(
+                    f"{sub_key(key, name)} is the zero address: funds sent there are burnt. Give the address of "
+                    + ("the merchant's treasury (a Safe, a hardware wallet)." if name == "treasury" else "the factory.")
+                )
+    if values.get("treasury") and values.get("treasury") == values.get("forwarder_factory"):
+        raise ImproperlyConfigured(
+            f"{sub_key(key, 'treasury')} is the forwarder factory itself, which the factory refuses (the funds "
+            "would be stuck): give the merchant's own address."
+        )
+    if "sweep_min_value_ratio" in spec:
+        values["sweep_min_value_ratio"] = positive_decimal(
+            spec["sweep_min_value_ratio"], sub_key(key, "sweep_min_value_ratio")
+        )
+    if "sweep_max_age" in spec:
+        values["sweep_max_age"] = duration(spec["sweep_max_age"], sub_key(key, "sweep_max_age"))
+    if "sweep_batch_size" in spec:
+        batch = positive_int(spec["sweep_batch_size"], sub_key(key, "sweep_batch_size"))
+        if batch > MAX_SWEEP_BATCH:
+            raise ImproperlyConfigured(
+                f"{sub_key(key, 'sweep_batch_size')} is {batch}: at most {MAX_SWEEP_BATCH} addresses fit in one "
+                "sweep transaction's gas. Use e.g. 100."
+            )
+        values["sweep_batch_size"] = batch
+    if "relayer_min_balance" in spec:
+        values["relayer_min_balance"] = positive_int(
+            spec["relayer_min_balance"], sub_key(key, "relayer_min_balance"), allow_zero=True
+        )
+    return values
+
+
+def _display_name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 60:
+        raise ImproperlyConfigured(f"{key} must be a name of 1 to 60 characters, e.g. 'Base', not {value!r}.")
+    return value.strip()
+
+
+def _public_url(value: Any, key: str, example: str) -> str | None:
+    """An http(s) URL shown to customers (without a trailing slash), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/?#\"'<>]+(/[^\s?#\"'<>]*)?$", value):
+        raise ImproperlyConfigured(f"{key} must be an http(s) URL without query or fragment, e.g. {example!r}, "
+                                   f"not {value!r}.")  # fmt: skip
+    return value.rstrip("/")
 
 
 def _rpc_urls(urls: Any, key: str) -> tuple[str, ...]:

@@ -1,12 +1,12 @@
-"""Handing out deposit addresses: one session per address at a time, safe with any number of processes.
+"""Handing out deposit addresses: a new address for every session, safe with any number of processes.
 
-An address is busy until its last session's expiry plus the late payment window (``busy_until``): until then a
-late payment to it must still be credited to that session, so it is not given to anyone else. After that it is
-reused (oldest first), which keeps the set of addresses the scanner watches small. Reuse waits a further
-``CLOCK_SLACK``: the scanner credits a payment to the newest session created up to ``CLOCK_SLACK`` after the
-payment's block time, so a late payment for the old session mined just before the reuse must not find the new
-one. When none is free, the next index is taken from the network's ``AddressCounter`` row under a row lock and
-turned into an address by the network's deposit scheme.
+No address is ever given to a second session: a customer who pays an old address again (from their wallet's history,
+an exchange's address book) must never be credited to someone else's checkout. The payment is recorded against the
+session the address was made for (an unmatched transfer, for the merchant to credit or refund). Each session takes
+the network's next index from its ``AddressCounter`` row under a row lock, and the network's deposit scheme turns it
+into an address, bound to its session (:func:`bind_to_session`). ``busy_until`` (the session's expiry plus the late
+payment window) says until when the scanner looks at the address every block; after that it looks at the slower
+``OLD_ADDRESS_SCAN_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from ..conf import gateway_settings
-from ..models import AddressCounter, CheckoutSession, DepositAddress, SessionStatus
+from ..models import AddressCounter, DepositAddress
 from .base import scheme_for
 
 # Block timestamps and the server clock may differ a little: the scanner credits a payment mined up to this long
@@ -27,11 +27,9 @@ CLOCK_SLACK = timedelta(minutes=5)
 
 
 def allocate_address(network: str, busy_until: datetime, *, now: datetime | None = None) -> DepositAddress:
-    """A deposit address on ``network`` reserved until ``busy_until``. Call inside ``transaction.atomic()``.
+    """A new deposit address on ``network``, watched every block until ``busy_until``. Call inside
+    ``transaction.atomic()``: the index is taken by the caller's transaction and released if it rolls back.
 
-    Reuses the address whose ``busy_until`` passed longest ago, by more than ``CLOCK_SLACK`` (locked with
-    ``skip_locked``, so concurrent callers take different ones and never wait on each other), or makes the address
-    of the network's next index with its deposit scheme.
     Raises ``ValueError`` for an unknown network and ``TransactionManagementError`` outside a transaction.
     """
     gateway_settings.network(network)  # ValueError naming the configured networks
@@ -42,39 +40,15 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
             "allocate_address() must run inside transaction.atomic(): the address is reserved by the caller's "
             "transaction and released if it rolls back"
         )
-    now = now or timezone.now()
-    address = _reuse(network, busy_until, now)
-    if address is None:
-        address = _derive_next(network, busy_until, now)
-    return address
+    return _derive_next(network, busy_until, now or timezone.now())
 
 
-def _reuse(network: str, busy_until: datetime, now: datetime) -> DepositAddress | None:
-    # An address whose last session is somehow still open is never reused, whatever busy_until says.
-    open_sessions = CheckoutSession.objects.filter(status=SessionStatus.OPEN).values("deposit_address_id")
-    # CLOCK_SLACK past busy_until: a payment to the old session mined just before the reuse would otherwise
-    # be within the slack of the new session's creation and be credited to it.
-    free_before = now - CLOCK_SLACK
-    free = (
-        DepositAddress.objects.select_for_update(skip_locked=True)
-        .filter(network=network)
-        .filter(Q(busy_until__lt=free_before) | Q(busy_until__isnull=True))
-        .exclude(pk__in=open_sessions)
-        .order_by(F("busy_until").asc(nulls_first=True), "index")
-    )
-    candidate = free.first()
-    if candidate is None:
-        return None
-    # The conditional update is the claim where rows cannot be locked (SQLite, which serialises writers).
-    claimed = (
-        DepositAddress.objects.filter(pk=candidate.pk)
-        .filter(Q(busy_until__lt=free_before) | Q(busy_until__isnull=True))
-        .update(busy_until=busy_until)
-    )
-    if not claimed:
-        return None
-    candidate.busy_until = busy_until
-    return candidate
+def bind_to_session(address: DepositAddress, session_id: int) -> None:
+    """Record that ``address`` was made for the session ``session_id`` (``DepositAddress.made_for``): call once the
+    session is saved, in the transaction that allocated the address. The session keeps only its current address;
+    this ties an address it switched away from to it, so a payment there is still recorded against it."""
+    DepositAddress.objects.filter(pk=address.pk, made_for__isnull=True).update(made_for_id=session_id)
+    address.made_for_id = session_id
 
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:
@@ -91,8 +65,14 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
     return DepositAddress.objects.create(
         network=network,
         index=index,
-        scheme=scheme.name or scheme.network.deposit_scheme,
+        scheme=_scheme_name(network),
         address=scheme.address(index),
         busy_until=busy_until,
         created=now,
+        **scheme.stored_fields(),
     )
+
+
+def _scheme_name(network: str) -> str:
+    scheme = scheme_for(network)
+    return scheme.name or scheme.network.deposit_scheme

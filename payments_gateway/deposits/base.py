@@ -26,6 +26,17 @@ class DepositScheme(Plugin):
         """The EIP-55 deposit address number ``index`` (0 .. 2**31 - 1), computed offline."""
         raise NotImplementedError
 
+    def stored_fields(self) -> dict[str, str]:
+        """Fields of :class:`~payments_gateway.models.DepositAddress` (besides the address) that a new address of
+        this scheme stores: how it was made, whatever the settings say later (the forwarder scheme's ``treasury``
+        and ``factory``: an address bound to an old treasury still sweeps to it after the setting changes)."""
+        return {}
+
+    def check(self) -> list[str]:
+        """Problems with this network's scheme that only the chain can reveal, one sentence each naming the key
+        and the fix (``payments_gateway_check`` reports them). Empty when all is well."""
+        return []
+
 
 def load_scheme(network: str, value: str) -> type[DepositScheme]:
     """The scheme class ``value`` names for ``network``; ``ImproperlyConfigured`` naming the key otherwise."""

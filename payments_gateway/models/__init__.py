@@ -8,11 +8,15 @@ from .chain import (
     ScannedBlock,
     Transfer,
     TransferKind,
+    TransferReason,
+    TransferResolution,
     TransferStatus,
+    UnmatchedTransfer,
 )
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
 from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .refunds import Refund, RefundStatus
 from .subscriptions import (
     CancellationReason,
     Subscription,
@@ -20,6 +24,7 @@ from .subscriptions import (
     SubscriptionPeriod,
     SubscriptionStatus,
 )
+from .sweeps import Sweep, SweepOrigin, SweepStatus, SweptAddress
 
 __all__ = [
     "AddressCounter",
@@ -37,14 +42,23 @@ __all__ = [
     "Order",
     "OrderStatus",
     "PaymentStatus",
+    "Refund",
+    "RefundStatus",
     "SessionStatus",
     "SessionType",
     "Subscription",
     "SubscriptionInterval",
     "SubscriptionPeriod",
     "SubscriptionStatus",
+    "Sweep",
+    "SweepOrigin",
+    "SweepStatus",
+    "SweptAddress",
     "Transfer",
+    "TransferReason",
+    "TransferResolution",
     "TransferStatus",
+    "UnmatchedTransfer",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

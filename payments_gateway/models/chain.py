@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -13,9 +16,10 @@ class DepositAddress(models.Model):
     """Deposit address number ``index`` of one network, made by the network's deposit scheme (``"xpub"``:
     m/44'/60'/0'/0/index of the merchant's xpub).
 
-    An address serves one session at a time and is not handed out again until ``busy_until`` (the last
-    session's expiry plus the late payment window) has passed, so a late payment is never credited to the
-    wrong session.
+    An address is given to one session only, ever (``made_for``): a payment that reaches it however late can never
+    be credited to someone else's checkout, and is tied to that session even after its customer switched to
+    another network. Until ``busy_until`` (the session's expiry plus the late payment window) the scanner looks for
+    payments to it at every block; after that at the slower ``OLD_ADDRESS_SCAN_INTERVAL``.
     """
 
     network = models.CharField(max_length=40)
@@ -24,7 +28,7 @@ class DepositAddress(models.Model):
     address = models.CharField(max_length=42, help_text="EIP-55 checksummed.")
     created = models.DateTimeField(default=timezone.now)
     busy_until = models.DateTimeField(
-        null=True, blank=True, db_index=True, help_text="Not reused before this time. Empty: never used."
+        null=True, blank=True, db_index=True, help_text="Watched at every block until this time, then less often."
     )
     # The scanner's ETH balance check credits only what the address gained since this baseline (its balance at
     # baseline_block, read after its current session was created, beyond the ETH transfers stored since): ETH the
@@ -34,10 +38,26 @@ class DepositAddress(models.Model):
     baseline_at = models.DateTimeField(
         null=True, blank=True, help_text="When the baseline was taken; older than the newest session: taken again."
     )
+    # Forwarder scheme: the address is CREATE2(factory, index, initCode(treasury)), so it can only ever be swept by
+    # that factory to that treasury, whatever the settings say today.
+    treasury = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: where its funds go.")
+    factory = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: the factory that sweeps it.")
+    # The session keeps only its current address: after a switch of network this is what still ties the old one
+    # to it. Empty for addresses made before it was recorded (their session is the one that holds them).
+    made_for = models.ForeignKey(
+        "payments_gateway.CheckoutSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="addresses_made",
+        help_text="The session this address was made for (kept when its customer switches network).",
+    )
 
     class Meta:
         ordering = ["network", "index"]
         verbose_name_plural = "deposit addresses"
+        # The scanner looks up the addresses it watches every block by this; the others pile up, never reused.
+        indexes = [models.Index(fields=["network", "busy_until"], name="pg_address_network_busy")]
         constraints = [
             models.UniqueConstraint(fields=["network", "index"], name="pg_address_network_index"),
             models.UniqueConstraint(fields=["network", "address"], name="pg_address_network_address"),
@@ -69,8 +89,32 @@ class TransferKind(models.TextChoices):
     INTERNAL = "internal", "Native coin through a contract call (balance change)"
 
 
+class TransferReason(models.TextChoices):
+    """Why a transfer settles no session (blank: it pays its session)."""
+
+    WRONG_ASSET = "wrong_asset", "Another asset than the session's"
+    UNKNOWN_TOKEN = "unknown_token", "A token that is not configured"
+    AFTER_LATE_WINDOW = "after_late_window", "After the late payment window"
+    CLOSED_SESSION = "closed_session", "To a canceled session, or to an address of no session"
+    EXCESS = "excess", "After the session was already paid"
+
+
+class TransferResolution(models.TextChoices):
+    """What the merchant did with an unmatched transfer (blank for a transfer that pays its session)."""
+
+    OPEN = "open", "Needs attention"
+    CREDITED = "credited", "Credited to a session"
+    REFUNDED = "refunded", "Refunded"
+    DISMISSED = "dismissed", "Dismissed"
+
+
 class Transfer(models.Model):
-    """A payment seen on chain. ``log_index`` is -1 for a plain native transfer (the transaction's value)."""
+    """A payment seen on chain. ``log_index`` is -1 for a plain native transfer (the transaction's value).
+
+    ``asset`` is a configured symbol, or the token contract's address when the token is not configured. A
+    transfer that settles no session has a ``reason`` and a ``resolution`` (``open`` until the merchant credits,
+    refunds or dismisses it); it may keep its ``session`` link, naming the checkout it was meant for.
+    """
 
     network = models.CharField(max_length=40)
     tx_hash = models.CharField(max_length=66)
@@ -80,7 +124,7 @@ class Transfer(models.Model):
     block_hash = models.CharField(max_length=66)
     from_address = models.CharField(max_length=42, blank=True)
     to_address = models.CharField(max_length=42, db_index=True)
-    asset = models.CharField(max_length=12)
+    asset = models.CharField(max_length=42, help_text="A configured symbol, or the contract of an unknown token.")
     token_address = models.CharField(max_length=42, blank=True)
     amount = Uint256Field()
     confirmations = models.PositiveIntegerField(default=0)
@@ -98,6 +142,16 @@ class Transfer(models.Model):
         related_name="transfers",
     )
     late = models.BooleanField(default=False, help_text="Arrived after the session expired.")
+    block_time = models.DateTimeField(null=True, blank=True, help_text="Timestamp of its block.")
+    reason = models.CharField(
+        max_length=20, choices=TransferReason.choices, blank=True, help_text="Why it settles no session."
+    )
+    resolution = models.CharField(max_length=10, choices=TransferResolution.choices, blank=True, db_index=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
     notified_status = models.CharField(
         max_length=16, blank=True, help_text="The status the last transaction.* event announced."
     )
@@ -115,6 +169,26 @@ class Transfer(models.Model):
     def __str__(self) -> str:
         return f"{self.asset} {self.amount} → {self.to_address} ({self.tx_hash[:10]}…)"
 
+    @property
+    def unmatched(self) -> bool:
+        return bool(self.reason) and self.resolution != TransferResolution.CREDITED
+
+
+class UnmatchedManager(models.Manager["UnmatchedTransfer"]):
+    def get_queryset(self) -> models.QuerySet[UnmatchedTransfer]:
+        return super().get_queryset().exclude(reason="").exclude(status=TransferStatus.REVERTED)
+
+
+class UnmatchedTransfer(Transfer):
+    """The admin's "Needs attention" list: transfers (not reverted) that settle no session, resolved or not."""
+
+    objects: ClassVar[UnmatchedManager] = UnmatchedManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "unmatched transfer"
+        verbose_name_plural = "needs attention"
+
 
 class ChainCursor(models.Model):
     """Per network: the last block scanned (number + hash) and the lease of the one scanner allowed on it."""
@@ -125,6 +199,9 @@ class ChainCursor(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    old_block_number = models.BigIntegerField(
+        null=True, blank=True, help_text="Token transfers to old deposit addresses are read up to this block."
+    )
     last_scan_at = models.DateTimeField(null=True, blank=True)
     head_block = models.BigIntegerField(null=True, blank=True, help_text="Chain head at the last scan.")
     updated = models.DateTimeField(auto_now=True)

@@ -86,7 +86,11 @@ class PaymentStatus(models.TextChoices):
 
 
 class CheckoutSession(models.Model):
-    """One attempt to collect an order's price in one asset on one network, at one deposit address."""
+    """One attempt to collect an order's price in one asset on one network, at one deposit address.
+
+    The customer may choose the asset and network among ``payment_methods``: until then ``network`` and ``asset``
+    are empty and ``amount_due``, the quote and ``deposit_address`` are null (see ``services/methods.py``).
+    """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sessions")
@@ -96,22 +100,28 @@ class CheckoutSession(models.Model):
     payment_status = models.CharField(
         max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID, db_index=True
     )
-    network = models.CharField(max_length=40)
-    asset = models.CharField(max_length=12)
-    amount_due = Uint256Field(help_text="Base units (wei, token units).")
+    # [{"network": ..., "asset": ...}, ...]: what the customer may pay with; the chosen one is network + asset.
+    payment_methods = StorableJSONField(default=list, blank=True)
+    network = models.CharField(max_length=40, blank=True, help_text="Empty until the customer chooses.")
+    asset = models.CharField(max_length=12, blank=True, help_text="Empty until the customer chooses.")
+    amount_due = Uint256Field(
+        null=True, blank=True, default=None, help_text="Base units (wei, token units); null until chosen."
+    )
     amount_received = Uint256Field(help_text="Confirmed base units received so far.")
     amount_pending = Uint256Field(help_text="Base units seen on chain but not yet confirmed.")
     # The locked quote: fiat price / rate = asset amount. Never changes for this session.
     fiat_amount = ExactDecimalField(max_digits=24, decimal_places=8)
     fiat_currency = models.CharField(max_length=3)
-    quote_rate = ExactDecimalField(max_digits=40, decimal_places=18, help_text="Fiat per one whole asset unit.")
-    quote_source = models.CharField(max_length=100)
-    quoted_at = models.DateTimeField()
+    quote_rate = ExactDecimalField(
+        max_digits=40, decimal_places=18, null=True, blank=True, help_text="Fiat per one whole asset unit."
+    )
+    quote_source = models.CharField(max_length=100, blank=True)
+    quoted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     success_url = models.URLField(max_length=2000, blank=True)
     cancel_url = models.URLField(max_length=2000, blank=True)
     deposit_address = models.ForeignKey(
-        "payments_gateway.DepositAddress", on_delete=models.PROTECT, related_name="sessions"
+        "payments_gateway.DepositAddress", null=True, blank=True, on_delete=models.PROTECT, related_name="sessions"
     )
     late = models.BooleanField(default=False, help_text="Paid after expiry, inside the late payment window.")
     metadata = StorableJSONField(default=dict, blank=True)
@@ -126,16 +136,33 @@ class CheckoutSession(models.Model):
         indexes = [models.Index(fields=["status", "expires_at"], name="pg_session_status_expiry")]
         constraints = [
             models.CheckConstraint(condition=Q(quote_rate__gt=0), name="pg_session_rate_positive"),
+            # A chosen payment method always comes with its amount, locked quote and deposit address.
+            models.CheckConstraint(
+                condition=Q(network="", asset="")
+                | Q(
+                    amount_due__isnull=False,
+                    quote_rate__isnull=False,
+                    quoted_at__isnull=False,
+                    deposit_address__isnull=False,
+                ),
+                name="pg_session_method_complete",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.uuid} ({self.status}/{self.payment_status})"
 
     @property
-    def address(self) -> str:
-        return self.deposit_address.address
+    def address(self) -> str | None:
+        return self.deposit_address.address if self.deposit_address_id and self.deposit_address else None
+
+    @property
+    def method_chosen(self) -> bool:
+        """Whether the network and asset are set (a session created with them, or the customer chose)."""
+        return bool(self.network and self.asset and self.amount_due is not None)
 
     @property
     def amount_remaining(self) -> int:
-        """Base units the customer still has to send: what is seen on chain, confirmed or not, counts as sent."""
-        return max(self.amount_due - self.amount_received - self.amount_pending, 0)
+        """Base units the customer still has to send: what is seen on chain, confirmed or not, counts as sent
+        (0 before a payment method is chosen)."""
+        return max((self.amount_due or 0) - self.amount_received - self.amount_pending, 0)

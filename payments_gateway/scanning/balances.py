@@ -8,7 +8,8 @@ tx hash). ETH the address already held (address 0 of a funded wallet, an old ses
 nobody watched it) is in the baseline and never credited. The baseline is taken by the first scan that watches
 the address after its current session was created, at the block that scan starts from (the last block scanned
 before it, so a payment made once the session exists is after it); a balance below baseline plus transfers (the
-merchant moved funds out) credits nothing and re-baselines.
+merchant moved funds out) credits nothing and re-baselines. ETH a forwarder sweep took counts as still there
+(``services/sweep_state.py``), so a sweep is never mistaken for funds moved out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..chain.multicall import MulticallError, eth_balances
 from ..chain.rpc import RPCClient, RPCResponseError
 from ..conf import NetworkConfig
 from ..models import DepositAddress, Transfer, TransferKind, TransferStatus
+from ..services.sweep_state import swept_eth_since
 from .lease import Lease
 from .store import TransferStore, transfer_rows
 from .watched import Watched, baselines
@@ -83,6 +85,8 @@ def credit_balance_gains(
     balances = eth_balances(client, network.multicall3, addresses, block.number)
     known = baselines(watched)
     received = _received_since_baseline(network, block, watched, known)
+    # ETH a forwarder sweep took is not "moved out by the merchant": added back, so what else came in still counts.
+    swept = swept_eth_since(network.name, {pk: known_[1] for pk, known_ in known.items() if known_}, block.number)
     gains, rebaseline = [], []
     for address, balance in zip(addresses, balances, strict=True):
         deposit = watched[address]
@@ -91,7 +95,7 @@ def credit_balance_gains(
             # A session created since this scan took baselines: what the address holds now is its baseline.
             rebaseline.append((deposit.pk, balance))
             continue
-        surplus = balance - baseline[0] - received[address]
+        surplus = balance - baseline[0] - received[address] + swept.get(deposit.pk, 0)
         if surplus < 0:
             # Less than the baseline plus what came in: the merchant moved funds out. Nothing to credit; count
             # from this balance on.

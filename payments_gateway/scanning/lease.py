@@ -32,6 +32,8 @@ class Lease:
         self.owner = owner
         self.number = cursor.block_number
         self.hash = cursor.block_hash
+        # Where the slower reading of old addresses' token transfers stands (None: not started).
+        self.old_number = cursor.old_block_number
         self._cursor = cursor
 
     def lock(self) -> ChainCursor:
@@ -46,13 +48,26 @@ class Lease:
         return cursor
 
     def move(self, number: int, block_hash: str, head: int | None) -> None:
-        """Move the cursor (after :meth:`lock`, in the same transaction) and renew the lease."""
+        """Move the cursor (after :meth:`lock`, in the same transaction) and renew the lease. The old addresses'
+        cursor starts where the first range starts, and never stays above the cursor (a rewind takes it back)."""
         cursor = self._cursor
+        if self.old_number is None or self.old_number > number:
+            self.old_number = min(self.number, number)
         cursor.block_number, cursor.block_hash = number, block_hash
+        cursor.old_block_number = self.old_number
         cursor.head_block = head
         cursor.lease_expires = timezone.now() + LEASE_TTL
-        cursor.save(update_fields=["block_number", "block_hash", "head_block", "lease_expires", "updated"])
+        cursor.save(
+            update_fields=["block_number", "block_hash", "old_block_number", "head_block", "lease_expires", "updated"]
+        )
         self.number, self.hash = number, block_hash
+
+    def move_old(self, number: int) -> None:
+        """Move the old addresses' cursor (after :meth:`lock`, in the same transaction) and renew the lease."""
+        cursor = self._cursor
+        cursor.old_block_number = self.old_number = number
+        cursor.lease_expires = timezone.now() + LEASE_TTL
+        cursor.save(update_fields=["old_block_number", "lease_expires", "updated"])
 
 
 def acquire(network: str) -> Lease | None:

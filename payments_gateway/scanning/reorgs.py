@@ -18,6 +18,7 @@ from ..chain.blocks import BlockInfo
 from ..chain.rpc import RPCClient
 from ..conf import NetworkConfig
 from ..models import DepositAddress, ScannedBlock, Transfer
+from ..services.sweep_state import forget_orphaned_sweeps
 from .lease import Lease
 from .store import TransferStore
 
@@ -83,6 +84,7 @@ def rewind(
         DepositAddress.objects.filter(network=network.name, baseline_block__gt=fork_number).update(
             baseline_balance=None, baseline_block=None, baseline_at=None
         )
+        forget_orphaned_sweeps(network.name, fork_number)  # pending again until the chain says where they are
         lease.move(fork_number, fork_hash, head)
         store.refresh_sessions()
     return reverted, store.sessions

@@ -3,19 +3,25 @@
 A scan takes the network's lease (:mod:`.lease`), checks that the cursor's block is still canonical (else it
 rewinds, :mod:`.reorgs`), then reads each range of at most ``max_block_range`` blocks:
 
-- the blocks (with their transactions while any address is watched: plain ETH payments are in their bodies) and
-  the ERC-20 ``Transfer`` logs to the watched addresses (:mod:`payments_gateway.chain.logs`), in one round trip
-  for a polling scan; a receipt is fetched only for an ETH transaction that pays a deposit address;
+- the blocks (with their transactions once any deposit address exists: plain ETH payments are in their bodies,
+  matched against every deposit address, open or old) and the ERC-20 ``Transfer`` logs (any token) to the
+  watched addresses (:mod:`payments_gateway.chain.logs`), in one round trip for a polling scan; a receipt is
+  fetched only for an ETH transaction that pays a deposit address;
 - what they pay (:mod:`payments_gateway.chain.blocks`), matched to sessions and stored with the cursor and the
   block hashes in one transaction (:mod:`.store`), so a crash mid-range leaves the cursor before it.
 
-At the head it credits ETH that arrived through contracts (:mod:`.balances`) and recounts confirmations.
+The addresses of initiated refunds ride along as recipients, so the merchant's refund payments are found too
+(:mod:`.refunds`). Token transfers to old deposit addresses (past their session's late window) are read in a
+second pass with its own cursor, every ``OLD_ADDRESS_SCAN_INTERVAL`` (:meth:`_Scan._scan_old`). At the head it
+credits ETH that arrived through contracts (:mod:`.balances`), recounts confirmations and completes refunds.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Container
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +32,10 @@ from ..chain.blocks import BlockInfo, ChainMoved, SeenTransfer, native_transfers
 from ..chain.logs import collect_logs, transfer_log_calls, transfer_logs
 from ..chain.rpc import RPCClient, RPCError, RPCResponseError, client_for
 from ..conf import NetworkConfig, gateway_settings
-from ..models import Transfer, TransferStatus
+from ..models import Refund, Transfer, TransferStatus
+from ..services.sweep_state import observe_sweeps
 from . import lease as leases
+from . import refunds as refund_payments
 from .balances import balance_check_due, credit_balance_gains, take_baselines
 from .lease import Lease
 from .reorgs import find_fork, remember_blocks, rewind
@@ -104,10 +112,9 @@ class _Scan:
             lease.number, lease.hash = max(head - self.network.max_block_range, -1), ""
         watched = watched_addresses(self.name, cutoff)
         # Plain ETH is matched against every deposit address (a set lookup in the block bodies, no extra call),
-        # so ETH reaching an idle address is recorded (for no session). Block bodies are not fetched while no
-        # address is watched: ETH arriving then is in the baseline the balance check takes when the address is
-        # handed out again, so it is never credited to that session either.
-        everyone = {**all_addresses(self.name), **watched} if watched else {}
+        # so ETH reaching an old address is recorded as it arrives (unmatched, for the merchant to resolve).
+        everyone = all_addresses(self.name)
+        refunds = refund_payments.awaited(self.name)
         balances = bool(self.network.multicall3 and watched)
         if balances:
             take_baselines(lease, self.client, self.network, watched, head, self._now())
@@ -115,7 +122,7 @@ class _Scan:
         try:
             while lease.number < head and time.monotonic() - started < max_seconds:
                 end = min(lease.number + self.network.max_block_range, head)
-                last = self._scan_range(lease.number + 1, end, watched, everyone, result)
+                last = self._scan_range(lease.number + 1, end, watched, everyone, refunds, result)
                 result.status = "scanned"
                 result.from_block, result.to_block = first, end
                 if lease.number == head and balances and balance_check_due(first, head):
@@ -124,9 +131,13 @@ class _Scan:
                     )
                     result.transfers += stored
                     result.sessions |= sessions
+            if lease.number == head and self._old_due():
+                old = {a: w for a, w in everyone.items() if a not in watched}
+                self._scan_old(old, started, max_seconds, result)
         except ChainMoved as exc:
             logger.warning("network %r changed while scanning (%s); the next scan rewinds", self.name, exc)
         self._update_confirmations(result)
+        refund_payments.confirm_payments(self.client, self.network, self.lease.number, self._now())
         return result
 
     def _settle_reorg(self, block: dict[str, Any] | None, result: ScanResult) -> datetime | None:
@@ -151,15 +162,23 @@ class _Scan:
         return None
 
     def _scan_range(
-        self, start: int, end: int, watched: dict[str, Watched], everyone: dict[str, Watched], result: ScanResult
+        self,
+        start: int,
+        end: int,
+        watched: dict[str, Watched],
+        everyone: dict[str, Watched],
+        refunds: dict[str, list[Refund]],
+        result: ScanResult,
     ) -> BlockInfo:
-        blocks, txs, logs = self._fetch(start, end, sorted(watched), bodies=bool(watched))
-        seen = self._native(txs, everyone) + token_transfers(self.network, logs, watched, blocks)
+        recipients = watched.keys() | refunds.keys()
+        blocks, txs, logs = self._fetch(start, end, sorted(recipients), bodies=bool(everyone or refunds))
+        seen = self._native(txs, _Either(everyone, refunds)) + token_transfers(self.network, logs, recipients, blocks)
         last = blocks[end]
         with transaction.atomic():
             self.lease.lock()
             store = TransferStore(self.network, self.head or end, self._now())
-            found = store.save(transfer_rows(self.network, seen, everyone))
+            found = store.save(transfer_rows(self.network, [t for t in seen if t.to in everyone], everyone))
+            refund_payments.note_payments([t for t in seen if t.to in refunds], refunds)
             # A transfer stored from a block of this range that is not the canonical one, and not found again
             # here, was orphaned by a reorg.
             stale = [
@@ -175,6 +194,9 @@ class _Scan:
             store.refresh_sessions()
         result.transfers += len(found)
         result.sessions |= store.sessions
+        # Forwarder sweeps move funds out of deposit addresses: recorded (never as payments) so that the balance
+        # check below knows the ETH they took.
+        observe_sweeps(self.client, self.network, [tx for _, tx in txs], self.head or end, self._now())
         return last
 
     def _fetch(
@@ -216,8 +238,40 @@ class _Scan:
             logs = transfer_logs(self.client, self.network, start, end, recipients, refused=True)
         return blocks, txs, logs
 
-    def _native(self, txs: list[tuple[BlockInfo, dict[str, Any]]], everyone: dict[str, Watched]) -> list[SeenTransfer]:
-        """Plain ETH payments to any deposit address among ``txs``; a receipt is fetched only for those."""
+    def _scan_old(self, old: dict[str, Watched], started: float, max_seconds: float, result: ScanResult) -> None:
+        """Token transfers to the ``old`` deposit addresses (those not watched every block), from the old
+        addresses' cursor up to the main one, once it is ``OLD_ADDRESS_SCAN_INTERVAL`` behind.
+
+        The old addresses' ETH is found every block (in the block bodies); their token transfers cost one
+        ``eth_getLogs`` per ``address_chunk`` addresses and ``max_block_range`` blocks, so they are read in one
+        go every interval instead of at every block. Blocks at or below the main cursor are canonical as far as
+        the scan knows; a log from another block means a reorg under way: stop, the next scan rewinds both.
+        """
+        lease = self.lease
+        recipients = sorted(old)
+        while (done := lease.old_number) is not None and done < lease.number:
+            if time.monotonic() - started >= max_seconds:
+                return
+            start, end = done + 1, min(done + self.network.max_block_range, lease.number)
+            logs = transfer_logs(self.client, self.network, start, end, recipients) if recipients else []
+            numbers = sorted({int(log["blockNumber"], 16) for log in logs})
+            headers = self.client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+            blocks = {n: BlockInfo.from_rpc(b) for n, b in zip(numbers, headers, strict=True) if b is not None}
+            seen = token_transfers(self.network, logs, old, blocks)
+            with transaction.atomic():
+                self.lease.lock()
+                store = TransferStore(self.network, self.head or end, self._now())
+                result.transfers += len(store.save(transfer_rows(self.network, seen, old)))
+                lease.move_old(end)
+                store.refresh_sessions()
+            result.sessions |= store.sessions
+
+    def _old_due(self) -> bool:
+        old = self.lease.old_number
+        return old is not None and self.lease.number - old >= old_scan_blocks(self.network)
+
+    def _native(self, txs: list[tuple[BlockInfo, dict[str, Any]]], everyone: Container[str]) -> list[SeenTransfer]:
+        """Plain ETH payments to any of ``everyone`` among ``txs``; a receipt is fetched only for those."""
         candidates = [
             (info, tx)
             for info, tx in txs
@@ -248,6 +302,24 @@ class _Scan:
 
     def _now(self) -> datetime:
         return self.now or timezone.now()
+
+
+class _Either:
+    """``address in _Either(a, b)``: in ``a`` or in ``b``, without building their union (``a`` may hold every
+    deposit address of the network)."""
+
+    def __init__(self, *containers: Container[str]) -> None:
+        self.containers = containers
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in c for c in self.containers)
+
+
+def old_scan_blocks(network: NetworkConfig) -> int:
+    """Blocks between two readings of the old addresses' token transfers: ``OLD_ADDRESS_SCAN_INTERVAL`` in the
+    network's blocks (at least 1)."""
+    seconds = int(gateway_settings.OLD_ADDRESS_SCAN_INTERVAL.total_seconds())
+    return max(math.ceil(seconds / network.block_time), 1)
 
 
 def _int(value: Any, what: str) -> int:

@@ -3,7 +3,12 @@
 Every write happens in the caller's transaction (the scan's range, together with its cursor). A transfer is unique
 on (network, tx hash, log index), so storing a range twice counts nothing twice. The sessions a write touches are
 collected and recomputed by :meth:`TransferStore.refresh_sessions` (the session lifecycle service writes their
-events), in the same transaction.
+events and decides which transfers pay), in the same transaction.
+
+A transfer is tied to the session its address was made for (:func:`match_session`), however late, in whatever asset,
+also after its customer switched to another network: the session decides whether it pays. A transfer to an address
+that served no session when it was mined is unmatched from the start (``services/reconciliation.py``
+``flag_sessionless``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from typing import Any
 from django.db.models import QuerySet
 
 from ..chain.blocks import SeenTransfer
-from ..conf import NetworkConfig, gateway_settings
+from ..conf import NetworkConfig
 from ..deposits import CLOCK_SLACK
-from ..models import CheckoutSession, Transfer, TransferStatus
+from ..models import CheckoutSession, Transfer, TransferResolution, TransferStatus
 from ..services.payments import refresh_session
+from ..services.reconciliation import flag_sessionless
 from .watched import Watched
 
 
@@ -38,6 +44,7 @@ def transfer_rows(
                 "deposit_address_id": deposit.pk,
                 "session_id": session_id,
                 "late": late,
+                "block_time": t.block.timestamp,
                 "tx_hash": t.tx_hash,
                 "log_index": t.log_index,
                 "kind": t.kind,
@@ -51,15 +58,19 @@ def transfer_rows(
 
 
 def match_session(deposit: Watched, at: datetime) -> tuple[int | None, bool]:
-    """The session on ``deposit`` whose lifetime (created .. expires_at + late window) covers ``at``, and whether
-    ``at`` is after its expiry (a late payment)."""
-    session = (
-        CheckoutSession.objects.filter(deposit_address_id=deposit.pk, created__lte=at + CLOCK_SLACK)
-        .order_by("-created")
-        .only("pk", "expires_at")
-        .first()
+    """The session ``deposit`` was made for, if it existed at ``at`` (less ``CLOCK_SLACK``: block times and the
+    server clock differ a little), and whether ``at`` is after its expiry (a late payment).
+
+    That is the session holding the address, or, for an address its customer switched away from (to another
+    network), the one it was made for (``DepositAddress.made_for``). An address made before addresses stopped
+    being reused may have had several sessions: the newest one created by then."""
+    sessions = (
+        CheckoutSession.objects.filter(created__lte=at + CLOCK_SLACK).order_by("-created").only("pk", "expires_at")
     )
-    if session is None or at > session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW:
+    session = sessions.filter(deposit_address_id=deposit.pk).first()
+    if session is None:
+        session = sessions.filter(addresses_made=deposit.pk).first()
+    if session is None:
         return None, False
     return session.pk, at > session.expires_at
 
@@ -72,6 +83,7 @@ class TransferStore:
         self.head = head
         self.now = now
         self.sessions: set[int] = set()
+        self.sessionless: set[tuple[str, int]] = set()
 
     def save(self, rows: list[dict[str, Any]]) -> set[tuple[str, int]]:
         """Insert new transfers, bring back reverted ones found again; return the keys stored or updated."""
@@ -91,10 +103,16 @@ class TransferStore:
                 touched.add(key)
                 if row["session_id"]:
                     self.sessions.add(row["session_id"])
+                else:
+                    self.sessionless.add(key)
                 continue
             if t.status == TransferStatus.REVERTED or t.block_hash != row["block_hash"]:
-                # Mined again (same tx, new block) after a reorg: it counts again, from its new block.
-                for name, value in self._confirmations(row).items():
+                # Mined again (same tx, new block) after a reorg: it counts again, from its new block (for the
+                # session the merchant credited it to, if they did).
+                refound = self._confirmations(row)
+                if t.resolution == TransferResolution.CREDITED:
+                    refound.pop("session_id")
+                for name, value in refound.items():
                     setattr(t, name, value)
                 t.reverted_at = None
                 t.save()
@@ -131,9 +149,15 @@ class TransferStore:
         return confirmed
 
     def refresh_sessions(self) -> None:
-        """Recompute every session touched so far (which writes their events)."""
+        """Recompute every session touched so far (which writes their events), and flag the new transfers of no
+        session as unmatched."""
         for session_id in sorted(self.sessions):
             refresh_session(session_id, now=self.now)
+        if self.sessionless:
+            stored = Transfer.objects.filter(network=self.network.name, tx_hash__in={tx for tx, _ in self.sessionless})
+            rows = stored.values_list("pk", "tx_hash", "log_index")
+            flag_sessionless([pk for pk, tx, index in rows if (tx, index) in self.sessionless])
+            self.sessionless.clear()
 
     def _confirmations(self, row: dict[str, Any]) -> dict[str, Any]:
         count = max(self.head - row["block_number"] + 1, 0)

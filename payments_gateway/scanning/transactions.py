@@ -57,7 +57,7 @@ def _check(network: NetworkConfig, tx_hash: str, now: datetime) -> list[Transfer
     if block is None or block["hash"] != receipt["blockHash"]:
         logger.info("check_transaction %s on %r: its block is not canonical (reorg in progress)", tx_hash, network.name)
         return []
-    watched = deposit_addresses(network.name, candidate_recipients(network, tx, receipt["logs"]))
+    watched = deposit_addresses(network.name, candidate_recipients(tx, receipt["logs"]))
     if not watched:
         logger.info("check_transaction %s on %r: pays no deposit address", tx_hash, network.name)
         return []

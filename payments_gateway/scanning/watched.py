@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from eth_utils import to_checksum_address
 
 from ..conf import gateway_settings
@@ -47,33 +47,61 @@ NEEDS_BASELINE = (
 
 def watched_addresses(network: str, cutoff: datetime | None) -> dict[str, Watched]:
     """Deposit addresses that may still receive a payment for a session (lowercase address → row); ``cutoff``:
-    the time of the block the scan starts after (addresses idle since before it need no watching)."""
-    queryset = DepositAddress.objects.filter(network=network)
+    the time of the block the scan starts after (addresses idle since before it need no watching).
+
+    Two queries, each led by an index (``(network, busy_until)``; the sessions' ``expires_at``), never a scan of
+    every address: old addresses pile up (none is ever reused) and this runs at every poll."""
+    addresses = DepositAddress.objects.filter(network=network)
+    sessions = CheckoutSession.objects.filter(network=network)
     if cutoff is None:
-        queryset = queryset.filter(Q(busy_until__isnull=False) | Q(sessions__isnull=False))
+        busy, ended = addresses.filter(busy_until__isnull=False), sessions
     else:
-        late = gateway_settings.LATE_PAYMENT_WINDOW
         since = cutoff - CLOCK_SLACK
-        queryset = queryset.filter(Q(busy_until__gte=since) | Q(sessions__expires_at__gte=since - late))
-    rows = queryset.distinct().annotate(needs_baseline=NEEDS_BASELINE).values_list("pk", "address", "needs_baseline")
-    return _valid(network, rows)
+        busy = addresses.filter(busy_until__gte=since)
+        ended = sessions.filter(expires_at__gte=since - gateway_settings.LATE_PAYMENT_WINDOW)
+    found: dict[str, Watched] = {}
+    # A session's address is on its network: no network filter here, so the lookup goes by primary key.
+    for queryset in (busy, DepositAddress.objects.filter(pk__in=ended.values("deposit_address_id"))):
+        rows = queryset.annotate(needs_baseline=NEEDS_BASELINE).values_list("pk", "address", "needs_baseline")
+        found |= _valid(network, rows)
+    return found
 
 
 def all_addresses(network: str) -> dict[str, Watched]:
-    """Every deposit address of ``network``, from a per-process cache refreshed when addresses are added."""
-    stamp = tuple(
-        DepositAddress.objects.filter(network=network)
-        .aggregate(n=Count("pk"), last=Max("pk"), high=Max("address"), low=Min("address"))
-        .values()
+    """Every deposit address of ``network``, from a per-process cache.
+
+    Addresses are only ever added (never reused, changed or deleted), so the cache is brought up to date by
+    reading the rows of higher index than its newest one, as long as that row is still there unchanged; otherwise
+    (a rolled-back insert whose index was taken again) it is read anew. Its stamp (the newest row, the lowest and
+    highest address: three lookups in the unique indexes) tells whether anything changed at all."""
+    addresses = DepositAddress.objects.filter(network=network)
+    newest = addresses.order_by("-index").values_list("index", "pk", "address").first()
+    stamp = (
+        newest,
+        addresses.order_by("address").values_list("address", flat=True).first(),
+        addresses.order_by("-address").values_list("address", flat=True).first(),
     )
     cached = _address_cache.get(network)
-    if cached is None or cached[0] != stamp:
-        rows = DepositAddress.objects.filter(network=network).values_list("pk", "address")
-        cached = _address_cache[network] = (stamp, _valid(network, rows, log=False))
-    return cached[1]
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    if cached is not None and _grown(addresses, cached[0][0], newest):
+        found = dict(cached[1])
+        added = addresses.filter(index__gt=cached[0][0][0]).values_list("pk", "address")
+        found.update(_valid(network, added, log=False))
+        _address_cache[network] = (stamp, found)
+        return found
+    _address_cache[network] = (stamp, _valid(network, addresses.values_list("pk", "address"), log=False))
+    return _address_cache[network][1]
 
 
 _address_cache: dict[str, tuple[tuple[Any, ...], dict[str, Watched]]] = {}
+
+
+def _grown(addresses: QuerySet[DepositAddress], known: Any, newest: Any) -> bool:
+    """Rows were added after ``known`` (the cache's newest row, ``(index, pk, address)``), which is still there."""
+    if known is None or newest is None or known[0] >= newest[0]:
+        return False
+    return addresses.filter(index=known[0], pk=known[1], address=known[2]).exists()
 
 
 def deposit_addresses(network: str, candidates: set[str]) -> dict[str, Watched]:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..events import emit
 from ..jsonsafe import unstorable_text
@@ -50,11 +51,13 @@ def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> 
         if found:
             raise ValidationError({field: [f"{found[0]} {found[1]}."]})
     if len(email) > MAX_EMAIL_LENGTH:
-        raise ValidationError({"email": [f"an e-mail address has at most {MAX_EMAIL_LENGTH} characters."]})
+        raise ValidationError(
+            {"email": [_("An e-mail address has at most %(count)s characters.") % {"count": MAX_EMAIL_LENGTH}]}
+        )
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError({"email": ["enter a valid e-mail address."]}) from None
+        raise ValidationError({"email": [_("Enter a valid e-mail address.")]}) from None
     with transaction.atomic():
         customer = Customer.objects.create(email=email, name=name)
         emit("customer.created", customer_payload(customer), session=session)

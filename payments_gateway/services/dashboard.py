@@ -1,5 +1,6 @@
-"""The merchant dashboard's figures: totals received, a per-day chart, session counts, scanner lag, and
-subscriptions (active and past-due counts, monthly recurring revenue per currency).
+"""The merchant dashboard's figures: totals received, a per-day chart, session counts, money that needs attention
+(unmatched transfers), scanner lag, and subscriptions (active and past-due counts, monthly recurring revenue per
+currency).
 
 Everything is exact: amounts are Python ints in base units (summed with ``sum_amounts``, never SQL SUM, which is
 not exact on SQLite's text column) and bar heights are integer ratios; no float anywhere.
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from ..conf import gateway_settings
@@ -23,10 +24,12 @@ from ..models import (
     Subscription,
     SubscriptionStatus,
     Transfer,
+    TransferResolution,
     TransferStatus,
 )
 from ..money import CURRENCY_EXPONENTS, format_units, sum_amounts
 from .periods import monthly_amount, round_to
+from .reconciliation import unmatched_transfers
 
 CHART_DAYS = 30
 CHART_HEIGHT = 120  # px of the tallest bar
@@ -43,6 +46,17 @@ class AssetTotal:
     asset: str
     units: int
     display: str  # "1.5 ETH", or base units when the asset is no longer configured
+
+
+@dataclass(frozen=True)
+class UnmatchedTotal:
+    """Unmatched transfers that need attention, in one asset on one network: how many and how much."""
+
+    network: str
+    asset: str
+    count: int
+    units: int
+    display: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ def dashboard_data(now: datetime | None = None) -> dict:
         "totals": received_totals(),
         "charts": received_charts(now),
         "sessions": session_counts(),
+        "unmatched": unmatched_totals(),
         "scanners": scanner_rows(),
         "subscriptions": subscription_figures(),
         "chart_days": CHART_DAYS,
@@ -164,6 +179,17 @@ def received_charts(now: datetime) -> list[AssetChart]:
             )
         charts.append(chart)
     return charts
+
+
+def unmatched_totals() -> list[UnmatchedTotal]:
+    """Open unmatched transfers (not reverted) per (network, asset), counted and summed exactly."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for network, asset, amount in unmatched_transfers().order_by().values_list("network", "asset", "amount"):
+        groups.setdefault((network, asset), []).append(amount)
+    return [
+        UnmatchedTotal(network, asset, len(amounts), sum(amounts), _display(network, asset, sum(amounts)))
+        for (network, asset), amounts in sorted(groups.items())
+    ]
 
 
 def session_counts() -> dict:
@@ -233,8 +259,10 @@ def subscription_figures() -> dict:
 
 
 def _received():
-    """Payments that count: confirmed (so not reverted) transfers credited to a session."""
-    return Transfer.objects.filter(status=TransferStatus.CONFIRMED, session__isnull=False)
+    """Payments that count: confirmed (so not reverted) transfers that pay a session (matched, or credited by the
+    merchant); an unmatched transfer tied to a session it was meant for is not received money of that session."""
+    pays = Q(reason="") | Q(resolution=TransferResolution.CREDITED)
+    return Transfer.objects.filter(pays, status=TransferStatus.CONFIRMED, session__isnull=False)
 
 
 def _display(network: str, asset: str, units: int) -> str:

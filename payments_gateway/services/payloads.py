@@ -6,7 +6,7 @@ takes its shape from it: :func:`session_payload` (the ``data`` of ``payment.*`` 
 ``SessionSerializer`` and ``TransactionStatusSerializer``, and the hosted page's state
 (``views/presentation.py``). Datetimes stay ``datetime`` here: each reader formats them its own way.
 
-Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``,
+Every event payload is built in this module (``payment.*``, ``transaction.*``, ``customer.*``, ``refund.*``,
 ``subscription.*``); :func:`describe_subscription` is the one description of a subscription.
 """
 
@@ -20,10 +20,12 @@ from ..models import (
     CheckoutSession,
     Customer,
     PaymentStatus,
+    Refund,
     SessionType,
     Subscription,
     SubscriptionPeriod,
     Transfer,
+    TransferStatus,
 )
 from ..money import format_fiat, format_units
 
@@ -32,9 +34,10 @@ NOTHING_TO_PAY = {PaymentStatus.PENDING, PaymentStatus.PAID, PaymentStatus.OVERP
 
 # The keys of describe_session() that payment events carry, in the order the README documents them.
 EVENT_SESSION_FIELDS = (
-    "uuid", "type", "status", "payment_status", "network", "asset", "decimals", "amount_due", "amount_received",
-    "amount_pending", "amount_remaining", "amount_due_display", "deposit_address", "late", "expires_at",
-    "completed_at", "fiat_amount", "fiat_currency", "order", "customer", "subscription", "metadata",
+    "uuid", "type", "status", "payment_status", "payment_methods", "network", "asset", "decimals", "amount_due",
+    "amount_received", "amount_pending", "amount_remaining", "amount_due_display", "deposit_address", "tx_hashes",
+    "late", "expires_at", "completed_at", "fiat_amount", "fiat_currency", "order", "customer", "subscription",
+    "metadata",
 )  # fmt: skip
 
 
@@ -42,35 +45,44 @@ def describe_session(session: CheckoutSession) -> dict[str, Any]:
     """The facts about ``session`` that the API, the events and the hosted page show.
 
     Amounts are base-unit strings (exact for uint256), each ``*_display`` the decimal string of the asset (None
-    when the network or asset is no longer configured).
+    when the network or asset is no longer configured). Until the customer chooses a payment method (a session
+    offering several), ``network``, ``asset``, ``decimals``, ``deposit_address`` and the amounts due, remaining
+    and to pay are None; ``payment_methods`` lists what may be chosen. ``tx_hashes``: the transactions seen
+    paying the session (not reverted), oldest first.
     """
     network = gateway_settings.networks.get(session.network)
     decimals = gateway_settings.decimals(session.network, session.asset)
+    chosen = session.amount_due is not None
     to_pay = amount_to_pay(session)
     order = session.order
 
-    def display(units: int) -> str | None:
-        return format_units(units, decimals) if decimals is not None else None
+    def display(units: int | None) -> str | None:
+        return format_units(units, decimals) if decimals is not None and units is not None else None
+
+    def units(value: int) -> str | None:
+        return str(value) if chosen else None
 
     return {
         "uuid": str(session.uuid),
         "type": session.type,
         "status": session.status,
         "payment_status": session.payment_status,
-        "network": session.network,
+        "payment_methods": [describe_method(m) for m in session.payment_methods or []],
+        "network": session.network or None,
         "chain_id": network.chain_id if network else None,
-        "asset": session.asset,
+        "asset": session.asset or None,
         "decimals": decimals,
-        "deposit_address": session.deposit_address.address if session.deposit_address_id else None,
-        "amount_due": str(session.amount_due),
+        "deposit_address": session.address,
+        "amount_due": units(session.amount_due or 0),
         "amount_due_display": display(session.amount_due),
         "amount_received": str(session.amount_received),
         "amount_received_display": display(session.amount_received),
         "amount_pending": str(session.amount_pending),
-        "amount_remaining": str(session.amount_remaining),
-        "amount_remaining_display": display(session.amount_remaining),
-        "amount_to_pay": str(to_pay),
-        "amount_to_pay_display": display(to_pay),
+        "amount_remaining": units(session.amount_remaining),
+        "amount_remaining_display": display(session.amount_remaining if chosen else None),
+        "amount_to_pay": units(to_pay),
+        "amount_to_pay_display": display(to_pay if chosen else None),
+        "tx_hashes": tx_hashes(session),
         "payment_uri": payment_uri(session) if network and decimals is not None else None,
         "confirmations_required": network.confirmations if network else None,
         "late": session.late,
@@ -90,6 +102,30 @@ def describe_session(session: CheckoutSession) -> dict[str, Any]:
     }
 
 
+def describe_method(method: dict[str, str]) -> dict[str, Any]:
+    """One of a session's ``payment_methods``: network and asset, with the chain id and decimals when still
+    configured."""
+    network = gateway_settings.networks.get(method["network"])
+    return {
+        "network": method["network"],
+        "asset": method["asset"],
+        "chain_id": network.chain_id if network else None,
+        "decimals": gateway_settings.decimals(method["network"], method["asset"]),
+    }
+
+
+def tx_hashes(session: CheckoutSession) -> list[str]:
+    """Hashes of the transactions seen paying ``session`` (any asset, not reverted), oldest first, each once."""
+    if session._state.adding:  # an unsaved example (webhook samples) has no transfers
+        return []
+    found = (
+        session.transfers.exclude(status=TransferStatus.REVERTED)
+        .order_by("block_number", "log_index")
+        .values_list("tx_hash", flat=True)
+    )
+    return list(dict.fromkeys(found))
+
+
 def session_payload(session: CheckoutSession) -> dict[str, Any]:
     """The ``data`` of ``payment.*`` events: the session's description, datetimes in ISO 8601."""
     facts = describe_session(session)
@@ -97,9 +133,11 @@ def session_payload(session: CheckoutSession) -> dict[str, Any]:
 
 
 def transfer_payload(t: Transfer) -> dict[str, Any]:
-    """The ``data`` of ``transaction.*`` events."""
+    """The ``data`` of ``transaction.*`` events. ``reason`` and ``resolution`` are empty for a transfer that pays
+    its session; ``id`` is the transfer's id in the API (``/api/v1/transfers/<id>/``)."""
     return {
         "object": "transaction",
+        "id": t.pk,
         "network": t.network,
         "tx_hash": t.tx_hash,
         "log_index": t.log_index,
@@ -113,6 +151,31 @@ def transfer_payload(t: Transfer) -> dict[str, Any]:
         "status": t.status,
         "late": t.late,
         "session": str(t.session.uuid) if t.session_id and t.session else None,
+        "reason": t.reason,
+        "resolution": t.resolution,
+    }
+
+
+def refund_payload(refund: Refund) -> dict[str, Any]:
+    """The ``data`` of ``refund.*`` events (and the API's refund): amounts as base-unit strings, with the decimal
+    display when the asset is configured."""
+    decimals = gateway_settings.decimals(refund.network, refund.asset)
+    transfer = refund.transfer if refund.transfer_id else None
+    return {
+        "object": "refund",
+        "uuid": str(refund.uuid),
+        "status": refund.status,
+        "session": str(refund.session.uuid) if refund.session_id and refund.session else None,
+        "transfer": transfer.pk if transfer else None,
+        "network": refund.network,
+        "asset": refund.asset,
+        "amount": str(refund.amount),
+        "amount_display": format_units(refund.amount, decimals) if decimals is not None else None,
+        "address": refund.address or None,
+        "reason": refund.reason,
+        "tx_hash": refund.tx_hash or None,
+        "created": _json(refund.created),
+        "completed_at": _json(refund.completed_at),
     }
 
 
@@ -167,7 +230,7 @@ def amount_to_pay(session: CheckoutSession) -> int:
     0 once the payment is ``pending``, ``paid`` or ``overpaid``: what is seen on chain (confirmed or not) counts
     as sent, so the page never asks again for an amount already on its way.
     """
-    if session.payment_status in NOTHING_TO_PAY:
+    if session.payment_status in NOTHING_TO_PAY or session.amount_due is None:
         return 0
     return session.amount_remaining
 
@@ -179,6 +242,8 @@ def payment_uri(session: CheckoutSession) -> str | None:
     token: ``ethereum:<token>@<chainId>/transfer?address=<address>&uint256=<units>``.
     Raises ``ValueError`` when the session's network or asset is no longer configured.
     """
+    if not session.method_chosen or session.deposit_address is None:
+        return None
     network = gateway_settings.network(session.network)
     asset = network.asset(session.asset)
     units = amount_to_pay(session)

@@ -11,12 +11,18 @@ after new blocks or a reorg, the expiry task, a page read) gets the same answer,
 - ``paid`` / ``overpaid``: enough confirmed (``overpaid`` when more than the amount due is confirmed).
 
 ``status``: ``complete`` once paid. A payment that covers the amount after expiry (inside the late payment
-window) still completes the session and marks it ``late``. If a reorg takes the payment away, a complete
-session goes back to ``open`` (or ``expired`` past its expiry) and ``payment.failed`` is emitted.
+window) still completes the session; any payment after expiry, full or partial, marks it ``late``. If a reorg
+takes the payment away, a complete session goes back to ``open`` (or ``expired`` past its expiry) and
+``payment.failed`` is emitted. A canceled session (by the customer, or superseded by a newer session of its
+order) never completes: what reaches its address is unmatched.
 
-Events: ``transaction.detected|confirmed|failed`` once per transfer status change; ``payment.pending`` when the
-payment status moves to ``pending`` or ``partially_paid``; ``payment.completed``; ``payment.expired``;
-``payment.failed``.
+Which transfers pay (:func:`_settle`): a transfer to the session's address that settles nothing is
+**unmatched**, with a ``reason`` and ``resolution="open"`` until the merchant credits, refunds or dismisses it
+(``services/reconciliation.py``, ``services/refunds.py``).
+
+Events: ``transaction.detected|confirmed|failed`` once per transfer status change; ``transaction.unmatched``
+when a transfer is found to settle nothing; ``payment.pending`` when the payment status moves to ``pending`` or
+``partially_paid``; ``payment.completed``; ``payment.expired``; ``payment.failed``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from ..models import (
     SessionStatus,
     SessionType,
     Transfer,
+    TransferKind,
+    TransferReason,
+    TransferResolution,
     TransferStatus,
 )
 from ..money import tolerance
@@ -55,11 +64,12 @@ def refresh_session(session_id: int, *, now: datetime | None = None) -> Checkout
     with transaction.atomic():
         session = CheckoutSession.objects.select_for_update().select_related("order").get(pk=session_id)
         transfers = list(session.transfers.order_by("block_number", "log_index"))
-        # Every transfer to the address is announced (its payload names its asset), even one in another asset
-        # than the session's: the merchant must hear of it to refund it. Only the session's asset pays.
+        # Every transfer to the session's addresses is announced (its payload names its asset), even one in another
+        # asset than the session's: the merchant must hear of it to refund it. Only the session's asset on its chosen
+        # network pays (not one to the address of a network the customer switched away from).
         _announce_transfers(session, transfers)
         previous = (session.status, session.payment_status)
-        counted = [t for t in transfers if t.asset == session.asset and t.status != TransferStatus.REVERTED]
+        counted = _settle(session, transfers)
         _apply(session, counted, now)
         session.save()
         _announce_session(session, previous)
@@ -120,7 +130,74 @@ def underpayment_tolerance(asset: str, amount_due: int) -> int:
     return tolerance(table.get(asset, table.get("*", 0)), amount_due)
 
 
+def payment_threshold(session: CheckoutSession) -> int:
+    """Base units that count as the full payment: the amount due minus the underpayment tolerance (0 while the
+    customer has not chosen a payment method: nothing is due yet)."""
+    due = session.amount_due or 0
+    return max(due - underpayment_tolerance(session.asset, due), 0)
+
+
 # --- helpers ---------------------------------------------------------------------------------------------
+
+# The merchant's decision stands over the rules: credited pays, refunded or dismissed does not.
+DECIDED = {TransferResolution.CREDITED, TransferResolution.REFUNDED, TransferResolution.DISMISSED}
+
+
+def _settle(session: CheckoutSession, transfers: list[Transfer]) -> list[Transfer]:
+    """The transfers that pay ``session``, in chain order; every other one gets the reason it pays nothing.
+
+    A transfer that is not reverted pays its session unless the merchant decided otherwise (``credited``: it
+    pays; ``refunded`` or ``dismissed``: it does not), or the first of these holds:
+
+    - ``wrong_asset`` / ``unknown_token``: another asset than the session's (a token not configured at all), or
+      its asset on another network (one the customer switched away from after choosing it);
+    - ``closed_session``: the session was canceled, so the order is no longer paid through it;
+    - ``after_late_window``: its block is after the session's expiry plus ``LATE_PAYMENT_WINDOW``;
+    - ``excess``: the transfers before it already cover the amount due (the customer paid twice).
+    """
+    threshold = payment_threshold(session)
+    counted: list[Transfer] = []
+    seen = 0
+    for t in transfers:
+        if t.status == TransferStatus.REVERTED:
+            continue
+        if t.resolution not in DECIDED:
+            _set_reason(session, t, _reason(session, t, covered=seen >= threshold))
+        if not t.reason or t.resolution == TransferResolution.CREDITED:
+            counted.append(t)
+            seen += t.amount
+    return counted
+
+
+def _reason(session: CheckoutSession, t: Transfer, *, covered: bool) -> str:
+    if (t.network, t.asset) != (session.network, session.asset):
+        unknown = t.kind == TransferKind.TOKEN and t.asset == t.token_address
+        return TransferReason.UNKNOWN_TOKEN if unknown else TransferReason.WRONG_ASSET
+    if session.status == SessionStatus.CANCELED:
+        return TransferReason.CLOSED_SESSION
+    if t.block_time and t.block_time > session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW:
+        return TransferReason.AFTER_LATE_WINDOW
+    return TransferReason.EXCESS if covered else ""
+
+
+def _set_reason(session: CheckoutSession, t: Transfer, reason: str) -> None:
+    """Record why ``t`` pays nothing (or that it pays after all); a transfer newly unmatched is announced, since
+    the merchant must hear of money that settles nothing to credit or refund it."""
+    if reason == t.reason:
+        return
+    resolution = t.resolution
+    if reason and not resolution:
+        resolution = TransferResolution.OPEN
+    elif not reason and resolution == TransferResolution.OPEN:
+        resolution = ""  # a reorg took away the payment before it: it pays now
+    Transfer.objects.filter(pk=t.pk).update(reason=reason, resolution=resolution)
+    t.reason, t.resolution = reason, resolution
+    if reason:
+        emit("transaction.unmatched", transfer_payload(t), session=session)
+
+
+def _late(session: CheckoutSession, t: Transfer) -> bool:
+    return t.block_time > session.expires_at if t.block_time else t.late
 
 
 def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> None:
@@ -128,7 +205,9 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
     seen = sum((t.amount for t in counted), 0)
     session.amount_received = confirmed
     session.amount_pending = seen - confirmed
-    threshold = max(session.amount_due - underpayment_tolerance(session.asset, session.amount_due), 0)
+    session.late = any(_late(session, t) for t in counted)
+    due = session.amount_due or 0  # a session still choosing has no address, so no transfers to count
+    threshold = payment_threshold(session)
 
     if seen == 0:
         session.payment_status = PaymentStatus.UNPAID
@@ -136,21 +215,19 @@ def _apply(session: CheckoutSession, counted: list[Transfer], now: datetime) -> 
         session.payment_status = PaymentStatus.PARTIALLY_PAID
     elif confirmed < threshold:
         session.payment_status = PaymentStatus.PENDING
-    elif confirmed > session.amount_due:
+    elif confirmed > due:
         session.payment_status = PaymentStatus.OVERPAID
     else:
         session.payment_status = PaymentStatus.PAID
 
     if session.payment_status in PAID:
-        if session.status != SessionStatus.COMPLETE:
+        if session.status not in {SessionStatus.COMPLETE, SessionStatus.CANCELED}:
             session.status = SessionStatus.COMPLETE
             session.completed_at = now
-        session.late = any(t.late for t in counted)
     elif session.status == SessionStatus.COMPLETE:
         # A reorg took (part of) the payment away: back to what the remaining transfers justify.
         session.status = SessionStatus.OPEN if session.expires_at > now else SessionStatus.EXPIRED
         session.completed_at = None
-        session.late = False
         if session.status == SessionStatus.EXPIRED and session.expired_at is None:
             session.expired_at = now
 

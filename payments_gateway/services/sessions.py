@@ -3,7 +3,8 @@
 :func:`create_session` validates everything first and raises one ``ValidationError`` mapping each bad field to
 a message, so nothing is written for bad input. Then, in ONE database transaction, it creates the order (when
 given a price instead of an order), allocates the deposit address, stores the locked quote, creates the session
-and emits ``payment.created``: a failure anywhere leaves no half-made session and no address taken.
+and emits ``payment.created``: a failure anywhere leaves no half-made session and no address taken. A session
+that offers several payment methods gets its address and quote when the customer chooses (``methods.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..conf import NetworkConfig, gateway_settings
-from ..deposits import allocate_address
+from ..conf import gateway_settings
+from ..deposits import allocate_address, bind_to_session
 from ..events import emit
 from ..jsonsafe import unstorable_text
 from ..models import (
@@ -32,11 +33,13 @@ from ..models import (
     PaymentStatus,
     SessionStatus,
     SessionType,
-    TransferStatus,
 )
 from ..money import AMOUNT_FORM, decimal_places, parse_amount
-from ..pricing import NoRate, Quote, currency_exponent, get_quote
+from ..pricing import NoRate, Quote, RateUnavailable, currency_exponent
+from .methods import PaymentMethod, PriceTooSmall, payment_in_progress, quote_method, resolve_methods
 from .payloads import session_payload
+
+__all__ = ["cancel_session", "create_session", "payment_in_progress", "redirect_url"]
 
 # Order.amount is DecimalField(max_digits=24, decimal_places=8): 16 integer digits.
 MAX_FIAT_AMOUNT = Decimal(10) ** 15
@@ -55,8 +58,9 @@ SUBSCRIPTION_TYPES_MADE_ELSEWHERE: dict[str, str] = {
 
 def create_session(
     *,
-    asset: str,
-    network: str,
+    asset: str = "",
+    network: str = "",
+    payment_methods: list[dict[str, str]] | None = None,
     order: Order | str | None = None,
     amount: Decimal | str | int | None = None,
     currency: str | None = None,
@@ -74,6 +78,11 @@ def create_session(
     """Create an open session that collects ``order`` (an Order, or the reference of one) or a new order of
     ``amount`` ``currency`` (with optional ``reference`` and ``description``) in ``asset`` on ``network``.
 
+    Without ``network`` and ``asset`` (or with only one of them), or with ``payment_methods`` (a list of
+    ``{"network", "asset"}``), the customer chooses on the hosted page: the session offers those methods
+    (every configured pair that matches, leaving out pairs without a rate for the currency) and has no address,
+    amount or quote until then (``payment.created`` says so with nulls).
+
     Raises ``ValidationError`` ({field: [message]}) for bad input, before anything is written, and
     ``pricing.RateUnavailable`` when the rate provider cannot quote now.
 
@@ -83,9 +92,7 @@ def create_session(
     """
     now = now or timezone.now()
     errors: dict[str, str] = {}
-    net = _check_network(network, errors)
-    if net is not None:
-        _check_asset(net, asset, errors)
+    methods, named = resolve_methods(network, asset, payment_methods, errors)
     if type not in SessionType.values:
         errors["type"] = f"unknown type {type!r}; use 'payment' or 'createSubscription'."
     elif type != SessionType.PAYMENT and within is None:
@@ -101,14 +108,12 @@ def create_session(
     if errors:
         raise ValidationError({field: [msg] for field, msg in errors.items()})
 
-    assert net is not None  # an unknown network is an error above
-    # The quote may read a price feed over RPC: do it before the transaction, so no lock waits on the network.
-    try:
-        locked = get_quote(fiat_amount, fiat_currency, asset, net, now=now)
-    except NoRate as exc:
-        raise ValidationError({"asset": [str(exc)]}) from None
-    if locked.amount <= 0:
-        raise ValidationError({"amount": ["the price is too small to charge in this asset."]})
+    # Quotes may read a price feed over RPC: get them before the transaction, so no lock waits on the network.
+    methods, locked = _quotable(methods, named, fiat_amount, fiat_currency, payment_methods is not None, now)
+    chosen: dict[str, Any] = {}
+    if locked is not None:
+        chosen = {"network": methods[0].network, "asset": methods[0].asset, "amount_due": locked.amount}
+        chosen |= _quote_fields(locked)
 
     expires_at = expires_at or now + gateway_settings.SESSION_TTL
     try:
@@ -123,22 +128,25 @@ def create_session(
                     currency=fiat_currency,
                     customer=customer_obj,
                 )
-            deposit = allocate_address(network, expires_at + gateway_settings.LATE_PAYMENT_WINDOW, now=now)
+            if chosen:
+                busy_until = expires_at + gateway_settings.LATE_PAYMENT_WINDOW
+                chosen["deposit_address"] = allocate_address(chosen["network"], busy_until, now=now)
             session = CheckoutSession.objects.create(
                 order=order_obj,
                 customer=customer_obj or order_obj.customer,
                 type=type,
-                network=network,
-                asset=asset,
-                amount_due=locked.amount,
-                **_quote_fields(locked),
+                payment_methods=[m.as_dict() for m in methods],
+                **chosen,
+                fiat_amount=fiat_amount,
+                fiat_currency=fiat_currency,
                 expires_at=expires_at,
                 success_url=success_url,
                 cancel_url=cancel_url,
-                deposit_address=deposit,
                 metadata=metadata,
                 created=now,
             )
+            if session.deposit_address is not None:
+                bind_to_session(session.deposit_address, session.pk)
             if within is not None:
                 within(session)
             emit("payment.created", session_payload(session), session=session)
@@ -150,21 +158,15 @@ def create_session(
     return session
 
 
-def payment_in_progress(session: CheckoutSession) -> bool:
-    """Whether something was sent to this session (seen on chain, in any asset, not reverted)."""
-    return (
-        session.payment_status != PaymentStatus.UNPAID
-        or session.transfers.exclude(status=TransferStatus.REVERTED).exists()
-    )
-
-
 def cancel_session(session: CheckoutSession, *, now: datetime | None = None) -> CheckoutSession:
     """The customer leaves: an open session with nothing paid becomes ``canceled``. Anything else is left as it
     is (a payment already seen must still be tracked); returns the session either way."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
-            CheckoutSession.objects.select_for_update().select_related("order", "deposit_address").get(pk=session.pk)
+            CheckoutSession.objects.select_for_update(of=("self",))
+            .select_related("order", "deposit_address")
+            .get(pk=session.pk)
         )
         if locked.status == SessionStatus.OPEN and locked.payment_status in CANCELABLE_PAYMENT_STATUSES:
             locked.status = SessionStatus.CANCELED
@@ -189,19 +191,36 @@ def redirect_url(template: str, session: CheckoutSession) -> str:
 # --- validation helpers ---------------------------------------------------------------------------------
 
 
-def _check_network(name: str, errors: dict[str, str]) -> NetworkConfig | None:
-    try:
-        return gateway_settings.network(name)
-    except ValueError as exc:
-        errors["network"] = str(exc)
-        return None
+def _quotable(
+    methods: list[PaymentMethod], named: bool, fiat_amount: Decimal, currency: str, listed: bool, now: datetime
+) -> tuple[list[PaymentMethod], Quote | None]:
+    """The methods the session offers, and the locked quote when there is one method (chosen now).
 
-
-def _check_asset(net: NetworkConfig, asset: str, errors: dict[str, str]) -> None:
-    try:
-        net.asset(asset)
-    except ValueError as exc:
-        errors["asset"] = str(exc)
+    A method the merchant named must have a rate for the currency (else a field error); of "every configured
+    pair", those without one are left out. A rate that is only unavailable for now does not remove a method from
+    the chooser (the customer may choose it once the price is back)."""
+    field = "payment_methods" if listed else "asset"
+    if len(methods) == 1:
+        try:
+            return methods, quote_method(fiat_amount, currency, methods[0], now=now)
+        except PriceTooSmall as exc:
+            raise ValidationError({"amount": [str(exc)]}) from None
+        except NoRate as exc:
+            raise ValidationError({field: [str(exc)]}) from None
+    kept: dict[PaymentMethod, Quote | None] = {}
+    for method in methods:
+        try:
+            kept[method] = quote_method(fiat_amount, currency, method, now=now)
+        except RateUnavailable:
+            kept[method] = None
+        except NoRate as exc:
+            if named:
+                raise ValidationError({field: [f"{method.asset} on {method.network}: {exc}"]}) from None
+    if not kept:
+        raise ValidationError({field: [f"no configured asset can be priced in {currency}: add a rate for one."]})
+    # Only one left to offer: nothing to choose, so it is chosen now (when it can be priced now).
+    only = next(iter(kept.values())) if len(kept) == 1 else None
+    return list(kept), only
 
 
 def _check_order(
@@ -337,8 +356,6 @@ def _check_metadata(metadata: Any, errors: dict[str, str]) -> dict:
 
 def _quote_fields(q: Quote) -> dict[str, Any]:
     return {
-        "fiat_amount": q.fiat_amount,
-        "fiat_currency": q.currency,
         "quote_rate": q.rate,
         "quote_source": q.source,
         "quoted_at": q.quoted_at,

@@ -1,7 +1,9 @@
 """The hosted checkout page ``/pay/<uuid>/`` and its live status (JSON polling + Server-Sent Events).
 
 Every read first expires a session whose time is up (``expire_if_due``), so no page, poll or stream shows a
-stale open session. The page works without JavaScript: a refresh link and a ``<noscript>`` meta refresh.
+stale open session. The page works without JavaScript: a refresh link and a ``<noscript>`` meta refresh. A session
+whose customer has not chosen how to pay shows the chooser (``choose.py``). Every page speaks the customer's
+language (``payments_gateway/i18n.py``) and carries the shop's branding (``layout.py``).
 """
 
 from __future__ import annotations
@@ -15,64 +17,89 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from ..api.errors import json_error
 from ..conf import gateway_settings
+from ..i18n import with_language
 from ..models import CheckoutSession, SessionStatus
 from ..qr import qr_data_uri, qr_png
 from ..services.customers import attach_customer
 from ..services.payloads import amount_to_pay, payment_uri
 from ..services.payments import expire_if_due
 from ..services.sessions import cancel_session, redirect_url
+from .choose import chooser_context
+from .layout import back_to_page, hosted_page, page_context
+from .lookup import session_or_404, session_or_none
 from .presentation import checkout_state
-from .security import hosted_page_action, hosted_page_headers
+from .security import hosted_page_action
+from .wallet import wallet_context
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
 # (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
 POLL_SECONDS = 1
 STREAM_SECONDS = 30
 RETRY_MS = 2000
-TEST_WALLET_AMOUNTS = {"full": "the full amount", "half": "half of it"}
+TEST_WALLET_AMOUNTS = ("full", "half")
+# After payment, the page sends the customer back to the shop by itself after this many seconds.
+SUCCESS_REDIRECT_SECONDS = 5
 
 
-@hosted_page_headers
+@hosted_page(remember_language=True)
 @never_cache
 @require_GET
 def checkout(request, uuid):
-    """The payment page: amount, address, QR, countdown, live status, customer form, cancel / continue."""
-    session = _session_or_404(uuid)
+    """The payment page: amount, address, QR, wallet button, countdown, live status, transactions, customer form,
+    cancel / continue. Before a payment method is chosen (or with ``?change=1`` while switching is possible): the
+    chooser."""
+    session = session_or_404(uuid)
     state = checkout_state(session)
-    network = gateway_settings.network(session.network)
-    context = {
+    is_open = session.status == SessionStatus.OPEN
+    choosing = is_open and (not session.method_chosen or (bool(request.GET.get("change")) and state["can_switch"]))
+    network = gateway_settings.networks.get(session.network)
+    asset = network.assets.get(session.asset) if network else None
+    context = page_context(request) | {
         "session": session,
         "state": state,
         "network": network,
-        "asset": network.asset(session.asset),
-        "open": session.status == SessionStatus.OPEN,
+        "asset": asset,
+        "open": is_open,
         "complete": session.status == SessionStatus.COMPLETE,
         "qr": qr_data_uri(state["payment_uri"]) if state["payment_uri"] else "",
-        "needs_customer": session.customer_id is None and session.status == SessionStatus.OPEN,
-        "test_wallet": network.dev and session.status == SessionStatus.OPEN,
-        "test_wallet_amounts": TEST_WALLET_AMOUNTS,
+        "needs_customer": session.customer_id is None and is_open,
+        "test_wallet": bool(network and network.dev and is_open and session.method_chosen),
+        "test_wallet_amounts": {
+            "full": _("Pay the full amount with test wallet"),
+            "half": _("Pay half of it with test wallet"),
+        },  # fmt: skip
         "refresh_seconds": 10,
+        "success_seconds": SUCCESS_REDIRECT_SECONDS,
+        "back_url": redirect_url(session.cancel_url, session) if session.cancel_url else "",
+        "urls": _urls(session),
     }
+    if choosing:
+        return render(request, "payments_gateway/choose.html", context | chooser_context(session))
+    if is_open and network and asset and session.method_chosen:
+        context |= wallet_context(session, network, asset)
     return render(request, "payments_gateway/checkout.html", context)
 
 
-@hosted_page_headers
+@hosted_page()
 @never_cache
 @require_GET
 def status(request, uuid):
     """``GET /pay/<uuid>/status``: the page's state as JSON, for polling."""
-    session = _session_or_none(uuid)
+    session = session_or_none(uuid)
     if session is None:
         return json_error(404, f"No payment {uuid}.", "not_found")
     return _json(checkout_state(session))
 
 
-@hosted_page_headers
+@hosted_page()
 @transaction.non_atomic_requests
 @require_GET
 def events(request, uuid):
@@ -81,74 +108,75 @@ def events(request, uuid):
     Each query runs in autocommit (no transaction is held between polls). The stream ends after
     ``STREAM_SECONDS`` or when the session is no longer open; the browser's EventSource reconnects.
     """
-    session = _session_or_none(uuid)
+    session = session_or_none(uuid)
     if session is None:
         return json_error(404, f"No payment {uuid}.", "not_found")
-    response = StreamingHttpResponse(_stream(session.pk), content_type="text/event-stream")
+    language = translation.get_language()  # the stream is written after this view returns: keep its language
+    response = StreamingHttpResponse(_stream(session.pk, language), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
 
 
-@hosted_page_headers
+@hosted_page()
 @never_cache
 @require_GET
 def qr(request, uuid):
     """``GET /pay/<uuid>/qr.png``: the EIP-681 URI of the amount still to pay, as a PNG."""
-    session = _session_or_404(uuid, related=("deposit_address",))
+    session = session_or_404(uuid, related=("deposit_address",))
     uri = payment_uri(session)
     if uri is None:
         raise Http404(f"Nothing is left to pay on {uuid}.")
     return HttpResponse(qr_png(uri), content_type="image/png")
 
 
-@hosted_page_headers
+@hosted_page()
 @require_POST
 @hosted_page_action
 def customer(request, uuid):
     """The customer form: create a Customer with this e-mail and attach it to the session (never an existing one:
     see ``attach_customer``)."""
-    session = _session_or_404(uuid)
+    session = session_or_404(uuid)
     if session.status == SessionStatus.OPEN and session.customer_id is None:
         try:
             attach_customer(session, email=request.POST.get("email", ""), name=request.POST.get("name", ""))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-    return redirect("payments_gateway:checkout", uuid=session.uuid)
+    return _back_to_page(request, session)
 
 
-@hosted_page_headers
+@hosted_page()
 @require_POST
 @hosted_page_action
 def cancel(request, uuid):
     """Cancel an open, unpaid session and go back to the shop's ``cancel_url``."""
-    session = cancel_session(_session_or_404(uuid))
+    session = cancel_session(session_or_404(uuid))
     if session.status == SessionStatus.CANCELED and session.cancel_url:
         return HttpResponseRedirect(redirect_url(session.cancel_url, session))
     if session.status != SessionStatus.CANCELED:
-        messages.error(request, "A payment was already received, so this checkout cannot be canceled.")
-    return redirect("payments_gateway:checkout", uuid=session.uuid)
+        messages.error(request, _("A payment was already received, so this checkout cannot be canceled."))
+    return _back_to_page(request, session)
 
 
-@hosted_page_headers
+@hosted_page()
 @require_GET
 def success(request, uuid):
     """The "Continue" link after payment: to the shop's ``success_url`` once the session is complete."""
-    session = _session_or_404(uuid)
+    session = session_or_404(uuid)
     if session.status == SessionStatus.COMPLETE and session.success_url:
         return HttpResponseRedirect(redirect_url(session.success_url, session))
-    return redirect("payments_gateway:checkout", uuid=session.uuid)
+    return _back_to_page(request, session)
 
 
-@hosted_page_headers
+@hosted_page()
 @require_POST
 @hosted_page_action
 def test_pay(request, uuid):
     """Dev chain only: pay this session from a funded dev account, in full or half of what remains."""
-    session = _session_or_404(uuid)
-    network = gateway_settings.network(session.network)
+    session = session_or_404(uuid)
+    network = gateway_settings.networks.get(session.network)
     which = request.POST.get("amount", "full")
-    if not network.dev or which not in TEST_WALLET_AMOUNTS:
+    if network is None or not network.dev or which not in TEST_WALLET_AMOUNTS:
         raise Http404("The test wallet exists only on a dev chain.")
     if session.status == SessionStatus.OPEN:
         from ..chain.devchain import DevChainError, pay_session
@@ -157,34 +185,34 @@ def test_pay(request, uuid):
 
         units = amount_to_pay(session)
         if units == 0:
-            messages.error(request, "Nothing is left to pay: the payment is waiting for confirmations.")
-            return redirect("payments_gateway:checkout", uuid=session.uuid)
+            messages.error(request, _("Nothing is left to pay: the payment is waiting for confirmations."))
+            return _back_to_page(request, session)
         try:
             tx_hash = pay_session(session, amount=units if which == "full" else max(units // 2, 1))
         except (DevChainError, ValueError) as exc:
-            messages.error(request, f"The test wallet could not pay: {exc}")
-            return redirect("payments_gateway:checkout", uuid=session.uuid)
-        messages.success(request, f"Test wallet sent {TEST_WALLET_AMOUNTS[which]} ({tx_hash[:12]}…).")
+            messages.error(request, _("The test wallet could not pay: %(error)s") % {"error": exc})
+            return _back_to_page(request, session)
+        sent = _("Test wallet sent the full amount") if which == "full" else _("Test wallet sent half of it")
+        messages.success(request, f"{sent} ({tx_hash[:12]}…).")
         # Record it now rather than at the next scan, so the page turns "pending" at once (if the node does not
         # answer, the scanner finds it later).
         with contextlib.suppress(RPCError):
             check_transaction(session.network, tx_hash)
-    return redirect("payments_gateway:checkout", uuid=session.uuid)
+    return _back_to_page(request, session)
 
 
-def _session_or_none(uuid, related=("order", "customer", "deposit_address")) -> CheckoutSession | None:
-    try:
-        session = CheckoutSession.objects.select_related(*related).get(uuid=uuid)
-    except CheckoutSession.DoesNotExist:
-        return None
-    return expire_if_due(session)
+def _back_to_page(request, session: CheckoutSession) -> HttpResponse:
+    """Redirect to the session's page (in the language the form asked for: the page's forms say it)."""
+    return redirect(back_to_page(request, session))
 
 
-def _session_or_404(uuid, **kwargs) -> CheckoutSession:
-    session = _session_or_none(uuid, **kwargs)
-    if session is None:
-        raise Http404(f"No payment {uuid}.")
-    return session
+def _urls(session: CheckoutSession) -> dict[str, str]:
+    """The page's own URLs (its forms, status, stream), each keeping the page's language."""
+    names = {"page": "checkout", "status": "checkout-status", "events": "checkout-events",
+             "customer": "checkout-customer", "cancel": "checkout-cancel", "success": "checkout-success",
+             "test_pay": "checkout-test-pay", "method": "checkout-method"}  # fmt: skip
+    urls = {key: with_language(reverse(f"payments_gateway:{name}", args=[session.uuid])) for key, name in names.items()}
+    return urls | {"qr": reverse("payments_gateway:checkout-qr", args=[session.uuid])}  # an image: no language
 
 
 def _json(data) -> HttpResponse:
@@ -193,13 +221,14 @@ def _json(data) -> HttpResponse:
     return response
 
 
-def _stream(pk: int):
+def _stream(pk: int, language: str | None):
     yield f"retry: {RETRY_MS}\n\n"
     deadline = time.monotonic() + STREAM_SECONDS
     last = None
     while True:
         session = expire_if_due(CheckoutSession.objects.select_related("order", "deposit_address").get(pk=pk))
-        state = checkout_state(session)
+        with translation.override(language):
+            state = checkout_state(session)
         changed = {k: v for k, v in state.items() if k != "seconds_left"}
         if changed != last:
             last = changed

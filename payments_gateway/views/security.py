@@ -5,9 +5,11 @@ Headers are set by the app itself whatever the host project's middleware does: t
 on ``SecurityMiddleware`` or ``XFrameOptionsMiddleware`` being installed or configured.
 
 - ``Content-Security-Policy``: scripts, styles, fetches and the SSE stream from this origin only (and from
-  ``STATIC_URL``'s origin when static files live on a CDN), images also as ``data:`` URIs (the QR code); no inline
-  script or style is needed, so none is allowed. ``form-action`` is left out on purpose: the cancel form's answer
-  redirects to the shop's ``cancel_url``, on any origin, and browsers apply ``form-action`` to that redirect too.
+  ``STATIC_URL``'s origin when static files live on a CDN), images also as ``data:`` URIs (the QR code, wallet
+  icons) and from the origin of the shop's logo (``CHECKOUT_BRANDING["logo_url"]``); no inline script or style is
+  needed, so none is allowed. The browser wallet is an extension: it needs no origin here. ``form-action`` is left
+  out on purpose: the cancel form's answer redirects to the shop's ``cancel_url``, on any origin, and browsers
+  apply ``form-action`` to that redirect too.
 - ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``: no site can frame the page to trick a click.
 - ``Referrer-Policy: same-origin``: the page's URL (which is the payment's capability) never leaves for another
   site, e.g. the shop's success page or an explorer; the success redirect itself needs no referrer.
@@ -27,11 +29,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
+from ..conf import gateway_settings
 from ..ratelimit import rate_limit
 
 # The same for every hosted page; {static} is the static files' origin when it is not this one.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'{static}; style-src 'self'{static}; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'{static}; style-src 'self'{static}; img-src 'self' data:{logo}; "
     "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {
@@ -61,7 +64,9 @@ def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., 
 
 
 def content_security_policy() -> str:
-    """The policy, with ``STATIC_URL``'s origin allowed for scripts and styles when it is absolute."""
+    """The policy, with ``STATIC_URL``'s origin allowed for scripts and styles when it is absolute, and the logo's
+    origin for images."""
     parts = urlsplit(settings.STATIC_URL or "")
     static = f" {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
-    return CONTENT_SECURITY_POLICY.format(static=static)
+    logo = gateway_settings.CHECKOUT_BRANDING.logo_origin
+    return CONTENT_SECURITY_POLICY.format(static=static, logo=f" {logo}" if logo else "")

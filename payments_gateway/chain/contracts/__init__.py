@@ -14,7 +14,10 @@ from typing import Any
 ERC20_ABI_NAME = "TestToken"
 
 #: Contracts with a committed artifact.
-NAMES = ("TestToken", "Multicall3", "MockV3Aggregator", "Forwarder", "ForwarderFactory", "NoReturnToken")
+NAMES = (
+    "TestToken", "Multicall3", "MockV3Aggregator", "Forwarder", "ForwarderFactory", "NoReturnToken", "TestNFT",
+    "TetherLikeToken",
+)  # fmt: skip
 
 
 @cache

@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--confirmations", type=int, default=2, help="confirmations in the printed settings")
         parser.add_argument("--network", default="anvil", help='network name in the settings (default "anvil")')
         parser.add_argument(
+            "--forwarder",
+            action="store_true",
+            help='deposit_scheme "forwarder" in the printed settings: the deployed ForwarderFactory and a dev treasury '
+            "(sign sweeps with the printed relayer key, anvil's public test account 9)",
+        )
+        parser.add_argument(
             "--write-config",
             metavar="FILE",
             help='also write {"NETWORKS": {name: entry}} as JSON to FILE (the example shop reads '
@@ -45,7 +51,7 @@ class Command(BaseCommand):
             help="leave anvil running in the background and exit (prints its pid)",
         )
 
-    def handle(self, *args, host, port, block_time, confirmations, network, write_config, detach, **options):
+    def handle(self, *args, host, port, block_time, confirmations, network, forwarder, write_config, detach, **options):
         if not 0 <= port <= 65535:
             raise CommandError(f"--port must be 0..65535, not {port}")
         if block_time < 0:
@@ -57,12 +63,17 @@ class Command(BaseCommand):
         except DevChainError as exc:
             raise CommandError(str(exc)) from None
         try:
-            entry = chain.network_settings(confirmations=confirmations)
+            entry = chain.network_settings(confirmations=confirmations, forwarder=forwarder)
             config = {"NETWORKS": {network: entry}}
             self.stdout.write(json.dumps(config, indent=2))
             if write_config:
                 _write_json(Path(write_config), config)
                 self.stderr.write(f"wrote {write_config}")
+            if forwarder:
+                self.stderr.write(
+                    f"forwarder deposit addresses sweep to the dev treasury {chain.treasury}; sign sweeps with anvil's "
+                    f"public test account {chain.accounts[9]}: export PAYMENTS_GATEWAY_RELAYER_KEY={chain.relayer_key}"
+                )
             assert chain.anvil is not None  # started here
             self.stderr.write(
                 f"anvil (pid {chain.anvil.process.pid}) at {chain.rpc_url}, chain id {chain.chain_id}; customers: "

@@ -33,6 +33,8 @@ class Command(BaseCommand):
             checkout = CheckoutSession.objects.select_related("deposit_address").get(uuid=session_uuid)
         except CheckoutSession.DoesNotExist:
             raise CommandError(f"no checkout session {session_uuid}") from None
+        if checkout.deposit_address is None:
+            raise CommandError(f"session {session_uuid} has no payment method yet: choose one on its page first")
         try:
             network = gateway_settings.network(checkout.network)
             asset = network.asset(checkout.asset)

@@ -1,13 +1,15 @@
 // Live status for the hosted checkout page: Server-Sent Events, with JSON polling as a fallback.
 // Without JavaScript the page still works (meta refresh + "Refresh status" link).
+// Other scripts (wallet.js) hear of each new state through a "checkout:state" event on the page root.
 (function () {
   "use strict";
   var root = document.getElementById("checkout");
-  if (!root) return;
+  if (!root || !document.getElementById("status")) return;
   var $ = function (id) { return document.getElementById(id); };
   var lastToPay = null;
   var finished = false;
   var source = null;
+  var redirecting = false;
 
   function render(state) {
     var box = $("status");
@@ -26,21 +28,57 @@
     }
     // Nothing left to pay (pending confirmations, paid): hide the amount and QR rather than ask again.
     if (state.awaiting_payment) {
-      $("amount-to-pay").textContent = state.amount_to_pay_display;
+      // People read the amount in their language's format; the copy button copies the exact machine value.
+      $("amount-to-pay").textContent = state.amount_to_pay_local;
+      $("copy-amount").dataset.copyValue = state.amount_to_pay_display;
       if (lastToPay !== null && lastToPay !== state.amount_to_pay) {
         $("qr").src = root.dataset.qrUrl + "?units=" + state.amount_to_pay;
       }
       lastToPay = state.amount_to_pay;
       $("payment-uri").href = state.payment_uri;
+      $("qr-link").href = state.payment_uri;
     }
+    renderTransactions(state.transactions || []);
     $("countdown").dataset.secondsLeft = state.seconds_left;
     var open = state.status === "open";
     $("pay-box").hidden = !state.awaiting_payment;
     ["test-wallet", "customer-card"].forEach(function (id) { if (!open && $(id)) $(id).hidden = true; });
     if ($("cancel-form")) $("cancel-form").hidden = !(open && state.payment_status === "unpaid");
-    var cont = $("continue");
-    if (state.status === "complete" && cont) cont.hidden = false;
+    if ($("switch-method")) $("switch-method").hidden = !(open && state.can_switch);
+    if (state.status === "complete") startRedirect();
+    root.dispatchEvent(new CustomEvent("checkout:state", { detail: state }));
     if (!open) stop();
+  }
+
+  function renderTransactions(transactions) {
+    var list = $("tx-list");
+    if (list.children.length === transactions.length) return;
+    list.textContent = "";
+    transactions.forEach(function (tx) {
+      var item = document.createElement("li");
+      var el = document.createElement(tx.url ? "a" : "code");
+      el.className = "hash";
+      el.textContent = tx.hash;
+      if (tx.url) { el.href = tx.url; el.target = "_blank"; el.rel = "noopener noreferrer"; }
+      item.appendChild(el);
+      list.appendChild(item);
+    });
+    $("transactions").hidden = transactions.length === 0;
+  }
+
+  // Paid: back to the shop by itself after a short countdown (the "Continue" button goes at once).
+  function startRedirect() {
+    var cont = $("continue"), note = $("redirect-note");
+    if (!cont || redirecting) return;
+    redirecting = true;
+    cont.hidden = false;
+    note.hidden = false;
+    var left = parseInt(note.dataset.seconds, 10);
+    var timer = setInterval(function () {
+      left -= 1;
+      $("redirect-seconds").textContent = Math.max(left, 0);
+      if (left <= 0) { clearInterval(timer); window.location.assign(cont.href); }
+    }, 1000);
   }
 
   function stop() {
@@ -66,9 +104,10 @@
   }
 
   document.querySelectorAll("button.copy").forEach(function (button) {
+    var label = button.textContent;
     button.addEventListener("click", function () {
-      var text = document.querySelector(button.dataset.copy).textContent.trim();
-      var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+      var text = button.dataset.copyValue;  // the exact value (a plain decimal, an address), never the display
+      var done = function () { button.textContent = "✓"; setTimeout(function () { button.textContent = label; }, 1500); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done, function () {});
       } else {
@@ -83,6 +122,7 @@
   lastToPay = $("qr").dataset.units;
   setInterval(tick, 1000);
   tick();
+  if ($("status").dataset.status === "complete") startRedirect();
   if ($("status").dataset.status !== "open") { finished = true; return; }
   if (window.EventSource) {
     source = new EventSource(root.dataset.eventsUrl);

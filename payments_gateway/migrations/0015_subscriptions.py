@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0010_webhookrequest_body_size'),
+        ('payments_gateway', '0014_depositaddress_made_for'),
     ]
 
     operations = [
