@@ -54,6 +54,17 @@ def test_a_customer_subscribes_to_the_coffee_club_and_pays(client, django_captur
     assert "Renewal paid" in client.get(f"/subscribed/?session={renewal.uuid}&type=renewSubscription").content.decode()
 
 
+def test_any_coin_lets_the_subscriber_choose_on_the_payment_page(client):
+    page = client.get("/products/coffee-club/").content.decode()
+    assert 'value="any"' in page
+    response = subscribe(client, option="any")
+    session = CheckoutSession.objects.get()
+    assert response["Location"] == f"/pay/{session.uuid}/" and session.deposit_address is None
+    assert Subscription.objects.get().payment_methods == session.payment_methods == [
+        {"network": "test", "asset": "ETH"}, {"network": "test", "asset": "USDC"}]  # fmt: skip
+    assert "Choose how to pay" in client.get(response["Location"]).content.decode()
+
+
 def test_a_subscription_never_goes_into_the_cart(client):
     response = client.post("/products/coffee-club/add/", {"quantity": 1}, follow=True)
     assert "is a subscription: subscribe on this page" in response.content.decode()

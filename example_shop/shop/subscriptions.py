@@ -36,7 +36,9 @@ def subscribe(request, slug):
     if not form.is_valid():
         messages.error(request, "Give your e-mail address and choose a network and an asset to pay with.")
         return redirect("shop:product", slug=slug)
-    network, asset = form.cleaned_data["option"].split(":", 1)
+    option = form.cleaned_data["option"]
+    # "any": the first session offers every configured coin; renewals are in the one the customer paid with.
+    network, asset = ("", "") if option == form.ON_THE_PAYMENT_PAGE else option.split(":", 1)
     back = request.build_absolute_uri(reverse("shop:product", args=[slug]))
     try:
         session = create_subscription_session(

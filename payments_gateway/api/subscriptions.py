@@ -17,11 +17,7 @@ from ..services.payloads import describe_subscription
 from ..services.subscriptions import cancel_subscription
 from .checkout import ERRORS, IDEMPOTENCY_PARAMETER, GatewayAPIMixin
 from .idempotency import idempotent
-
-
-class PaymentMethodSerializer(serializers.Serializer):
-    network = serializers.CharField()
-    asset = serializers.CharField()
+from .serializers import PaymentMethodSerializer
 
 
 class SubscriptionSerializer(serializers.Serializer):
@@ -35,7 +31,10 @@ class SubscriptionSerializer(serializers.Serializer):
     currency = serializers.CharField()
     interval = serializers.ChoiceField(choices=SubscriptionInterval.choices)
     interval_count = serializers.IntegerField()
-    payment_methods = PaymentMethodSerializer(many=True)
+    payment_methods = PaymentMethodSerializer(
+        many=True,
+        help_text="What the first session offered; each renewal is in the network and asset of the period before.",
+    )
     current_period_start = serializers.DateTimeField(allow_null=True)
     current_period_end = serializers.DateTimeField(
         allow_null=True, help_text="The end of the period paid for: when the next payment is due."

@@ -205,7 +205,7 @@ def describe_subscription(subscription: Subscription, latest: CheckoutSession | 
         "currency": subscription.currency,
         "interval": subscription.interval,
         "interval_count": subscription.interval_count,
-        "payment_methods": subscription.payment_methods,
+        "payment_methods": [describe_method(m) for m in subscription.payment_methods or []],
         "current_period_start": subscription.current_period_start,
         "current_period_end": subscription.current_period_end,
         "cancel_at_period_end": subscription.cancel_at_period_end,

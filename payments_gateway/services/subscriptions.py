@@ -5,13 +5,15 @@ period paid through, the time, ``cancel_at_period_end`` and the settings — by 
 a payment and a cancellation all reach the same answer, and running :func:`refresh_subscription` twice changes
 nothing the second time:
 
-- ``incomplete``: created with its first session (``createSubscription``); nothing paid yet. It is ``canceled``
+- ``incomplete``: created with its first session (``createSubscription``, which may let the customer choose the
+  payment method like any session); nothing paid yet. It is ``canceled``
   (``incomplete_expired``) once that session can no longer be paid: expired or canceled, and past the late
   payment window.
 - ``active``: paid through ``current_period_end``. The first payment starts the first period at the time it
   confirmed (the billing anchor); every later boundary is counted from the anchor (``periods.py``).
 - A renewal session for the next period (``renewSubscription``) opens ``RENEWAL_NOTICE`` before the period ends
-  (never before the period starts) and stays open until ``SUBSCRIPTION_GRACE`` after it: ``renewal_due``.
+  (never before the period starts) and stays open until ``SUBSCRIPTION_GRACE`` after it: ``renewal_due``. It is
+  in the network and asset the current period was paid with, and like every session gets a new deposit address.
   Paid, the next period becomes the current one at once (``renewed``), even before the previous one ends.
 - ``past_due``: the period ended and the next one is not paid.
 - After ``SUBSCRIPTION_GRACE``, still unpaid: ``canceled`` (``payment_failed``) or ``unpaid``, by
@@ -75,7 +77,11 @@ def create_subscription_session(
 ) -> CheckoutSession:
     """Create a subscription (``incomplete``) and its first period's session, in one transaction; return the
     session. ``session_fields`` are :func:`~.sessions.create_session`'s (``amount`` + ``currency``, ``asset``,
-    ``network``, ``description``, URLs, ``customer``, ``metadata``...).
+    ``network`` or ``payment_methods``, ``description``, URLs, ``customer``, ``metadata``...).
+
+    The first session is like any other: with one fixed method, or a chooser (``payment_methods``, or no network
+    and asset). The subscription keeps the methods it offered (``payment_methods``, the session's format); each
+    renewal is in the network and asset the customer paid the period before with.
 
     With ``SUBSCRIPTION_REMINDERS`` on, the customer must have an e-mail address: the ``customer``'s, or
     ``customer_email`` (a new customer is made with it). Bad input raises ``ValidationError`` naming each field,
@@ -104,7 +110,7 @@ def create_subscription_session(
             currency=session.order.currency,
             interval=interval,
             interval_count=interval_count,
-            payment_methods=[{"network": session.network, "asset": session.asset}],
+            payment_methods=list(session.payment_methods),
             success_url=session.success_url,
             cancel_url=session.cancel_url,
             metadata=session.metadata,
@@ -183,7 +189,7 @@ def open_renewal(subscription: Subscription, *, now: datetime | None = None) -> 
         emit("subscription.renewal_due", subscription_payload(locked, session), session=session)
         remind_after_commit("renewal_due", locked, session)
 
-    # The customer pays as they paid last time; until the grace period ends.
+    # The customer pays as they paid the current period (one fixed method: no chooser), until the grace period ends.
     paid_with = current.session
     try:
         return create_session(

@@ -7,6 +7,7 @@ always has the shape of a real one.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,12 @@ _TX_HASH = "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060"
 # The sample networks are not configured where samples are made: their chain ids and decimals.
 _CHAINS = {"ethereum": 1, "base": 8453}
 _DECIMALS = {"USDC": 6, "ETH": 18}
+# What a session that lets the customer choose offers.
+_CHOOSER = [
+    {"network": "ethereum", "asset": "USDC"},
+    {"network": "ethereum", "asset": "ETH"},
+    {"network": "base", "asset": "USDC"},
+]
 
 _SESSION_UUID = "7d0f5f7e-2c1b-4f4e-9a55-3f9d2d8f6a10"
 _REFUND_UUID = "c1f3b0a4-1f2e-4c3d-8b5a-6e7f8a9b0c1d"
@@ -74,18 +81,14 @@ def sample_data(event_type: str) -> dict[str, Any]:
     if event_type.startswith("subscription."):
         from payments_gateway.services.payloads import subscription_payload
 
-        return subscription_payload(*_subscription(event_type))
+        return _with_chains(subscription_payload(*_subscription(event_type)))
     raise ValueError(f"no sample for event type {event_type!r}")
 
 
 def unchosen_payment_sample() -> dict[str, Any]:
     """The ``data`` of ``payment.created`` for a session whose customer has not chosen how to pay yet."""
     session = _session("open", "unpaid", 0, 0)
-    session.payment_methods = [
-        {"network": "ethereum", "asset": "USDC"},
-        {"network": "ethereum", "asset": "ETH"},
-        {"network": "base", "asset": "USDC"},
-    ]
+    session.payment_methods = copy.deepcopy(_CHOOSER)
     session.network = session.asset = ""
     session.amount_due = session.quote_rate = session.quoted_at = session.deposit_address = None
     return _session_data(session)
@@ -95,11 +98,16 @@ def _session_data(session) -> dict[str, Any]:
     from payments_gateway.money import format_units
     from payments_gateway.services.payloads import session_payload
 
-    data = session_payload(session)
-    for method in data["payment_methods"]:
-        method.update(chain_id=_CHAINS[method["network"]], decimals=_DECIMALS[method["asset"]])
+    data = _with_chains(session_payload(session))
     if session.amount_due is not None:
         data.update(decimals=6, amount_due_display=format_units(session.amount_due, 6))
+    return data
+
+
+def _with_chains(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the chain id and decimals of each of its ``payment_methods``, as a configured network has."""
+    for method in data["payment_methods"]:
+        method.update(chain_id=_CHAINS[method["network"]], decimals=_DECIMALS[method["asset"]])
     return data
 
 
@@ -123,7 +131,7 @@ def _subscription(event_type: str):
         currency="USD",
         interval="month",
         interval_count=1,
-        payment_methods=[{"network": "ethereum", "asset": "USDC"}],
+        payment_methods=copy.deepcopy(_CHOOSER),  # its renewals: USDC on ethereum, what the customer chose
         status="active",
         billing_anchor=_WHEN - timedelta(days=30),
         current_period_start=_WHEN - timedelta(days=30),
