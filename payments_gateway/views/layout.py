@@ -43,9 +43,15 @@ def page_context(request: HttpRequest) -> dict[str, Any]:
 
 
 def back_to_page(request: HttpRequest, session: Any, query: str = "") -> str:
-    """The URL of ``session``'s page to redirect a form's answer to: with ``?lang=`` when the form was posted with
-    one (the pages' forms are), so the page that shows the outcome speaks the same language."""
-    url = reverse("payments_gateway:checkout", args=[session.uuid]) + (f"?{query}" if query else "")
+    """The URL of ``session``'s page to redirect a form's answer to (see :func:`in_posted_language`)."""
+    return in_posted_language(
+        request, reverse("payments_gateway:checkout", args=[session.uuid]) + (f"?{query}" if query else "")
+    )
+
+
+def in_posted_language(request: HttpRequest, url: str) -> str:
+    """``url`` of a hosted page to redirect a form's answer to: with ``?lang=`` when the form was posted with one
+    (the pages' forms are), so the page that shows the outcome speaks the same language."""
     choice = getattr(request, "gateway_language", None)
     return with_language(url, choice.code) if choice is not None and choice.switched else url
 

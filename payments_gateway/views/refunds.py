@@ -24,7 +24,7 @@ from ..i18n import localize_amount, with_language
 from ..models import Refund, RefundStatus
 from ..money import format_units
 from ..services.refunds import ClaimLinkExpired, refund_for_token, set_refund_address
-from .layout import hosted_page, page_context
+from .layout import hosted_page, in_posted_language, page_context
 from .security import hosted_page_action
 
 TEMPLATE = "payments_gateway/refund.html"
@@ -56,10 +56,7 @@ def _give_address(request, *, token):
     except ValidationError as exc:
         errors = {field: " ".join(messages) for field, messages in exc.message_dict.items()}
         return _page(request, refund, token, errors=errors, address=address, confirm=confirm, status=400)
-    url = reverse("payments_gateway:refund-claim", args=[token])
-    # The page that shows the outcome speaks the language the form was posted in (its action says it).
-    choice = getattr(request, "gateway_language", None)
-    return redirect(with_language(url, choice.code) if choice is not None and choice.switched else url)
+    return redirect(in_posted_language(request, reverse("payments_gateway:refund-claim", args=[token])))
 
 
 def _page(request, refund: Refund, token: str, *, errors=None, address="", confirm="", status=200):
