@@ -1,5 +1,6 @@
 """Accessibility and small screens, checked in Chromium: axe-core (from npm) finds no serious or critical violation on
-the chooser, waiting, partially paid, paid and expired pages, on a 375 px phone and on a desktop; nothing overflows
+the chooser, waiting, partially paid, paid and expired pages (and a subscription's page and its cancel
+confirmation), on a 375 px phone and on a desktop; nothing overflows
 at 375 px; the QR code and the copy buttons are reached with the keyboard, labelled, and copy the exact value.
 
 The same walk writes the screenshots of the README: ``make screenshots`` runs it with ``SCREENSHOTS_DIR`` set to
@@ -15,10 +16,11 @@ from playwright.sync_api import expect
 from payments_gateway.services.methods import choose_payment_method
 from payments_gateway.services.payments import expire_session, refresh_session
 from payments_gateway.services.sessions import create_session
+from payments_gateway.services.subscription_mail import page_token
 from payments_gateway.views import checkout as checkout_views
 
 from .browser_wallet import TestWallet
-from .factories import TEST_NETWORK, make_order, make_transfer
+from .factories import TEST_NETWORK, make_customer, make_order, make_subscription, make_transfer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -85,12 +87,7 @@ def test_pages_have_no_serious_accessibility_violations_and_fit_a_phone(browser,
         page.goto(url)
         if state == "waiting":
             expect(page.locator("#wallet-buttons button")).to_have_text(["Pay with Test Wallet"])
-        page.evaluate("document.fonts.ready")
-        found = page.evaluate(
-            """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
-                 .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }))"""
-        )
-        serious = [v for v in found if v["impact"] in SERIOUS]
+        serious = serious_violations(page)
         if serious:
             problems[state] = serious
         if viewport == "phone":
@@ -100,6 +97,35 @@ def test_pages_have_no_serious_accessibility_violations_and_fit_a_phone(browser,
         assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     context.close()
     assert problems == {}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_subscription_page_and_its_confirmation_too(browser, shop, live_server, viewport):
+    subscription = make_subscription(customer=make_customer())
+    url = f"{live_server.url}/subscriptions/{page_token(subscription)}/"
+    context = browser.new_context(viewport=VIEWPORTS[viewport], is_mobile=viewport == "phone")
+    page = context.new_page()
+    page.add_init_script(path=str(AXE))
+    problems = {}
+    for state, address in {"subscription": url, "confirmation": url + "cancel"}.items():
+        page.goto(address)
+        expect(page.locator(".shop-name")).to_have_text("Example Shop")
+        if serious := serious_violations(page):
+            problems[state] = serious
+        if viewport == "phone":
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, f"{state} overflows at 375 px"
+    context.close()
+    assert problems == {}
+
+
+def serious_violations(page) -> list[dict]:
+    """What axe-core finds on the page that is serious or critical."""
+    page.evaluate("document.fonts.ready")
+    found = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+             .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }))"""
+    )
+    return [v for v in found if v["impact"] in SERIOUS]
 
 
 def test_qr_and_copy_buttons_are_reached_by_keyboard_labelled_and_copy_the_exact_value(browser, states, live_server):

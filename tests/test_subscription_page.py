@@ -61,7 +61,7 @@ def test_the_page_shows_status_due_date_and_the_open_renewal(client, subscriptio
     renewal = subscription.periods.get(number=2).session
     assert 'data-status="active"' in page and "Next payment due:" in page
     assert "15.00 USD every month" in page
-    assert f'href="/pay/{renewal.uuid}/"' in page
+    assert f'href="/pay/{renewal.uuid}/?lang=en"' in page  # the payment page speaks the same language
     assert response["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in response["Content-Security-Policy"]
 
 
@@ -79,6 +79,24 @@ def test_cancel_asks_for_confirmation_then_ends_the_subscription_with_its_period
     assert "will end with the period already paid" in shown and 'id="cancel-start"' not in shown
     assert client.post(page + "cancel").status_code == 302  # again: nothing more to cancel, no error
     assert Subscription.objects.get().canceled_at == subscription.canceled_at
+
+
+def test_the_page_and_its_confirmation_have_the_shop_s_layout_and_keep_the_language(client, settings, subscription):
+    settings.PAYMENTS_GATEWAY = settings.PAYMENTS_GATEWAY | {"CHECKOUT_BRANDING": {
+        "name": "Mug Shop", "logo_url": "https://cdn.mugs.example/logo.svg", "accent_color": "#0b6e4f"}}  # fmt: skip
+    page = f"/subscriptions/{page_token(subscription)}/"
+    response = client.get(page + "?lang=fr")
+    html = response.content.decode()
+    assert response["Content-Language"] == "fr" and '<html lang="fr">' in html
+    assert '<span class="shop-name">Mug Shop</span>' in html and '<link rel="stylesheet" href="/pay/theme.css">' in html
+    assert "img-src 'self' data: https://cdn.mugs.example;" in response["Content-Security-Policy"]
+    switcher = re.findall(r'<a href="([^"]+)" lang="([a-z]+)"', html)
+    assert switcher == [(f"{page}?lang={code}", code) for code in ("en", "de", "es", "fr")]
+    assert '<input type="hidden" name="lang" value="fr">' in html  # the GET form to the confirmation keeps it
+    confirm = client.get(page + "cancel?lang=fr").content.decode()
+    assert f'action="{page}cancel?lang=fr"' in confirm and f'href="{page}?lang=fr"' in confirm
+    done = client.post(page + "cancel?lang=fr")
+    assert done.status_code == 302 and done["Location"] == f"{page}?lang=fr"
 
 
 def test_a_past_due_subscription_is_canceled_at_once(client, subscription):

@@ -1,4 +1,4 @@
-"""What every hosted page (payment, and later refund and subscription pages) shares: the shop's branding, the
+"""What every hosted page (payment, refund and subscription pages) shares: the shop's branding, the
 language switcher and the theme stylesheet. A page renders ``payments_gateway/base.html`` (extends it) with
 :func:`page_context` and is decorated with :func:`hosted_page` (security headers + language)."""
 
