@@ -50,7 +50,7 @@ def test_the_renewal_reminder_is_text_and_html_with_the_pay_link_and_the_page_li
     assert "15.00 USD" in renewal_due.body
     assert f"https://shop.example/pay/{renewal.uuid}/" in renewal_due.body
     html, mimetype = renewal_due.alternatives[0]
-    assert mimetype == "text/html" and f'href="https://shop.example/pay/{renewal.uuid}/"' in html
+    assert mimetype == "text/html" and f'href="https://shop.example/pay/{renewal.uuid}/?lang=en"' in html
     assert f"https://shop.example{page_path(renewal_due)}" in html
 
 

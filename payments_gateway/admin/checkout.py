@@ -96,8 +96,8 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "uuid", "order", "customer", "type", "status", "payment_status", "payment_methods", "network", "asset",
         "amount_due", "amount_received", "amount_pending", "fiat_amount", "fiat_currency", "quote_rate", "quote_source",
-        "quoted_at", "expires_at", "deposit_address", "late", "created", "updated", "completed_at", "expired_at",
-        "canceled_at", "excess",
+        "quoted_at", "expires_at", "deposit_address", "late", "language", "created", "updated", "completed_at",
+        "expired_at", "canceled_at", "excess",
     ]  # fmt: skip
 
     inlines = [SessionTransferInline, SessionRefundInline, SessionEventInline]

@@ -14,6 +14,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='checkoutsession',
+            name='language',
+            field=models.CharField(blank=True, help_text='The language of the hosted page in which the customer chose how to pay or gave their details (what e-mails to them are written in); empty until then.', max_length=8),
+        ),
         migrations.AlterField(
             model_name='checkoutsession',
             name='type',

@@ -125,6 +125,12 @@ class CheckoutSession(models.Model):
     )
     late = models.BooleanField(default=False, help_text="Paid after expiry, inside the late payment window.")
     metadata = StorableJSONField(default=dict, blank=True)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        help_text="The language of the hosted page in which the customer chose how to pay or gave their details "
+        "(what e-mails to them are written in); empty until then.",
+    )
     created = models.DateTimeField(default=timezone.now, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -36,9 +36,10 @@ def update_customer(customer: Customer, **fields: Any) -> Customer:
     return customer
 
 
-def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> Customer:
+def attach_customer(session: CheckoutSession, *, email: str, name: str = "", language: str = "") -> Customer:
     """The hosted page's customer form: create a new Customer (``customer.created``) and attach it to the session
-    and, when the order has none, to its order.
+    and, when the order has none, to its order. ``language``: the form's page's, kept as the session's (e-mails to
+    the customer use it).
 
     The form is public (anyone with the session link can post it), so it never looks up or changes an existing
     Customer by e-mail: that would let a stranger attach a victim's customer record (and rename it). Only the
@@ -61,7 +62,8 @@ def attach_customer(session: CheckoutSession, *, email: str, name: str = "") -> 
     with transaction.atomic():
         customer = Customer.objects.create(email=email, name=name)
         emit("customer.created", customer_payload(customer), session=session)
-        CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now())
+        spoken = {"language": language} if language else {}
+        CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now(), **spoken)
         Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
     session.customer = customer
     return customer

@@ -168,13 +168,15 @@ def choose_payment_method(
     asset: str,
     *,
     expected_amount: int | None = None,
+    language: str = "",
     now: datetime | None = None,
 ) -> CheckoutSession:
     """The customer pays ``session`` in ``asset`` on ``network``: lock the quote and give the session its deposit
     address, in one transaction. Choosing again switches method, until something was sent to the session.
 
     ``expected_amount``: the base units the customer was shown; if the quote now differs (the rate moved), nothing
-    changes and ``ValidationError`` says so, so a customer never gets a price they did not see. Raises
+    changes and ``ValidationError`` says so, so a customer never gets a price they did not see. ``language``: the
+    language of the page the customer chose on, kept as the session's (e-mails to the customer use it). Raises
     ``ValidationError`` ({"payment_method": [message]}, for the customer) for a method the session does not offer,
     a session that is not open or already has a payment, and ``RateUnavailable`` when no price can be had now.
     """
@@ -203,6 +205,8 @@ def choose_payment_method(
         _check_can_choose(locked)
         if (locked.network, locked.asset) != (network, asset):
             _apply_choice(locked, method, quote, now)
+        if language and language != locked.language:
+            CheckoutSession.objects.filter(pk=locked.pk).update(language=language)
     session.refresh_from_db()
     return session
 

@@ -5,6 +5,11 @@ alternative rendered from translatable templates (``payments_gateway/email/subsc
 subscription's customer's address. They are sent after the transaction that caused them commits, so no e-mail
 announces a renewal that was rolled back; a failure to send is logged and changes nothing.
 
+Each e-mail is written in the customer's language (:func:`language_of`): the language of the hosted page on which
+they chose how to pay, or gave their details, for one of the subscription's sessions (the newest that says), else
+``settings.LANGUAGE_CODE`` when it is a shipped language, else English. Subject, text, HTML, dates and amounts are
+all in it, and its links open the pages in it.
+
 Every e-mail carries the customer's link ``/subscriptions/<token>/``: the token is the subscription's uuid signed
 with Django's ``signing`` (``SECRET_KEY``), so nobody can make one for another subscription. Links are absolute,
 made from ``PAYMENTS_GATEWAY["PUBLIC_URL"]``.
@@ -21,11 +26,12 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from ..conf import gateway_settings, key_of
+from ..i18n import default_language, localize_amount, supported, with_language
 from ..models import CheckoutSession, Subscription
 from ..money import format_fiat
 
@@ -78,24 +84,45 @@ def remind_after_commit(kind: str, subscription: Subscription, session: Checkout
 
 
 def send_reminder(kind: str, subscription_id: int, session_id: int | None) -> bool:
-    """Send reminder ``kind`` of a subscription to its customer, with the session to pay; False when there is
-    nobody to send it to (the customer's e-mail address was removed since)."""
+    """Send reminder ``kind`` of a subscription to its customer, in their language, with the session to pay;
+    False when there is nobody to send it to (the customer's e-mail address was removed since)."""
     subscription = Subscription.objects.select_related("customer").get(pk=subscription_id)
     email = subscription.customer.email if subscription.customer else ""
     if not email:
         logger.warning("subscription %s: no customer e-mail address, %s reminder not sent", subscription.uuid, kind)
         return False
     session = CheckoutSession.objects.filter(pk=session_id).first() if session_id else None
+    with translation.override(language_of(subscription)):
+        message = _reminder(kind, subscription, session, email)
+    message.send()
+    return True
+
+
+def language_of(subscription: Subscription) -> str:
+    """The language to write to ``subscription``'s customer in (see the module docstring)."""
+    spoken = (
+        CheckoutSession.objects.filter(subscription_period__subscription=subscription)
+        .exclude(language="")
+        .order_by("-created", "-pk")
+        .values_list("language", flat=True)
+        .first()
+    )
+    return supported(spoken) or default_language()
+
+
+def _reminder(kind: str, subscription: Subscription, session: CheckoutSession | None, email: str):
+    """The e-mail of reminder ``kind``, in the active language."""
     due = timezone.localtime(subscription.current_period_end) if subscription.current_period_end else None
     context = {
         "subscription": subscription,
-        "amount": format_fiat(subscription.amount, subscription.currency),
+        "amount": localize_amount(format_fiat(subscription.amount, subscription.currency)),
         "currency": subscription.currency,
         "due": f"{date_format(due, 'DATETIME_FORMAT')} ({due.tzname()})" if due else "",
         "session": session,
-        "pay_url": public_url(reverse("payments_gateway:checkout", args=[session.uuid])) if session else "",
-        "page_url": page_url(subscription),
-    }
+        "pay_url": with_language(public_url(reverse("payments_gateway:checkout", args=[session.uuid])))
+        if session else "",
+        "page_url": with_language(page_url(subscription)),
+    }  # fmt: skip
     subject = SUBJECTS[kind]() % {"description": subscription.description or gettext("your subscription")}
     message = EmailMultiAlternatives(
         subject=subject,
@@ -104,5 +131,4 @@ def send_reminder(kind: str, subscription_id: int, session_id: int | None) -> bo
     )
     message.attach_alternative(render_to_string(f"payments_gateway/email/subscription_{kind}.html", context),
                                "text/html")  # fmt: skip
-    message.send()
-    return True
+    return message

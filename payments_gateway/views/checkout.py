@@ -139,7 +139,8 @@ def customer(request, uuid):
     session = session_or_404(uuid)
     if session.status == SessionStatus.OPEN and session.customer_id is None:
         try:
-            attach_customer(session, email=request.POST.get("email", ""), name=request.POST.get("name", ""))
+            attach_customer(session, email=request.POST.get("email", ""), name=request.POST.get("name", ""),
+                            language=translation.get_language())  # fmt: skip
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     return _back_to_page(request, session)

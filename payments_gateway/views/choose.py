@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -51,7 +52,7 @@ def choose(request: HttpRequest, uuid) -> HttpResponse:
         return redirect(back_to_page(request, session, "change=1"))
     network, asset, units = parsed
     try:
-        choose_payment_method(session, network, asset, expected_amount=units)
+        choose_payment_method(session, network, asset, expected_amount=units, language=get_language())
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(back_to_page(request, session, "change=1"))
