@@ -8,11 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from payments_gateway.models import Subscription
+from payments_gateway.models import CheckoutSession, Subscription
 from payments_gateway.services.methods import choose_payment_method
-from payments_gateway.services.subscriptions import create_subscription_session, open_renewal
+from payments_gateway.services.payments import expire_due_sessions, refresh_session
+from payments_gateway.services.reconciliation import credit_transfer
+from payments_gateway.services.subscriptions import (
+    cancel_subscription,
+    create_subscription_session,
+    open_renewal,
+    renew_due_subscriptions,
+)
 
-from .factories import make_payment
+from .factories import make_payment, make_transfer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("subscription_gateway")]
 
@@ -24,6 +31,10 @@ def subscribe(**fields):
     values = {"amount": "15.00", "currency": "USD", "interval": "month", "description": "Coffee club, monthly",
               "customer_email": "ann@example.com"}  # fmt: skip
     return create_subscription_session(**values | {"now": START - timedelta(hours=1)} | fields)
+
+
+def subscription_of(session):
+    return Subscription.objects.get(periods__session=session)
 
 
 def renewal_of(first, *, pay_with: tuple[str, str]):
@@ -64,6 +75,36 @@ def test_a_renewal_paid_in_full_renews_the_subscription_that_the_customer_chose_
     make_payment(renewal, now=end - timedelta(days=1))
     subscription.refresh_from_db()
     assert subscription.status == "active" and subscription.current_period_start == end
+
+
+def test_a_renewal_paid_to_last_period_s_address_is_unmatched_until_the_merchant_credits_it():
+    first, renewal = renewal_of(subscribe(), pay_with=("test", "USDC"))
+    end = Subscription.objects.get().current_period_end
+    stray = make_transfer(first, renewal.amount_due, status="confirmed", block_time=end - timedelta(days=2))
+    refresh_session(first.pk, now=end - timedelta(days=2))
+    stray.refresh_from_db()
+    # The old address stays the first session's: the money is that session's, unmatched, never the renewal's.
+    assert (stray.session_id, stray.reason, stray.resolution) == (first.pk, "after_late_window", "open")
+    assert Subscription.objects.get().current_period_start == START
+    credit_transfer(stray, renewal, now=end - timedelta(days=1))
+    subscription = Subscription.objects.get()
+    assert (subscription.status, subscription.current_period_start) == ("active", end)
+    assert CheckoutSession.objects.get(pk=renewal.pk).status == "complete"
+
+
+def test_a_first_session_that_never_chose_ends_the_subscription_after_its_late_window():
+    never = subscribe()
+    expire_due_sessions(now=never.expires_at)
+    renew_due_subscriptions(now=never.expires_at + timedelta(hours=24))  # past the late payment window
+    ended = Subscription.objects.get()
+    assert (ended.status, ended.cancellation_reason) == ("canceled", "incomplete_expired")
+    assert CheckoutSession.objects.get(pk=never.pk).deposit_address is None  # no address was ever taken
+
+
+def test_canceling_before_the_customer_chose_cancels_the_first_session():
+    subscription = subscription_of(subscribe())
+    cancel_subscription(subscription, now=START)
+    assert subscription.status == "canceled" and subscription.periods.get().session.status == "canceled"
 
 
 def test_a_first_session_offering_listed_methods_and_the_api_shows_them(api):
