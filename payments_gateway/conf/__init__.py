@@ -114,13 +114,29 @@ _DURATION_KEYS = {
     "WEBHOOK_DISABLE_AFTER",
     "IDEMPOTENCY_KEY_TTL",
 }
-SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
-OLD_ADDRESS_SCAN_RANGE = (timedelta(seconds=1), timedelta(days=1))
-REFUND_LINK_TTL_RANGE = (timedelta(hours=1), timedelta(days=90))
-# (low, high, how to say it) of the subscription durations.
-SUBSCRIPTION_DURATIONS = {
-    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days"),
-    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days"),
+# Durations with bounds: (low, high, how to say them, what the error adds after the value it got).
+BOUNDED_DURATIONS = {
+    "SESSION_TTL": (timedelta(minutes=15), timedelta(days=7), "between 15 minutes and 7 days", "."),
+    "OLD_ADDRESS_SCAN_INTERVAL": (
+        timedelta(seconds=1),
+        timedelta(days=1),
+        "between 1 second and 1 day",
+        ": a payment to an old address must still be found the same day. Use e.g. timedelta(minutes=10).",
+    ),
+    "REFUND_LINK_TTL": (
+        timedelta(hours=1),
+        timedelta(days=90),
+        "between 1 hour and 90 days",
+        ": long enough for a customer to answer an e-mail, short enough that an old link is not a standing way "
+        "in. Use e.g. timedelta(days=7).",
+    ),
+    "RENEWAL_NOTICE": (
+        timedelta(hours=1),
+        timedelta(days=60),
+        "between 1 hour and 60 days",
+        "; e.g. timedelta(days=3).",
+    ),
+    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days", "; e.g. timedelta(days=3)."),
 }
 AFTER_GRACE_CHOICES = ("canceled", "unpaid")
 
@@ -202,12 +218,11 @@ class GatewaySettings:
             return {name: parse_network(name, spec) for name, spec in value.items()}
         if attr == "XPUB":
             return validate_xpub(value)
-        if attr == "SESSION_TTL":
-            ttl = duration(value, key)
-            low, high = SESSION_TTL_RANGE
-            if not low <= ttl <= high:
-                raise ImproperlyConfigured(f"{key} must be between 15 minutes and 7 days, not {ttl}.")
-            return ttl
+        if attr in BOUNDED_DURATIONS:
+            low, high, allowed, advice = BOUNDED_DURATIONS[attr]
+            if not low <= (period := duration(value, key)) <= high:
+                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}{advice}")
+            return period
         if attr == "WEBHOOK_LOG_RETENTION":
             if (retention := duration(value, key)) < timedelta(days=1):
                 raise ImproperlyConfigured(
@@ -215,24 +230,6 @@ class GatewaySettings:
                     "retries would be processed twice. Use e.g. timedelta(days=30)."
                 )
             return retention
-        if attr == "OLD_ADDRESS_SCAN_INTERVAL":
-            interval = duration(value, key)
-            low, high = OLD_ADDRESS_SCAN_RANGE
-            if not low <= interval <= high:
-                raise ImproperlyConfigured(
-                    f"{key} must be between 1 second and 1 day, not {interval}: a payment to an old address must "
-                    "still be found the same day. Use e.g. timedelta(minutes=10)."
-                )
-            return interval
-        if attr == "REFUND_LINK_TTL":
-            ttl = duration(value, key)
-            low, high = REFUND_LINK_TTL_RANGE
-            if not low <= ttl <= high:
-                raise ImproperlyConfigured(
-                    f"{key} must be between 1 hour and 90 days, not {ttl}: long enough for a customer to answer "
-                    "an e-mail, short enough that an old link is not a standing way in. Use e.g. timedelta(days=7)."
-                )
-            return ttl
         if attr == "RATE_LIMIT_CACHE":
             if not isinstance(value, str) or value not in settings.CACHES:
                 known = ", ".join(map(repr, settings.CACHES)) or "none"
@@ -283,11 +280,6 @@ class GatewaySettings:
             return value
         if attr == "CHECKOUT_BRANDING":
             return parse_branding(value, key)
-        if attr in SUBSCRIPTION_DURATIONS:
-            low, high, allowed = SUBSCRIPTION_DURATIONS[attr]
-            if not low <= (period := duration(value, key)) <= high:
-                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}; e.g. timedelta(days=3).")
-            return period
         if attr == "SUBSCRIPTION_AFTER_GRACE":
             if value not in AFTER_GRACE_CHOICES:
                 raise ImproperlyConfigured(
