@@ -11,10 +11,10 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth import get_user_model
 
 from payments_gateway.models import Sweep
-from payments_gateway.scanning import scan_network
 from payments_gateway.services.sessions import create_session
 from payments_gateway.services.sweeps import refresh_sweeps
 from tests.factories import make_forwarder_session
+from tests.onchain import paid_and_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -52,10 +52,7 @@ def test_balances_page_is_staff_only(anvil_settings, client):
 
 def test_sweep_now_sweeps_logs_who_did_it_and_the_treasury_balance_moves(forwarder_settings, chain, admin_client):
     session = make_forwarder_session(asset="USDC", amount_due=25_000_000)
-    scan_network("anvil")
-    chain.send_token("USDC", session.address, 25_000_000)
-    chain.mine(2)
-    scan_network("anvil")
+    paid_and_confirmed(chain, (session, 25_000_000))
 
     page = admin_client.get(SWEEPS).content.decode()
     assert chain.treasury in page and chain.accounts[9] in page  # the treasury, and the relayer with its gas

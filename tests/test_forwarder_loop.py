@@ -12,14 +12,10 @@ from payments_gateway.scanning import scan_network
 from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
 from payments_gateway.services.sessions import create_session
 from tests.factories import make_forwarder_session
+from tests.onchain import paid_then_reorged_away, refreshed
 from tests.test_checkout_page import decode_qr
 
 pytestmark = pytest.mark.django_db
-
-
-def refreshed(session):
-    session.refresh_from_db()
-    return session
 
 
 def test_sessions_get_forwarder_addresses_bound_to_the_treasury(forwarder_settings, chain):
@@ -56,15 +52,7 @@ def test_eth_and_tokens_are_detected_then_confirmed_at_forwarder_addresses(forwa
 
 def test_a_reorg_that_drops_the_payment_reopens_the_forwarder_session(forwarder_settings, chain):
     session = make_forwarder_session(asset="USDC", amount_due=5_000_000)
-    scan_network("anvil")
-    before_payment = chain.snapshot()
-    chain.send_token("USDC", session.address, 5_000_000)
-    chain.mine(2)
-    scan_network("anvil")
-    assert refreshed(session).status == "complete"
-
-    chain.revert(before_payment)
-    chain.mine(5)
+    paid_then_reorged_away(chain, session, 5_000_000)
     assert scan_network("anvil").reorg_depth >= 3
     assert Transfer.objects.get().status == "reverted"
     session = refreshed(session)

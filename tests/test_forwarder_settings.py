@@ -20,8 +20,8 @@ from payments_gateway.deposits import scheme_for
 from payments_gateway.deposits.forwarder import forwarder_findings, verify_factory
 from payments_gateway.deposits.relayer import relayer_account
 from payments_gateway.models import Sweep
-from payments_gateway.scanning import scan_network
 from tests.factories import TEST_XPUB, make_forwarder_session
+from tests.onchain import paid_and_confirmed
 
 TREASURY = "0x" + "7e" * 20
 FACTORY = "0x" + "fa" * 20
@@ -159,10 +159,7 @@ def chain_client(network):
 @pytest.mark.django_db
 def test_sweep_command_prints_the_plan_in_a_dry_run_and_sends_without_one(forwarder_settings, chain, capsys):
     session = make_forwarder_session(asset="USDC", amount_due=25_000_000)
-    scan_network("anvil")
-    chain.send_token("USDC", session.address, 25_000_000)
-    chain.mine(2)
-    scan_network("anvil")
+    paid_and_confirmed(chain, (session, 25_000_000))
 
     call_command("payments_gateway_sweep", "--dry-run")
     out = capsys.readouterr().out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from unittest import mock
 
 import pytest
@@ -14,24 +13,9 @@ from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
 from payments_gateway.scanning.store import TransferStore
 from tests.concurrency import run_together
 from tests.factories import fresh_address, make_chain_session, make_deposit_address, make_transfer
+from tests.onchain import one_block, paid_then_reorged_away, refreshed
 
 pytestmark = pytest.mark.django_db
-
-
-@contextmanager
-def one_block(chain):
-    """Transactions sent inside land in one block, mined on exit."""
-    chain.rpc("evm_setAutomine", [False])
-    try:
-        yield
-        chain.mine(1)
-    finally:
-        chain.rpc("evm_setAutomine", [True])
-
-
-def refreshed(session):
-    session.refresh_from_db()
-    return session
 
 
 def event_types(session):
@@ -143,16 +127,7 @@ def test_confirmations_progress_block_by_block(chain, use_networks):
 
 def test_reorg_that_drops_the_payment_reverts_it_and_reopens_the_session(anvil_settings, chain):
     session = make_chain_session(asset="USDC", amount_due=5_000_000)
-    scan_network("anvil")
-    before_payment = chain.snapshot()
-    chain.send_token("USDC", session.address, 5_000_000)
-    chain.mine(2)
-    scan_network("anvil")
-    assert refreshed(session).status == "complete"
-    old_head = chain.w3.eth.block_number
-
-    chain.revert(before_payment)  # the payment's block and its successors leave the canonical chain
-    chain.mine(5)  # a longer chain without the payment
+    old_head = paid_then_reorged_away(chain, session, 5_000_000)
     result = scan_network("anvil")
     assert result.reorg_depth >= 3
     transfer = Transfer.objects.get()

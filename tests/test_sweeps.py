@@ -3,7 +3,6 @@ counted as payments, and safe across reorgs, a relayer without gas and several w
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -17,35 +16,12 @@ from payments_gateway.scanning.balances import BALANCE_CHECK_EVERY
 from payments_gateway.services.sweeps import plan_sweeps, refresh_sweeps, run_sweeps
 from tests.concurrency import run_together
 from tests.factories import make_forwarder_session
+from tests.onchain import one_block, paid_and_confirmed
 
 pytestmark = pytest.mark.django_db
 
 USDC = 25_000_000  # 25 USDC
 ETH = 10**18
-
-
-@contextmanager
-def one_block(chain):
-    """Transactions sent inside land in one block, mined on exit."""
-    chain.rpc("evm_setAutomine", [False])
-    try:
-        yield
-        chain.mine(1)
-    finally:
-        chain.rpc("evm_setAutomine", [True])
-
-
-def paid_and_confirmed(chain, *payments):
-    """Each (session, amount) is paid in full from a customer account, then scanned until confirmed."""
-    scan_network("anvil")
-    for session, amount in payments:
-        if session.asset == "ETH":
-            chain.send_eth(session.address, amount)
-        else:
-            chain.send_token(session.asset, session.address, amount)
-    chain.mine(2)
-    scan_network("anvil")
-    assert all(t.status == "confirmed" for t in Transfer.objects.all())
 
 
 def session_state(session):
