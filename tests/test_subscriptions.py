@@ -64,6 +64,22 @@ def open_renewal_session(subscription):
     return subscription.periods.order_by("-number").first().session
 
 
+def active_subscription(**fields):
+    """A subscription whose first session was paid at ``START``: active, in its first period."""
+    first = subscribe(**fields)
+    make_payment(first, now=START)
+    return subscription_of(first)
+
+
+def renewal_opened(tick):
+    """An active subscription, the end of its first period, and the renewal session that the renewals task opened
+    3 days before that end."""
+    subscription = active_subscription()
+    end = subscription.current_period_end
+    tick(end - 3 * DAY)
+    return subscription, end, open_renewal_session(subscription)
+
+
 def test_creating_makes_an_incomplete_subscription_its_customer_and_first_session():
     session = subscribe()
     subscription = subscription_of(session)
@@ -91,9 +107,7 @@ def test_paid_first_session_activates_it_from_the_confirmation_time():
 
 
 def test_a_year_of_monthly_renewals_follows_the_calendar(tick, mailoutbox):
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
+    subscription = active_subscription()
     ends = []
     for number in range(2, 14):
         end = subscription.current_period_end
@@ -123,12 +137,7 @@ def test_a_year_of_monthly_renewals_follows_the_calendar(tick, mailoutbox):
 
 
 def test_a_missed_period_goes_past_due_then_recovers_when_paid(tick, mailoutbox):
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
-    end = subscription.current_period_end
-    tick(end - 3 * DAY)
-    renewal = open_renewal_session(subscription)
+    subscription, end, renewal = renewal_opened(tick)
     assert tick(end - timedelta(seconds=1))["refreshed"] == 0  # nothing to do before the period ends
     tick(end)
     subscription.refresh_from_db()
@@ -152,12 +161,7 @@ def test_a_missed_period_goes_past_due_then_recovers_when_paid(tick, mailoutbox)
 @pytest.mark.parametrize("after_grace", ["canceled", "unpaid"])
 def test_unpaid_after_the_grace_period_ends_it(settings, tick, after_grace):
     settings.PAYMENTS_GATEWAY = {**settings.PAYMENTS_GATEWAY, "SUBSCRIPTION_AFTER_GRACE": after_grace}
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
-    end = subscription.current_period_end
-    tick(end - 3 * DAY)
-    renewal = open_renewal_session(subscription)
+    subscription, end, renewal = renewal_opened(tick)
     tick(end + 7 * DAY - timedelta(seconds=1))
     assert Subscription.objects.get().status == "past_due"
     tick(end + 7 * DAY)
@@ -180,9 +184,7 @@ def test_unpaid_after_the_grace_period_ends_it(settings, tick, after_grace):
 
 
 def test_cancel_at_period_end_opens_no_renewal_and_ends_with_the_period(tick):
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
+    subscription = active_subscription()
     end = subscription.current_period_end
     cancel_subscription(subscription, at_period_end=True, now=START + DAY)
     assert subscription.cancel_at_period_end and subscription.status == "active"
@@ -201,11 +203,7 @@ def test_cancel_at_period_end_opens_no_renewal_and_ends_with_the_period(tick):
 
 
 def test_cancel_now_cancels_the_open_renewal_and_twice_is_refused(tick):
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
-    tick(subscription.current_period_end - 3 * DAY)
-    renewal = open_renewal_session(subscription)
+    subscription, _end, renewal = renewal_opened(tick)
     cancel_subscription(subscription, now=subscription.current_period_end - 2 * DAY)
     assert subscription.status == "canceled" and subscription.cancellation_reason == "requested"
     renewal.refresh_from_db()
@@ -240,9 +238,7 @@ def test_an_incomplete_subscription_ends_when_its_first_session_can_no_longer_be
 
 
 def test_a_renewal_paid_early_advances_the_period_and_the_next_opens_only_in_that_period(tick):
-    first = subscribe(interval="week")
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
+    subscription = active_subscription(interval="week")
     end = subscription.current_period_end
     tick(end - 3 * DAY)
     make_payment(open_renewal_session(subscription), now=end - 3 * DAY)
@@ -254,9 +250,7 @@ def test_a_renewal_paid_early_advances_the_period_and_the_next_opens_only_in_tha
 
 
 def test_open_renewal_twice_opens_one_session():
-    first = subscribe()
-    make_payment(first, now=START)
-    subscription = subscription_of(first)
+    subscription = active_subscription()
     due = subscription.current_period_end - 3 * DAY
     assert open_renewal(subscription, now=due) is not None
     assert open_renewal(subscription, now=due) is None
