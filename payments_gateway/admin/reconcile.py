@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timeuntil
@@ -21,7 +21,7 @@ from ..models import CheckoutSession, Refund, RefundStatus, TransferResolution, 
 from ..qr import qr_data_uri
 from ..scanning.refunds import submit_payment
 from ..services import reconciliation, refunds
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, action_urls
 
 FORM_TEMPLATE = "admin/payments_gateway/action_form.html"
 
@@ -95,13 +95,7 @@ class NeedsAttentionAdmin(ReadOnlyAdmin):
     ]
 
     def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<path:object_id>/credit/", view(self.credit_view), name="payments_gateway_unmatched_credit"),
-            path("<path:object_id>/refund/", view(self.refund_view), name="payments_gateway_unmatched_refund"),
-            path("<path:object_id>/dismiss/", view(self.dismiss_view), name="payments_gateway_unmatched_dismiss"),
-            *super().get_urls(),
-        ]
+        return [*action_urls(self, "unmatched", "credit", "refund", "dismiss"), *super().get_urls()]
 
     @admin.display(description="Resolve")
     def resolve(self, obj):
@@ -126,83 +120,73 @@ class NeedsAttentionAdmin(ReadOnlyAdmin):
         candidates = CheckoutSession.objects.filter(
             network=transfer.network, asset=transfer.asset, status__in=["open", "expired"]
         ).order_by("-created")[:20]
-        form = CreditForm(request.POST or None, candidates=candidates)
-        if request.method == "POST" and form.is_valid():
-            session = CheckoutSession.objects.filter(uuid=form.cleaned_data["session"]).first()
-            note = form.cleaned_data["note"]
+
+        def credit(data):
+            session = CheckoutSession.objects.filter(uuid=data["session"]).first()
             if session is None:
-                form.add_error("session", "No session with this uuid.")
-            elif self._run(form, reconciliation.credit_transfer, transfer, session, user=request.user, note=note):
-                self.log_change(request, transfer, f"Credited to session {session.uuid}. Reason: {note or '-'}")
-                self.message_user(request, f"Transfer {transfer.pk} credited to session {session.uuid}.")
-                return HttpResponseRedirect(reverse("admin:payments_gateway_checkoutsession_change", args=[session.pk]))
-        return self._form_page(
+                raise ValidationError({"session": ["No session with this uuid."]})
+            reconciliation.credit_transfer(transfer, session, user=request.user, note=data["note"])
+            self.message_user(request, f"Transfer {transfer.pk} credited to session {session.uuid}.")
+            logged = f"Credited to session {session.uuid}. Reason: {data['note'] or '-'}"
+            return logged, reverse("admin:payments_gateway_checkoutsession_change", args=[session.pk])
+
+        return run_action(
+            self,
             request,
             transfer,
-            form,
-            "Credit to a session",
-            "Credit",
-            "The transfer then pays the session, which completes if it is paid in full.",
+            CreditForm(request.POST or None, candidates=candidates),
+            credit,
+            title=f"Credit to a session: transfer {transfer.pk}",
+            submit="Credit",
+            intro="The transfer then pays the session, which completes if it is paid in full.",
         )
 
     def refund_view(self, request, object_id):
         transfer = self._open_transfer(request, object_id)
-        initial = {"amount": refunds.default_amount(transfer=transfer)}
-        form = RefundForm(request.POST or None, initial=initial)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            refund = self._run(
-                form,
-                refunds.create_refund,
-                transfer=transfer,
-                amount=data["amount"],
-                address=data["address"],
-                reason=data["reason"],
-                user=request.user,
+
+        def refund(data):
+            amount, address, reason = data["amount"], data["address"], data["reason"]
+            created = refunds.create_refund(
+                transfer=transfer, amount=amount, address=address, reason=reason, user=request.user
             )
-            if refund:
-                self.log_change(
-                    request,
-                    transfer,
-                    f"Refund {refund.uuid} of {refund.amount} created. Reason: {data['reason'] or '-'}",
-                )
-                return HttpResponseRedirect(reverse("admin:payments_gateway_refund_change", args=[refund.pk]))
-        return self._form_page(
+            logged = f"Refund {created.uuid} of {created.amount} created. Reason: {reason or '-'}"
+            return logged, reverse("admin:payments_gateway_refund_change", args=[created.pk])
+
+        return run_action(
+            self,
             request,
             transfer,
-            form,
-            "Refund",
-            "Create the refund",
-            "Without an address, the refund waits for the customer to give theirs through a "
+            RefundForm(request.POST or None, initial={"amount": refunds.default_amount(transfer=transfer)}),
+            refund,
+            title=f"Refund: transfer {transfer.pk}",
+            submit="Create the refund",
+            intro="Without an address, the refund waits for the customer to give theirs through a "
             "link shown on the refund's page.",
         )
 
     def dismiss_view(self, request, object_id):
         transfer = self._open_transfer(request, object_id)
-        form = NoteForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            note = form.cleaned_data["note"]
-            if self._run(form, reconciliation.dismiss_transfer, transfer, user=request.user, note=note):
-                self.log_change(request, transfer, f"Dismissed. Reason: {note}")
-                self.message_user(request, f"Transfer {transfer.pk} dismissed.")
-                return HttpResponseRedirect(reverse("admin:payments_gateway_unmatchedtransfer_changelist"))
-        return self._form_page(request, transfer, form, "Dismiss", "Dismiss", "Nothing is done with the money.")
+
+        def dismiss(data):
+            reconciliation.dismiss_transfer(transfer, user=request.user, note=data["note"])
+            self.message_user(request, f"Transfer {transfer.pk} dismissed.")
+            return f"Dismissed. Reason: {data['note']}", reverse("admin:payments_gateway_unmatchedtransfer_changelist")
+
+        return run_action(
+            self,
+            request,
+            transfer,
+            NoteForm(request.POST or None),
+            dismiss,
+            title=f"Dismiss: transfer {transfer.pk}",
+            submit="Dismiss",
+            intro="Nothing is done with the money.",
+        )
 
     def _open_transfer(self, request, object_id) -> UnmatchedTransfer:
         if not self.has_view_permission(request) or not request.user.has_perm("payments_gateway.change_transfer"):
             raise PermissionDenied
         return get_object_or_404(self.get_queryset(request), pk=object_id)
-
-    def _run(self, form, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs) or True
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-            return None
-
-    def _form_page(self, request, obj, form, title, submit, intro):
-        return action_page(self, request, obj, form, title=f"{title}: transfer {obj.pk}", submit=submit, intro=intro)
 
 
 @admin.register(Refund)
@@ -233,13 +217,7 @@ class RefundAdmin(ReadOnlyAdmin):
     ]
 
     def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<path:object_id>/address/", view(self.address_view), name="payments_gateway_refund_address"),
-            path("<path:object_id>/payment/", view(self.payment_view), name="payments_gateway_refund_payment"),
-            path("<path:object_id>/cancel/", view(self.cancel_view), name="payments_gateway_refund_cancel"),
-            *super().get_urls(),
-        ]
+        return [*action_urls(self, "refund", "address", "payment", "cancel"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         refund = Refund.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
@@ -280,21 +258,17 @@ class RefundAdmin(ReadOnlyAdmin):
 
     def address_view(self, request, object_id):
         refund = self._refund(request, object_id, RefundStatus.AWAITING_ADDRESS)
-        form = AddressForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            address = form.cleaned_data["address"]
-            try:
-                refunds.set_refund_address(refund, address, address, merchant=True)
-            except ValidationError as exc:
-                form.add_error("address", exc.message_dict.get("address", exc.messages))
-            else:
-                self.log_change(request, refund, f"Address set to {refund.address} by the merchant.")
-                return HttpResponseRedirect(reverse("admin:payments_gateway_refund_change", args=[refund.pk]))
-        return action_page(
+
+        def set_address(data):
+            refunds.set_refund_address(refund, data["address"], data["address"], merchant=True)
+            return f"Address set to {refund.address} by the merchant.", self._page(refund)
+
+        return run_action(
             self,
             request,
             refund,
-            form,
+            AddressForm(request.POST or None),
+            set_address,
             title="Refund address",
             submit="Save",
             intro="Where the refund goes, on " + refund.network + ".",
@@ -302,25 +276,23 @@ class RefundAdmin(ReadOnlyAdmin):
 
     def payment_view(self, request, object_id):
         refund = self._refund(request, object_id, RefundStatus.INITIATED)
-        form = PaymentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            tx_hash = form.cleaned_data["tx_hash"]
+
+        def check_payment(data):
+            tx_hash = data["tx_hash"]
             try:
                 done = submit_payment(refund, tx_hash)
-            except ValidationError as exc:
-                form.add_error("tx_hash", exc.message_dict.get("tx_hash", exc.messages))
             except RPCError as exc:
-                form.add_error("tx_hash", f"The transaction cannot be checked on chain now: {exc}")
-            else:
-                state = "completed" if done else "recorded; it completes once confirmed"
-                self.log_change(request, refund, f"Payment {tx_hash} entered by the merchant: {state}.")
-                self.message_user(request, f"Payment {tx_hash} checked on chain: {state}.")
-                return HttpResponseRedirect(reverse("admin:payments_gateway_refund_change", args=[refund.pk]))
-        return action_page(
+                raise ValidationError({"tx_hash": [f"The transaction cannot be checked on chain now: {exc}"]}) from None
+            state = "completed" if done else "recorded; it completes once confirmed"
+            self.message_user(request, f"Payment {tx_hash} checked on chain: {state}.")
+            return f"Payment {tx_hash} entered by the merchant: {state}.", self._page(refund)
+
+        return run_action(
             self,
             request,
             refund,
-            form,
+            PaymentForm(request.POST or None),
+            check_payment,
             title="Refund payment",
             submit="Check on chain",
             intro="The transaction is checked on chain: it must send at least the refund's amount "
@@ -329,25 +301,24 @@ class RefundAdmin(ReadOnlyAdmin):
 
     def cancel_view(self, request, object_id):
         refund = self._refund(request, object_id, *refunds.OPEN)
-        form = NoteForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            note = form.cleaned_data["note"]
-            try:
-                refunds.cancel_refund(refund, reason=note)
-            except ValidationError as exc:
-                form.add_error(None, exc.messages)
-            else:
-                self.log_change(request, refund, f"Canceled. Reason: {note}")
-                return HttpResponseRedirect(reverse("admin:payments_gateway_refund_change", args=[refund.pk]))
-        return action_page(
+
+        def cancel(data):
+            refunds.cancel_refund(refund, reason=data["note"])
+            return f"Canceled. Reason: {data['note']}", self._page(refund)
+
+        return run_action(
             self,
             request,
             refund,
-            form,
+            NoteForm(request.POST or None),
+            cancel,
             title="Cancel refund",
             submit="Cancel the refund",
             intro="The refund will not be paid.",
         )
+
+    def _page(self, refund: Refund) -> str:
+        return reverse("admin:payments_gateway_refund_change", args=[refund.pk])
 
     def _refund(self, request, object_id, *statuses) -> Refund:
         if not request.user.has_perm("payments_gateway.change_refund"):
@@ -393,8 +364,21 @@ class PaymentForm(forms.Form):
     tx_hash = forms.CharField(max_length=100, label="Transaction hash")
 
 
-def action_page(model_admin, request, obj, form, *, title, submit, intro):
-    """The admin page of one action on ``obj``: ``form`` (errors shown), a submit button, a link back."""
+def run_action(model_admin, request, obj, form, act, *, title, submit, intro):
+    """The admin page of one action on ``obj``: ``form`` with a submit button and a link back. On a valid POST,
+    ``act(form.cleaned_data)`` does the work and returns (what the admin log says, where to go next); the change is
+    logged and the browser redirected. A ``ValidationError`` it raises is shown on the form's field it names (above
+    the form for any other), and the page is shown again with status 400."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            logged, next_url = act(form.cleaned_data)
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+            for field, field_errors in errors.items():
+                form.add_error(field if field in form.fields else None, field_errors)
+        else:
+            model_admin.log_change(request, obj, logged)
+            return HttpResponseRedirect(next_url)
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
