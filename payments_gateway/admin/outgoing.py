@@ -19,8 +19,16 @@ from .secrets import secret_page
 RECENT_DELIVERIES = 50
 
 
+class WarnsOfDisabledEndpoints(admin.ModelAdmin):
+    """An outgoing-webhook list page: it tells which endpoints were disabled and why."""
+
+    def changelist_view(self, request, extra_context=None):
+        warn_disabled_endpoints(request)
+        return super().changelist_view(request, extra_context)
+
+
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(WarnsOfDisabledEndpoints):
     list_display = ["url", "description", "active", "disabled_reason", "failing_since", "created"]
     list_filter = ["active"]
     search_fields = ["url", "uuid", "description"]
@@ -45,10 +53,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         return _secret_page(request, self, [obj], title="Webhook endpoint created", intro="The endpoint was created.")
-
-    def changelist_view(self, request, extra_context=None):
-        warn_disabled_endpoints(request)
-        return super().changelist_view(request, extra_context)
 
     @admin.display(description="Delivery log")
     def all_deliveries(self, obj):
@@ -85,7 +89,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(WarnsOfDisabledEndpoints, ReadOnlyAdmin):
     list_display = ["id", "type", "session", "livemode", "created"]
     list_filter = ["type", "livemode", ("created", admin.DateFieldListFilter)]
     search_fields = ["id", "session__uuid"]
@@ -94,10 +98,6 @@ class EventAdmin(ReadOnlyAdmin):
 
     def get_inlines(self, request, obj):
         return [EventDeliveryInline]
-
-    def changelist_view(self, request, extra_context=None):
-        warn_disabled_endpoints(request)
-        return super().changelist_view(request, extra_context)
 
     @admin.action(description="Redeliver to every endpoint it went to")
     def redeliver(self, request, queryset):
@@ -111,7 +111,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(WarnsOfDisabledEndpoints, ReadOnlyAdmin):
     list_display = [
         "event",
         "endpoint",
@@ -129,10 +129,6 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     def get_inlines(self, request, obj):
         return [AttemptInline]
-
-    def changelist_view(self, request, extra_context=None):
-        warn_disabled_endpoints(request)
-        return super().changelist_view(request, extra_context)
 
     @admin.action(description="Redeliver")
     def redeliver(self, request, queryset):
