@@ -15,7 +15,7 @@ from .chain import (
 )
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
-from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .outgoing import DeliveryState, Event, SignatureFormat, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .refunds import Refund, RefundStatus
 from .subscriptions import (
     CancellationReason,
@@ -46,6 +46,7 @@ __all__ = [
     "RefundStatus",
     "SessionStatus",
     "SessionType",
+    "SignatureFormat",
     "Subscription",
     "SubscriptionInterval",
     "SubscriptionPeriod",
