@@ -371,7 +371,9 @@ def metrics_token(value: Any, key: str) -> str | None:
         return None
     fix = "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
     if not isinstance(value, str):
-        raise ImproperlyConfigured(f"{key} must be a string (or None to turn /metrics off), not {type(value).__name__}.")
+        raise ImproperlyConfigured(
+            f"{key} must be a string (or None to turn /metrics off), not {type(value).__name__}."
+        )
     if not re.fullmatch(r"[\x21-\x7e]+", value):
         raise ImproperlyConfigured(
             f"{key} must be visible ASCII characters without spaces (it is sent in the Authorization header): {fix}."

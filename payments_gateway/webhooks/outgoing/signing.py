@@ -1,9 +1,10 @@
 """Signatures of outgoing webhooks, in the format each endpoint chose (``WebhookEndpoint.signature_format``).
 
-**Standard Webhooks 1.0** (https://www.standardwebhooks.com/, the default): each request carries ``webhook-id`` (the event id, the same on every retry), ``webhook-timestamp`` (Unix seconds
-of this attempt) and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. While a secret
-rotates, the signature header holds one ``v1,...`` per valid secret, space-separated, so a receiver that still
-has the old secret and one that already has the new one both verify.
+**Standard Webhooks 1.0** (https://www.standardwebhooks.com/, the default): each request carries ``webhook-id``
+(the event id, the same on every retry), ``webhook-timestamp`` (Unix seconds of this attempt) and
+``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. While a secret rotates, the signature
+header holds one ``v1,...`` per valid secret, space-separated, so a receiver that still has the old secret and one
+that already has the new one both verify.
 
 **hmac-sha256**, for receivers written for gateways that sign this way: ``X-Webhook-Signature-256:
 sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` keyed with the secret string as given (``whsec_...``, UTF-8:

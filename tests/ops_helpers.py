@@ -1,0 +1,87 @@
+"""Helpers of the operations tests: the Redis database they own, django-q2 on the Redis broker, and processes of
+the deployment (tests/ops_runner.py) started on the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from django.db import connection
+
+#: The Redis database the operations tests own (FLUSHDB, never FLUSHALL).
+REDIS_URL = "redis://127.0.0.1:6379/8"
+
+
+def flush_redis() -> None:
+    """Empty the operations tests' Redis database. A missing Redis fails the test (never skipped)."""
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def use_redis_broker(monkeypatch, url: str = REDIS_URL) -> dict:
+    """django-q2 in this process on the Redis broker at ``url`` (it reads ``Q_CLUSTER`` once, into ``Conf``);
+    returns the ``Q_CLUSTER`` a process started with it should read."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", url)
+    return {"name": Conf.CLUSTER_NAME, "workers": 1, "timeout": 30, "retry": 60, "max_attempts": 1, "redis": url}
+
+
+def process_env(gateway: dict | None = None, q_cluster: dict | None = None) -> dict[str, str]:
+    """The environment of a process of the deployment: this test's database, settings and broker."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        url = f"sqlite:///{db['NAME']}"
+    env = os.environ | {"DATABASE_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    if gateway is not None:
+        env["PAYMENTS_GATEWAY_TEST_OVERRIDE"] = json.dumps(gateway)
+    if q_cluster is not None:
+        env["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"] = json.dumps(q_cluster)
+    return env
+
+
+def run_check_process(**kwargs) -> subprocess.CompletedProcess:
+    """``payments_gateway_check`` in a process of its own, as cron or a container health check runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.ops_runner", "check"],
+        env=process_env(**kwargs), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@contextmanager
+def running_cluster(q_cluster: dict, gateway: dict | None = None):
+    """A django-q2 cluster (``manage.py qcluster``) on ``q_cluster``'s broker, stopped after the block."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.ops_runner", "qcluster"],
+        env=process_env(gateway, q_cluster), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(predicate, what: str, timeout: float = 60):
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` seconds (a bound, not a
+    measurement)."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+    return result

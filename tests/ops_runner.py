@@ -1,0 +1,30 @@
+"""A process of the deployment, for the operations tests: ``python -m tests.ops_runner check`` runs
+``manage.py payments_gateway_check`` and ``python -m tests.ops_runner qcluster`` a django-q2 cluster.
+
+Environment: ``DATABASE_URL`` (the test database), ``PAYMENTS_GATEWAY_TEST_OVERRIDE`` (the settings dict as JSON,
+optional) and ``PAYMENTS_GATEWAY_TEST_Q_CLUSTER`` (``Q_CLUSTER`` as JSON, read by tests/settings.py, optional).
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+
+def main() -> None:
+    if os.environ.get("PAYMENTS_GATEWAY_TEST_OVERRIDE"):
+        override_settings(PAYMENTS_GATEWAY=json.loads(os.environ["PAYMENTS_GATEWAY_TEST_OVERRIDE"])).enable()
+    command = {"check": "payments_gateway_check", "qcluster": "qcluster"}[sys.argv[1]]
+    call_command(command)
+
+
+if __name__ == "__main__":
+    main()
