@@ -49,10 +49,11 @@ def process_env(gateway: dict | None = None, q_cluster: dict | None = None) -> d
     return env
 
 
-def run_check_process(**kwargs) -> subprocess.CompletedProcess:
-    """``payments_gateway_check`` in a process of its own, as cron or a container health check runs it."""
+def run_check_process(command: str = "check", **kwargs) -> subprocess.CompletedProcess:
+    """``payments_gateway_check`` (or ``command`` of tests/ops_runner.py) in a process of its own, as cron or a
+    container health check runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "tests.ops_runner", "check"],
+        [sys.executable, "-m", "tests.ops_runner", command],
         env=process_env(**kwargs), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

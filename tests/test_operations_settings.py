@@ -91,5 +91,7 @@ def test_good_operations_settings_are_read_as_given_and_the_defaults_are_sane():
     assert read == ["s3cr3t-scrape-token-0123456789", timedelta(minutes=2), timedelta(minutes=30)]
     with override_settings(PAYMENTS_GATEWAY=config()):
         assert [getattr(gateway_settings, key) for key in OPERATIONS_KEYS] == [
-            None, timedelta(minutes=5), timedelta(minutes=10)
+            None,
+            timedelta(minutes=5),
+            timedelta(minutes=10),
         ]
