@@ -3,17 +3,16 @@ the deployment (tests/ops_runner.py) started on the test database."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import redis
-from django.db import connection
+
+from .processes import process_env
 
 #: The Redis database the operations tests own (FLUSHDB, never FLUSHALL).
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -32,21 +31,6 @@ def use_redis_broker(monkeypatch, url: str = REDIS_URL) -> dict:
     monkeypatch.setattr(Conf, "ORM", None)
     monkeypatch.setattr(Conf, "REDIS", url)
     return {"name": Conf.CLUSTER_NAME, "workers": 1, "timeout": 30, "retry": 60, "max_attempts": 1, "redis": url}
-
-
-def process_env(gateway: dict | None = None, q_cluster: dict | None = None) -> dict[str, str]:
-    """The environment of a process of the deployment: this test's database, settings and broker."""
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    else:
-        url = f"sqlite:///{db['NAME']}"
-    env = os.environ | {"DATABASE_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    if gateway is not None:
-        env["PAYMENTS_GATEWAY_TEST_OVERRIDE"] = json.dumps(gateway)
-    if q_cluster is not None:
-        env["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"] = json.dumps(q_cluster)
-    return env
 
 
 def run_check_process(command: str = "check", **kwargs) -> subprocess.CompletedProcess:

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.checks import run_checks
-from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from payments_gateway.checks import CHECK_IDS
 from payments_gateway.conf import DEFAULTS, gateway_settings
 
-from .factories import TEST_NETWORK, TEST_XPUB
+from .settings_cases import assert_named_mistake, config
 
 OPERATIONS_KEYS = ["METRICS_TOKEN", "SCANNER_LAG_LIMIT", "DELIVERY_DELAY_LIMIT"]
 
@@ -57,10 +55,6 @@ MISTAKES = {
 }
 
 
-def config(**changes):
-    return {"XPUB": TEST_XPUB, "NETWORKS": {"test": TEST_NETWORK}} | changes
-
-
 def test_the_operations_keys_follow_public_url_with_the_next_ids():
     keys = list(DEFAULTS)
     assert keys[keys.index("PUBLIC_URL") + 1 :] == OPERATIONS_KEYS
@@ -71,15 +65,10 @@ def test_the_operations_keys_follow_public_url_with_the_next_ids():
 @pytest.mark.parametrize("case", MISTAKES)
 def test_an_operations_setting_mistake_is_named_when_read_and_in_check(case):
     changes, message, check_id = MISTAKES[case]
-    with override_settings(PAYMENTS_GATEWAY=config(**changes)):
-        with pytest.raises(ImproperlyConfigured) as raised:
-            gateway_settings.check_all()
-        found = [(m.id, m.msg) for m in run_checks(tags=["payments_gateway"]) if m.is_serious()]
-    assert message in str(raised.value)
-    assert found == [(f"payments_gateway.{check_id}", str(raised.value))]
+    text = assert_named_mistake(changes, message, check_id)
     token = changes.get("METRICS_TOKEN")
     if isinstance(token, str):
-        assert token not in str(raised.value)  # a secret, even a bad one, is never echoed
+        assert token not in text  # a secret, even a bad one, is never echoed
 
 
 def test_good_operations_settings_are_read_as_given_and_the_defaults_are_sane():

@@ -126,17 +126,17 @@ _DURATION_KEYS = {
 SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
 OLD_ADDRESS_SCAN_RANGE = (timedelta(seconds=1), timedelta(days=1))
 REFUND_LINK_TTL_RANGE = (timedelta(hours=1), timedelta(days=90))
-# (low, high, how to say it) of the subscription durations.
-SUBSCRIPTION_DURATIONS = {
-    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days"),
-    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days"),
-}
+# (low, high, how to say it, an example) of durations allowed within a range. The operations limits: below the low
+# end every healthy pause would raise an alarm.
+RANGED_DURATIONS = {
+    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days", "timedelta(days=3)"),
+    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days", "timedelta(days=3)"),
+    "SCANNER_LAG_LIMIT": (timedelta(seconds=30), timedelta(days=1), "between 30 seconds and 1 day",
+                          "timedelta(minutes=5)"),
+    "DELIVERY_DELAY_LIMIT": (timedelta(minutes=1), timedelta(days=1), "between 1 minute and 1 day",
+                             "timedelta(minutes=10)"),
+}  # fmt: skip
 AFTER_GRACE_CHOICES = ("canceled", "unpaid")
-# (low, high, example) of the operations limits: below the low end every healthy pause would raise an alarm.
-OPERATIONS_LIMITS = {
-    "SCANNER_LAG_LIMIT": (timedelta(seconds=30), timedelta(days=1), "timedelta(minutes=5)"),
-    "DELIVERY_DELAY_LIMIT": (timedelta(minutes=1), timedelta(days=1), "timedelta(minutes=10)"),
-}
 METRICS_TOKEN_MIN_LENGTH = 16
 
 _T = TypeVar("_T")
@@ -298,10 +298,10 @@ class GatewaySettings:
             return value
         if attr == "CHECKOUT_BRANDING":
             return parse_branding(value, key)
-        if attr in SUBSCRIPTION_DURATIONS:
-            low, high, allowed = SUBSCRIPTION_DURATIONS[attr]
+        if attr in RANGED_DURATIONS:
+            low, high, allowed, example = RANGED_DURATIONS[attr]
             if not low <= (period := duration(value, key)) <= high:
-                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}; e.g. timedelta(days=3).")
+                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}; e.g. {example}.")
             return period
         if attr == "SUBSCRIPTION_AFTER_GRACE":
             if value not in AFTER_GRACE_CHOICES:
@@ -314,13 +314,6 @@ class GatewaySettings:
             return public_url(value, key)
         if attr == "METRICS_TOKEN":
             return metrics_token(value, key)
-        if attr in OPERATIONS_LIMITS:
-            low, high, example = OPERATIONS_LIMITS[attr]
-            if not low <= (limit := duration(value, key)) <= high:
-                raise ImproperlyConfigured(
-                    f"{key} must be between {_spoken(low)} and {_spoken(high)}, not {limit}; e.g. {example}."
-                )
-            return limit
         return value  # pragma: no cover - every key is handled above
 
 
@@ -383,15 +376,6 @@ def metrics_token(value: Any, key: str) -> str | None:
             f"{key} is {len(value)} characters long; use at least {METRICS_TOKEN_MIN_LENGTH}: {fix}."
         )
     return value
-
-
-def _spoken(period: timedelta) -> str:
-    seconds = int(period.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0 and seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
 
 
 def _looks_secret(value: str) -> bool:
