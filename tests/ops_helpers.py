@@ -14,13 +14,14 @@ import redis
 
 from .processes import process_env
 
-#: The Redis database the operations tests own (FLUSHDB, never FLUSHALL).
+#: The Redis databases the operations tests own (FLUSHDB, never FLUSHALL): the broker's, and a shared cache's.
 REDIS_URL = "redis://127.0.0.1:6379/8"
+SHARED_CACHE_URL = "redis://127.0.0.1:6379/9"
 
 
-def flush_redis() -> None:
-    """Empty the operations tests' Redis database. A missing Redis fails the test (never skipped)."""
-    redis.Redis.from_url(REDIS_URL).flushdb()
+def flush_redis(url: str = REDIS_URL) -> None:
+    """Empty one of the operations tests' Redis databases. A missing Redis fails the test (never skipped)."""
+    redis.Redis.from_url(url).flushdb()
 
 
 def use_redis_broker(monkeypatch, url: str = REDIS_URL) -> dict:
@@ -43,17 +44,17 @@ def run_check_process(command: str = "check", **kwargs) -> subprocess.CompletedP
 
 
 @contextmanager
-def running_cluster(q_cluster: dict, gateway: dict | None = None):
+def running_cluster(q_cluster: dict, gateway: dict | None = None, caches: dict | None = None):
     """A django-q2 cluster (``manage.py qcluster``) on ``q_cluster``'s broker, stopped after the block."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.ops_runner", "qcluster"],
-        env=process_env(gateway, q_cluster), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=process_env(gateway, q_cluster, caches), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # the cluster stops its own workers (a SIGTERM to each would not)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

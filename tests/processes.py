@@ -1,5 +1,6 @@
 """The environment of a process a test starts (a worker, a cluster, a command): the test database, and
-optionally the test's ``PAYMENTS_GATEWAY`` and ``Q_CLUSTER`` (read by tests/settings.py and the worker modules)."""
+optionally the test's ``PAYMENTS_GATEWAY``, ``Q_CLUSTER`` and ``CACHES`` (read by tests/settings.py and the worker
+modules)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ def database_url() -> str:
     return f"sqlite:///{db['NAME']}"
 
 
-def process_env(gateway: dict | None = None, q_cluster: dict | None = None) -> dict[str, str]:
-    """This environment, on the test database, with ``gateway`` as ``PAYMENTS_GATEWAY_TEST_OVERRIDE`` and
-    ``q_cluster`` as ``PAYMENTS_GATEWAY_TEST_Q_CLUSTER`` when given."""
+def process_env(
+    gateway: dict | None = None, q_cluster: dict | None = None, caches: dict | None = None
+) -> dict[str, str]:
+    """This environment, on the test database, with ``gateway`` as ``PAYMENTS_GATEWAY_TEST_OVERRIDE``,
+    ``q_cluster`` as ``PAYMENTS_GATEWAY_TEST_Q_CLUSTER`` and ``caches`` as ``PAYMENTS_GATEWAY_TEST_CACHES`` when
+    given."""
     env = os.environ | {"DATABASE_URL": database_url(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     if gateway is not None:
         env["PAYMENTS_GATEWAY_TEST_OVERRIDE"] = json.dumps(gateway)
     if q_cluster is not None:
         env["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"] = json.dumps(q_cluster)
+    if caches is not None:
+        env["PAYMENTS_GATEWAY_TEST_CACHES"] = json.dumps(caches)
     return env

@@ -19,7 +19,7 @@ from payments_gateway.schedules import SCHEDULES, ensure_schedules
 
 from .factories import make_delivery, make_endpoint
 from .http_receiver import closed_port
-from .ops_helpers import flush_redis, run_check_process, running_cluster, use_redis_broker, wait_for
+from .ops_helpers import SHARED_CACHE_URL, flush_redis, run_check_process, running_cluster, use_redis_broker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anvil]
 
@@ -64,6 +64,34 @@ def test_all_well_with_a_running_cluster_prints_one_ok_line_and_exits_0(scanned,
     assert code == 0, lines
     assert len(lines) == 1 and lines[0].startswith("OK: 1 networks (1 RPC URLs), 1 django-q2 cluster(s) with 1 workers")
     assert f"{len(SCHEDULES)} schedules" in lines[0]
+
+
+def test_on_the_orm_broker_clusters_are_seen_through_a_shared_cache(scanned, settings, monkeypatch):
+    """The ORM broker keeps cluster statistics in Q_CLUSTER["cache"]: a cache every process reads (Redis here)
+    lets the check see the cluster; none running is then an error, not a warning."""
+    from django_q.conf import Conf
+
+    from payments_gateway.operations import probes
+
+    flush_redis(SHARED_CACHE_URL)
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "clusters": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": SHARED_CACHE_URL},
+    }
+    settings.CACHES = caches
+    monkeypatch.setattr(Conf, "CACHE", "clusters")
+    q_cluster = {"name": Conf.CLUSTER_NAME, "workers": 1, "timeout": 30, "retry": 60, "orm": "default",
+                 "cache": "clusters"}  # fmt: skip
+    try:
+        code, lines = check()
+        assert (code, lines) == (2, [NO_CLUSTER.replace("Redis", "the cache 'clusters' (RedisCache)")])
+        with running_cluster(q_cluster, caches=caches):
+            wait_for(lambda: probes.clusters(probes.broker()).workers, "the cluster to report its worker")
+            code, lines = check()
+        assert code == 0, lines
+        assert lines[0].startswith("OK: 1 networks (1 RPC URLs), 1 django-q2 cluster(s) with 1 workers")
+    finally:
+        flush_redis(SHARED_CACHE_URL)
 
 
 def test_no_cluster_running_is_an_error(scanned, redis_broker):
