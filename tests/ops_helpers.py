@@ -48,7 +48,7 @@ def running_cluster(q_cluster: dict, gateway: dict | None = None, caches: dict |
     """A django-q2 cluster (``manage.py qcluster``) on ``q_cluster``'s broker, stopped after the block."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.ops_runner", "qcluster"],
-        env=process_env(gateway, q_cluster, caches), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=process_env(gateway, q_cluster, caches), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     try:
