@@ -221,3 +221,12 @@ def test_a_settings_mistake_is_a_finding_line(settings):
         "ERROR settings payments_gateway.E029: PAYMENTS_GATEWAY['METRICS_TOKEN'] is 5 characters long; use at least "
         "16: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
     ]
+
+
+def test_an_xpub_network_without_an_xpub_is_a_finding(scanned, settings, redis_broker):
+    settings.PAYMENTS_GATEWAY = {**scanned, "XPUB": None}
+    code, lines = check(cluster_line=False)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith(
+        "ERROR scheme anvil: xpub: ImproperlyConfigured: PAYMENTS_GATEWAY['XPUB'] is not set"
+    ), lines
