@@ -224,3 +224,9 @@ def test_health_is_503_naming_a_redis_broker_that_is_not_there(settings, client,
             "broker": {"status": "fail", "error": "Redis broker unreachable (ConnectionError)"},
         },
     }
+
+
+@pytest.mark.django_db
+def test_health_answers_head_for_load_balancers_and_refuses_post(test_gateway, client):
+    assert client.head("/health/").status_code == 503  # the test network was never scanned
+    assert client.post("/health/").status_code == 405

@@ -7,14 +7,14 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from ..conf import gateway_settings
 from ..operations import probes
 
 
 @never_cache
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness in one answer: 200 when the database, the task broker and every network's scanner
     are fine, else 503; the body names each part and what is wrong with a failing one. Any answer at all means
@@ -38,7 +38,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus text format, for ``Authorization: Bearer <METRICS_TOKEN>``. Without a configured token the
     endpoint does not exist (404); a missing or wrong token is a 401 saying what to send."""
