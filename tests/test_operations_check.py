@@ -230,3 +230,19 @@ def test_an_xpub_network_without_an_xpub_is_a_finding(scanned, settings, redis_b
     assert len(lines) == 1 and lines[0].startswith(
         "ERROR scheme anvil: xpub: ImproperlyConfigured: PAYMENTS_GATEWAY['XPUB'] is not set"
     ), lines
+
+
+def test_a_factory_with_other_code_than_this_version_is_a_finding(chain, forwarder_settings, redis_broker):
+    # The dev factory's code with bytes appended after its end: it still computes the same addresses, but it is not
+    # the contract this version ships.
+    ensure_schedules()
+    scan_network("anvil")
+    code = chain.rpc("eth_getCode", [chain.forwarder_factory, "latest"])
+    chain.rpc("anvil_setCode", [chain.forwarder_factory, code + "fe" * 32])
+    status, lines = check(cluster_line=False)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ERROR scheme anvil: PAYMENTS_GATEWAY['NETWORKS']['anvil']['forwarder_factory']: the contract at "
+        f"{chain.forwarder_factory} computes the right deposit addresses, but its code ("
+    ), lines
+    assert "is not this version's ForwarderFactory" in lines[0]
