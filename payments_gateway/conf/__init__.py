@@ -124,16 +124,20 @@ _DURATION_KEYS = {
     "IDEMPOTENCY_KEY_TTL",
 }
 SESSION_TTL_RANGE = (timedelta(minutes=15), timedelta(days=7))
-OLD_ADDRESS_SCAN_RANGE = (timedelta(seconds=1), timedelta(days=1))
-REFUND_LINK_TTL_RANGE = (timedelta(hours=1), timedelta(days=90))
-# (low, high, how to say it, an example) of durations allowed within a range. The operations limits: below the low
-# end every healthy pause would raise an alarm.
+# (low, high, how to say it, why, an example) of durations allowed within a range. The operations limits: below the
+# low end every healthy pause would raise an alarm.
 RANGED_DURATIONS = {
-    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days", "timedelta(days=3)"),
-    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days", "timedelta(days=3)"),
-    "SCANNER_LAG_LIMIT": (timedelta(seconds=30), timedelta(days=1), "between 30 seconds and 1 day",
+    "OLD_ADDRESS_SCAN_INTERVAL": (timedelta(seconds=1), timedelta(days=1), "between 1 second and 1 day",
+                                  ": a payment to an old address must still be found the same day",
+                                  "timedelta(minutes=10)"),
+    "REFUND_LINK_TTL": (timedelta(hours=1), timedelta(days=90), "between 1 hour and 90 days",
+                        ": long enough for a customer to answer an e-mail, short enough that an old link is not a "
+                        "standing way in", "timedelta(days=7)"),
+    "RENEWAL_NOTICE": (timedelta(hours=1), timedelta(days=60), "between 1 hour and 60 days", "", "timedelta(days=3)"),
+    "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days", "", "timedelta(days=3)"),
+    "SCANNER_LAG_LIMIT": (timedelta(seconds=30), timedelta(days=1), "between 30 seconds and 1 day", "",
                           "timedelta(minutes=5)"),
-    "DELIVERY_DELAY_LIMIT": (timedelta(minutes=1), timedelta(days=1), "between 1 minute and 1 day",
+    "DELIVERY_DELAY_LIMIT": (timedelta(minutes=1), timedelta(days=1), "between 1 minute and 1 day", "",
                              "timedelta(minutes=10)"),
 }  # fmt: skip
 AFTER_GRACE_CHOICES = ("canceled", "unpaid")
@@ -230,24 +234,6 @@ class GatewaySettings:
                     "retries would be processed twice. Use e.g. timedelta(days=30)."
                 )
             return retention
-        if attr == "OLD_ADDRESS_SCAN_INTERVAL":
-            interval = duration(value, key)
-            low, high = OLD_ADDRESS_SCAN_RANGE
-            if not low <= interval <= high:
-                raise ImproperlyConfigured(
-                    f"{key} must be between 1 second and 1 day, not {interval}: a payment to an old address must "
-                    "still be found the same day. Use e.g. timedelta(minutes=10)."
-                )
-            return interval
-        if attr == "REFUND_LINK_TTL":
-            ttl = duration(value, key)
-            low, high = REFUND_LINK_TTL_RANGE
-            if not low <= ttl <= high:
-                raise ImproperlyConfigured(
-                    f"{key} must be between 1 hour and 90 days, not {ttl}: long enough for a customer to answer "
-                    "an e-mail, short enough that an old link is not a standing way in. Use e.g. timedelta(days=7)."
-                )
-            return ttl
         if attr == "RATE_LIMIT_CACHE":
             if not isinstance(value, str) or value not in settings.CACHES:
                 known = ", ".join(map(repr, settings.CACHES)) or "none"
@@ -299,9 +285,9 @@ class GatewaySettings:
         if attr == "CHECKOUT_BRANDING":
             return parse_branding(value, key)
         if attr in RANGED_DURATIONS:
-            low, high, allowed, example = RANGED_DURATIONS[attr]
+            low, high, allowed, why, example = RANGED_DURATIONS[attr]
             if not low <= (period := duration(value, key)) <= high:
-                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}; e.g. {example}.")
+                raise ImproperlyConfigured(f"{key} must be {allowed}, not {period}{why}; e.g. {example}.")
             return period
         if attr == "SUBSCRIPTION_AFTER_GRACE":
             if value not in AFTER_GRACE_CHOICES:
