@@ -101,7 +101,8 @@ def test_no_cluster_running_is_an_error(scanned, redis_broker):
 
 
 def test_wrong_chain_id_and_an_unreachable_url_each_get_their_line(chain, settings, redis_broker):
-    dead = f"http://127.0.0.1:{closed_port()}"
+    port = closed_port()
+    dead = f"http://127.0.0.1:{port}/v3/secret-api-key"  # a provider's key in the path is never printed
     settings.PAYMENTS_GATEWAY = {
         **settings.PAYMENTS_GATEWAY,
         "NETWORKS": {
@@ -113,11 +114,13 @@ def test_wrong_chain_id_and_an_unreachable_url_each_get_their_line(chain, settin
     scan_network("anvil")
     code, lines = check(cluster_line=False)
     assert code == 2
-    port = chain.rpc_url.rsplit(":", 1)[1].strip("/")
-    assert f"ERROR rpc base http://127.0.0.1:{port}: chain id 31337, expected 8453" in lines
+    anvil_port = chain.rpc_url.rsplit(":", 1)[1].strip("/")
+    assert f"ERROR rpc base http://127.0.0.1:{anvil_port}: chain id 31337, expected 8453" in lines
     assert "ERROR scheme base: not checked: no RPC URL of the network answers with its chain id" in lines
-    unreachable = [line for line in lines if line.startswith(f"ERROR rpc anvil {dead}: unreachable: connection error")]
+    unreachable = [line for line in lines if line.startswith(f"ERROR rpc anvil http://127.0.0.1:{port}/…: unreachable")]
     assert len(unreachable) == 1, lines
+    assert "connection error" in unreachable[0]
+    assert "secret-api-key" not in "\n".join(lines)
     # anvil's second URL answers: its scheme and scanner were checked and are fine.
     assert not [line for line in lines if line.startswith(("ERROR scheme anvil", "ERROR scanner anvil"))]
 

@@ -109,7 +109,7 @@ def _network(report: Report, config: NetworkConfig) -> int | None:
         try:
             chain_id = client.probe_chain_id(url)
         except RPCError as exc:
-            report.add(ERROR, "rpc", subject, f"unreachable: {exc}")
+            report.add(ERROR, "rpc", subject, f"unreachable: {_without_path(str(exc), url)}")
             continue
         if chain_id != config.chain_id:
             report.add(ERROR, "rpc", subject, f"chain id {chain_id}, expected {config.chain_id}")
@@ -201,3 +201,13 @@ def _deliveries(report: Report, now: datetime, heads: dict[str, int]) -> None:
             f"{backlog.count} webhook deliveries due and not attempted, the oldest for {waited} s (limit "
             f"DELIVERY_DELAY_LIMIT {int(limit.total_seconds())} s): is a django-q2 cluster running?",
         )  # fmt: skip
+
+
+def _without_path(text: str, url: str) -> str:
+    """``text`` (an HTTP library's error, which quotes the URL's path) without ``url``'s path and query, where
+    providers put API keys."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    secret = parts.path + (f"?{parts.query}" if parts.query else "")
+    return text.replace(secret, "/…") if secret.strip("/") else text
