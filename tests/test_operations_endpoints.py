@@ -3,7 +3,11 @@ scraped over HTTP and parsed with prometheus-client's own parser: the figures fo
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -230,3 +234,29 @@ def test_health_is_503_naming_a_redis_broker_that_is_not_there(settings, client,
 def test_health_answers_head_for_load_balancers_and_refuses_post(test_gateway, client):
     assert client.head("/health/").status_code == 503  # the test network was never scanned
     assert client.post("/health/").status_code == 405
+
+
+def test_health_is_503_naming_a_database_that_is_not_there():
+    """A web process whose database is down (a closed port) still answers: 503, the database (and the ORM broker,
+    which lives in it) failing, no traceback and no connection details."""
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/nowhere",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    server = subprocess.Popen([sys.executable, "-m", "tests.ops_runner", "serve"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        base = server.stdout.readline().strip()
+        response = requests.get(f"{base}/health/", timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {
+            "database": {"status": "fail", "error": "unreachable (OperationalError)"},
+            "broker": {"status": "fail", "error": "ORM broker (database 'default') unreachable (OperationalError)"},
+            "scanners": {"status": "fail", "error": "unknown: the database is unreachable"},
+        },
+    }
