@@ -6,7 +6,11 @@ without a running cluster, and a Redis that is not there."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -249,3 +253,18 @@ def test_a_factory_with_other_code_than_this_version_is_a_finding(chain, forward
         f"{chain.forwarder_factory} computes the right deposit addresses, but its code ("
     ), lines
     assert "is not this version's ForwarderFactory" in lines[0]
+
+
+def test_a_database_never_migrated_is_one_finding_not_a_traceback(tmp_path):
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    done = subprocess.run([sys.executable, "-m", "tests.ops_runner", "check"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    assert (
+        "ERROR database default: OperationalError: no such table: django_q_schedule: has `manage.py migrate` run?"
+        in (done.stdout.splitlines())
+    )

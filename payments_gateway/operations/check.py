@@ -83,11 +83,11 @@ def run_check(schedules: list[str], now: datetime | None = None) -> Report:
     if problem := probes.database_problem():
         report.add(ERROR, "database", "default", f"unreachable: {problem}")
         return report  # schedules, scanners and deliveries are read from it
-    for part, look in (("schedule", _schedules), ("scanner", _scanners), ("deliveries", _deliveries)):
-        try:
+    try:
+        for look in (_schedules, _scanners, _deliveries):
             look(report, now, heads)
-        except DatabaseError as exc:  # e.g. tables missing: migrate was not run
-            report.add(ERROR, part, "-", f"could not be read from the database: {type(exc).__name__}: {exc}")
+    except DatabaseError as exc:  # tables missing: migrate was not run
+        report.add(ERROR, "database", "default", f"{type(exc).__name__}: {exc}: has `manage.py migrate` run?")
     return report
 
 
