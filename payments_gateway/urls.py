@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import checkout, choose, layout, refunds, subscriptions
+from .views import checkout, choose, layout, operations, refunds, subscriptions
 from .webhooks.incoming.views import receive_webhook
 
 app_name = "payments_gateway"
@@ -23,4 +23,6 @@ urlpatterns: list = [
     path("subscriptions/<str:token>/cancel", subscriptions.cancel, name="subscription-cancel"),
     path("refund/<str:token>/", refunds.refund_claim, name="refund-claim"),
     path("webhooks/<str:source>/", receive_webhook, name="webhook-receive"),
+    path("health/", operations.health, name="health"),
+    path("metrics", operations.metrics, name="metrics"),
 ]

@@ -6,6 +6,7 @@ app is installed because its tests run here too (tests/test_shop*.py).
 """
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -104,6 +105,12 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "orm": "default",
 }
+
+# A process a test starts (tests/ops_runner.py) may run on another broker, e.g. Redis: django-q2 reads Q_CLUSTER once.
+if os.environ.get("PAYMENTS_GATEWAY_TEST_Q_CLUSTER"):
+    Q_CLUSTER = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"])
+if os.environ.get("PAYMENTS_GATEWAY_TEST_CACHES"):
+    CACHES = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_CACHES"])
 
 # The library's defaults, but for what every test needs: an xpub (the public "abandon ×11 about" test mnemonic's),
 # one network named "anvil" that nothing listens on (chain tests point it at their anvil with the ``anvil_settings``

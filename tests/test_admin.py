@@ -20,6 +20,7 @@ from payments_gateway.models import (
     DepositAddress,
     Event,
     Order,
+    RpcErrorCount,
     ScannedBlock,
     Transfer,
     WebhookAttempt,
@@ -71,6 +72,7 @@ def world():
     ChainCursor.objects.create(network="anvil", block_number=7, head_block=9)
     make_sweep(address, status="confirmed", amount=24_000_000, block_number=8, gas_used=50_000)
     ScannedBlock.objects.create(network="anvil", number=7, hash="0x" + "01" * 32, parent_hash="0x" + "00" * 32)
+    RpcErrorCount.objects.create(network="anvil", url="http://127.0.0.1:1", kind="connection", count=2)
     event = make_event(data={"uuid": str(session.uuid)}, session=session)
     delivery = make_delivery(event, make_endpoint("https://merchant.example/hooks"), attempts=1, last_status_code=500)
     make_attempt(delivery, status_code=500, response_excerpt="oops")

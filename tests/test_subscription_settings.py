@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.checks import run_checks
-from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from payments_gateway.checks import CHECK_IDS
 from payments_gateway.conf import DEFAULTS, gateway_settings
 
-from .factories import TEST_NETWORK, TEST_XPUB
+from .settings_cases import assert_named_mistake, config
 
 SUBSCRIPTION_KEYS = ["RENEWAL_NOTICE", "SUBSCRIPTION_GRACE", "SUBSCRIPTION_AFTER_GRACE", "SUBSCRIPTION_REMINDERS",
                      "PUBLIC_URL"]  # fmt: skip
@@ -47,13 +45,10 @@ MISTAKES = {
 }
 
 
-def config(**changes):
-    return {"XPUB": TEST_XPUB, "NETWORKS": {"test": TEST_NETWORK}} | changes
-
-
 def test_the_subscription_keys_follow_refund_link_ttl_with_the_next_ids():
     keys = list(DEFAULTS)
-    assert keys[keys.index("REFUND_LINK_TTL") + 1 :] == SUBSCRIPTION_KEYS
+    start = keys.index("REFUND_LINK_TTL") + 1
+    assert keys[start : start + len(SUBSCRIPTION_KEYS)] == SUBSCRIPTION_KEYS
     assert [CHECK_IDS[key] for key in ["REFUND_LINK_TTL", *SUBSCRIPTION_KEYS]] == [
         f"payments_gateway.E0{n}" for n in range(23, 29)
     ]
@@ -62,12 +57,7 @@ def test_the_subscription_keys_follow_refund_link_ttl_with_the_next_ids():
 @pytest.mark.parametrize("case", MISTAKES)
 def test_a_subscription_setting_mistake_is_named_when_read_and_in_check(case):
     changes, message, check_id = MISTAKES[case]
-    with override_settings(PAYMENTS_GATEWAY=config(**changes)):
-        with pytest.raises(ImproperlyConfigured) as raised:
-            gateway_settings.check_all()
-        found = [(m.id, m.msg) for m in run_checks(tags=["payments_gateway"]) if m.is_serious()]
-    assert message in str(raised.value)
-    assert found == [(f"payments_gateway.{check_id}", str(raised.value))]
+    assert_named_mistake(changes, message, check_id)
 
 
 def test_good_subscription_settings_are_read_as_given():

@@ -2,29 +2,20 @@
 each) open one session per subscription and period, and send one reminder each."""
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from payments_gateway.models import CheckoutSession, Event, Subscription, SubscriptionPeriod
 from payments_gateway.services.subscriptions import create_subscription_session
 
 from .factories import make_payment
+from .processes import process_env
 
 START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 SUBSCRIPTIONS = 30
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,8 +28,7 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
         make_payment(session, now=START)
     due = Subscription.objects.first().current_period_end - timedelta(days=3)
 
-    env = os.environ | {"DATABASE_URL": database_url(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                        "PAYMENTS_GATEWAY_TEST_OVERRIDE": json.dumps(subscription_gateway)}  # fmt: skip
+    env = process_env(subscription_gateway)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.renewal_worker", due.isoformat()],

@@ -4,7 +4,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from ..models import AddressCounter, ChainCursor, DepositAddress, ScannedBlock, Transfer
+from ..models import AddressCounter, ChainCursor, DepositAddress, RpcErrorCount, ScannedBlock, Transfer
 from .base import ReadOnlyAdmin
 
 
@@ -102,3 +102,11 @@ class ScannedBlockAdmin(ReadOnlyAdmin):
     list_display = ["network", "number", "hash", "parent_hash"]
     list_filter = ["network"]
     search_fields = ["hash"]
+
+
+@admin.register(RpcErrorCount)
+class RpcErrorCountAdmin(ReadOnlyAdmin):
+    """Each RPC URL's failures by kind, as ``/metrics`` reports them (counted by every process)."""
+
+    list_display = ["network", "url", "kind", "count", "last_at", "last_error"]
+    list_filter = ["network", "kind"]

@@ -9,7 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ..models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models import Event, SignatureFormat, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..models.outgoing import EVENT_TYPES
 from ..webhooks.outgoing import delivery as delivery_service
 from ..webhooks.outgoing import signing, ssrf
@@ -29,8 +29,8 @@ class WarnsOfDisabledEndpoints(admin.ModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(WarnsOfDisabledEndpoints):
-    list_display = ["url", "description", "active", "disabled_reason", "failing_since", "created"]
-    list_filter = ["active"]
+    list_display = ["url", "description", "signature_format", "active", "disabled_reason", "failing_since", "created"]
+    list_filter = ["active", "signature_format"]
     search_fields = ["url", "uuid", "description"]
     readonly_fields = ["uuid", "disabled_reason", "disabled_at", "failing_since", "created", "all_deliveries"]
     actions = ["rotate_secret", "send_test_event", "enable"]
@@ -150,10 +150,20 @@ class WebhookEndpointForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every event type.",
     )
+    signature_format = forms.ChoiceField(
+        choices=SignatureFormat.choices,
+        initial=SignatureFormat.STANDARD_WEBHOOKS,
+        required=False,
+        help_text="Standard Webhooks unless the receiver was written for hex HMAC-SHA256 signatures "
+        "(X-Webhook-Signature-256: sha256=...). Those are signed with the current secret only, also while it rotates.",
+    )
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["url", "description", "enabled_events", "active"]
+        fields = ["url", "description", "enabled_events", "signature_format", "active"]
+
+    def clean_signature_format(self):
+        return self.cleaned_data.get("signature_format") or SignatureFormat.STANDARD_WEBHOOKS
 
     def clean_url(self):
         url = self.cleaned_data["url"]

@@ -24,6 +24,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "url",
             "description",
             "enabled_events",
+            "signature_format",
             "active",
             "disabled_reason",
             "disabled_at",

@@ -29,6 +29,7 @@ from typing import Any
 import requests
 
 from ..conf import NetworkConfig
+from . import rpc_errors
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,13 @@ class RPCResponseError(RPCError):
 
 
 class _Failover(Exception):
-    """This URL failed in a way that another URL may not: back off and try the next one."""
+    """This URL failed in a way that another URL may not: back off and try the next one. ``kind`` is how it
+    failed (one of :data:`.rpc_errors.KINDS`), counted per URL in the database."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *, kind: str = "malformed") -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 @dataclass
@@ -120,6 +123,7 @@ def reset_backoff() -> None:
     with _lock:
         _states.clear()
         _verified.clear()
+    rpc_errors.forget()
 
 
 class RPCClient:
@@ -154,6 +158,17 @@ class RPCClient:
         self.call("eth_chainId")
         return self._last_url
 
+    def probe_chain_id(self, url: str) -> int:
+        """The chain id ``url`` answers, asked now, outside failover and backoff (``payments_gateway_check``
+        looks at every URL); :class:`RPCUnavailable` saying why when it gives no usable answer."""
+        try:
+            (raw,) = self._post(url, [("eth_chainId", [])])
+            return int(raw, 16)
+        except _Failover as exc:
+            raise RPCUnavailable(str(exc)) from None
+        except (TypeError, ValueError):
+            raise RPCUnavailable("eth_chainId did not answer a hex number") from None
+
     # -- internals -----------------------------------------------------------------------------------------
 
     def _send(self, calls: list[tuple[str, Sequence[Any]]]) -> list[Any]:
@@ -161,6 +176,7 @@ class RPCClient:
             return []
         reasons: list[str] = []
         mismatches: list[ChainIdMismatch] = []
+        rpc_errors.flush()  # counts kept while a transaction was open
         now = time.monotonic()
         urls = list(self.network.rpc_urls)
         # URLs not backing off first (in configured order); the rest only if every URL is backing off
@@ -180,12 +196,14 @@ class RPCClient:
             except ChainIdMismatch as exc:
                 logger.error("%s", exc)
                 self._fail(url, str(exc), CHAIN_ID_BACKOFF)
+                rpc_errors.record(self.network.name, url, "chain_id", str(exc))
                 mismatches.append(exc)
                 reasons.append(f"{url}: {exc}")
                 continue
             except _Failover as exc:
                 logger.warning("RPC %s for network %r failed: %s; trying the next URL", url, self.network.name, exc)
                 self._fail(url, str(exc), exc.retry_after)
+                rpc_errors.record(self.network.name, url, exc.kind, str(exc))
                 reasons.append(f"{url}: {exc}")
                 continue
             self._ok(url)
@@ -203,7 +221,7 @@ class RPCClient:
         try:
             actual = int(raw, 16)
         except (TypeError, ValueError):
-            raise _Failover(f"eth_chainId answered {raw!r}, not a hex number")
+            raise _Failover(f"eth_chainId answered {raw!r}, not a hex number", kind="malformed")
         if actual != expected:
             raise ChainIdMismatch(url, expected, actual)
         with _lock:
@@ -215,7 +233,9 @@ class RPCClient:
             for method, params in calls
         ]
         if not url.startswith(("http://", "https://")):
-            raise _Failover("only http(s) RPC URLs are supported by the scanner; add an http(s) URL to rpc_urls")
+            raise _Failover(
+                "only http(s) RPC URLs are supported by the scanner; add an http(s) URL to rpc_urls", kind="connection"
+            )
         self.calls += len(payload)
         self.requests += 1
         call_counts[self.network.name] += len(payload)
@@ -223,13 +243,14 @@ class RPCClient:
         try:
             response = self.session.post(url, json=payload, timeout=self.timeout)
         except requests.Timeout:
-            raise _Failover(f"timed out after {self.timeout:g} s")
+            raise _Failover(f"timed out after {self.timeout:g} s", kind="timeout")
         except requests.RequestException as exc:
-            raise _Failover(f"connection error: {type(exc).__name__}: {exc}")
+            raise _Failover(f"connection error: {type(exc).__name__}: {exc}", kind="connection")
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Failover(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise _Failover(f"HTTP {response.status_code}", retry_after, kind="http")
         if response.status_code != 200:
-            raise _Failover(f"HTTP {response.status_code}: {response.text[:200]!r}")
+            raise _Failover(f"HTTP {response.status_code}: {response.text[:200]!r}", kind="http")
         try:
             body = response.json()
         except ValueError:
@@ -249,7 +270,7 @@ class RPCClient:
                 code = error.get("code") if isinstance(error, dict) else None
                 message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
                 if code in THROTTLE_CODES or "rate limit" in message.lower():
-                    raise _Failover(f"throttled: {message} (code {code})")
+                    raise _Failover(f"throttled: {message} (code {code})", kind="throttled")
                 raise RPCResponseError(url, request["method"], error)
             results.append(item["result"])
         return results

@@ -106,6 +106,15 @@ DEFAULTS: dict[str, Any] = {
     "SUBSCRIPTION_REMINDERS": True,
     # The absolute URL this app's pages are served at (e.g. "https://shop.example"), for links in e-mails.
     "PUBLIC_URL": None,
+    # The bearer token a Prometheus server sends to scrape /metrics (``Authorization: Bearer <token>``); None: the
+    # endpoint answers 404, as if it did not exist (payments_gateway/operations/).
+    "METRICS_TOKEN": None,
+    # A network whose scanner is further behind the chain than this is unhealthy (/health/ answers 503,
+    # payments_gateway_check reports it): blocks behind x block_time, plus the time since its last scan.
+    "SCANNER_LAG_LIMIT": timedelta(minutes=5),
+    # A webhook delivery due for longer than this and still not attempted is a backlog (/health/ stays 200: the
+    # merchant's endpoint is not ours; payments_gateway_check reports it, /metrics counts it per endpoint).
+    "DELIVERY_DELAY_LIMIT": timedelta(minutes=10),
 }
 
 _DURATION_KEYS = {
@@ -137,8 +146,22 @@ BOUNDED_DURATIONS = {
         "; e.g. timedelta(days=3).",
     ),
     "SUBSCRIPTION_GRACE": (timedelta(0), timedelta(days=90), "between 0 and 90 days", "; e.g. timedelta(days=3)."),
+    # The operations limits: below the low end every healthy pause would raise an alarm.
+    "SCANNER_LAG_LIMIT": (
+        timedelta(seconds=30),
+        timedelta(days=1),
+        "between 30 seconds and 1 day",
+        "; e.g. timedelta(minutes=5).",
+    ),
+    "DELIVERY_DELAY_LIMIT": (
+        timedelta(minutes=1),
+        timedelta(days=1),
+        "between 1 minute and 1 day",
+        "; e.g. timedelta(minutes=10).",
+    ),
 }
 AFTER_GRACE_CHOICES = ("canceled", "unpaid")
+METRICS_TOKEN_MIN_LENGTH = 16
 
 _T = TypeVar("_T")
 _caches: list[Callable[[], None]] = []
@@ -289,6 +312,8 @@ class GatewaySettings:
             return value
         if attr == "PUBLIC_URL":
             return public_url(value, key)
+        if attr == "METRICS_TOKEN":
+            return metrics_token(value, key)
         return value  # pragma: no cover - every key is handled above
 
 
@@ -328,6 +353,27 @@ def validate_xpub(value: Any) -> str:
     if node.Depth().ToInt() != 3 or not node.Index().IsHardened():
         raise ImproperlyConfigured(
             f"{key} is an extended public key at depth {node.Depth().ToInt()}, not an account key: {fix}."
+        )
+    return value
+
+
+def metrics_token(value: Any, key: str) -> str | None:
+    """None (``/metrics`` off), or a token of at least 16 visible ASCII characters: it travels in an HTTP header
+    and guards what the gateway holds, so a short or guessable one is refused."""
+    if value is None:
+        return None
+    fix = "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+    if not isinstance(value, str):
+        raise ImproperlyConfigured(
+            f"{key} must be a string (or None to turn /metrics off), not {type(value).__name__}."
+        )
+    if not re.fullmatch(r"[\x21-\x7e]+", value):
+        raise ImproperlyConfigured(
+            f"{key} must be visible ASCII characters without spaces (it is sent in the Authorization header): {fix}."
+        )
+    if len(value) < METRICS_TOKEN_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"{key} is {len(value)} characters long; use at least {METRICS_TOKEN_MIN_LENGTH}: {fix}."
         )
     return value
 

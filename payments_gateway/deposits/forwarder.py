@@ -69,6 +69,8 @@ def forwarder_findings(network: NetworkConfig) -> list[str]:
     client = client_for(network)
     try:
         verify_factory(client, network, network.forwarder_factory or "", network.treasury or "", cached=False)
+        if other := other_code_message(client, network):
+            findings.append(other)
     except ForwarderMismatch as exc:
         findings.append(str(exc))
     except RPCError as exc:
@@ -86,6 +88,26 @@ def forwarder_findings(network: NetworkConfig) -> list[str]:
     if low := relayer_low_message(network, relayer.address, balance):
         findings.append(low)
     return findings
+
+
+def other_code_message(client: RPCClient, network: NetworkConfig) -> str | None:
+    """A sentence when the factory's runtime code differs from this version's compiled ``ForwarderFactory`` (it
+    predicts the right addresses, but is not the audited contract: a look is due before sweeping with it)."""
+    from eth_utils import keccak
+
+    from ..chain.contracts import load_artifact
+
+    expected = bytes.fromhex(load_artifact("ForwarderFactory")["deployedBytecode"].removeprefix("0x"))
+    code = client.call("eth_getCode", [network.forwarder_factory, "latest"])
+    found = bytes.fromhex(str(code).removeprefix("0x"))
+    if keccak(found) == keccak(expected):
+        return None
+    key = key_of("NETWORKS", network.name, "forwarder_factory")
+    return (
+        f"{key}: the contract at {network.forwarder_factory} computes the right deposit addresses, but its code "
+        f"({len(found)} bytes) is not this version's ForwarderFactory ({len(expected)} bytes): make sure it is the "
+        f"contract you meant, or {FIX_FACTORY.format(network=network.name, key=key)}"
+    )
 
 
 def relayer_low_message(network: NetworkConfig, relayer: str, balance: int, needed: int = 0) -> str | None:

@@ -5,6 +5,7 @@ from .chain import (
     AddressCounter,
     ChainCursor,
     DepositAddress,
+    RpcErrorCount,
     ScannedBlock,
     Transfer,
     TransferKind,
@@ -15,7 +16,7 @@ from .chain import (
 )
 from .checkout import CheckoutSession, Customer, Order, OrderStatus, PaymentStatus, SessionStatus, SessionType
 from .incoming import WebhookEvent, WebhookEventStatus, WebhookRequest
-from .outgoing import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .outgoing import DeliveryState, Event, SignatureFormat, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .refunds import Refund, RefundStatus
 from .subscriptions import (
     CancellationReason,
@@ -44,8 +45,10 @@ __all__ = [
     "PaymentStatus",
     "Refund",
     "RefundStatus",
+    "RpcErrorCount",
     "SessionStatus",
     "SessionType",
+    "SignatureFormat",
     "Subscription",
     "SubscriptionInterval",
     "SubscriptionPeriod",

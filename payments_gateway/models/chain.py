@@ -232,3 +232,23 @@ class ScannedBlock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.network} #{self.number} {self.hash[:10]}…"
+
+
+class RpcErrorCount(models.Model):
+    """Failures of one RPC URL of a network, by kind, counted by every process that used it (the failover in
+    ``chain/rpc.py`` records them; ``/metrics`` reports them as ``payments_gateway_rpc_errors_total``)."""
+
+    network = models.CharField(max_length=40)
+    url = models.CharField(max_length=2000)
+    kind = models.CharField(max_length=20, help_text="timeout, connection, http, throttled, malformed or chain_id.")
+    count = models.PositiveBigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["network", "url", "kind"]
+        verbose_name = "RPC error count"
+        constraints = [models.UniqueConstraint(fields=["network", "url", "kind"], name="pg_rpc_error_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.network} {self.url} {self.kind}: {self.count}"

@@ -70,6 +70,13 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+class SignatureFormat(models.TextChoices):
+    """How deliveries to an endpoint are signed (``webhooks/outgoing/signing.py``)."""
+
+    STANDARD_WEBHOOKS = "standard-webhooks", "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)"
+    HMAC_SHA256 = "hmac-sha256", "HMAC-SHA256 hex (X-Webhook-Signature-256: sha256=..., X-Webhook-Timestamp)"
+
+
 class WebhookEndpoint(models.Model):
     """A merchant URL that receives signed events."""
 
@@ -80,6 +87,12 @@ class WebhookEndpoint(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True)
     previous_secret_expires = models.DateTimeField(null=True, blank=True)
     enabled_events = models.JSONField(default=list, blank=True, help_text='Event types; ["*"] or empty: all.')
+    signature_format = models.CharField(
+        max_length=20,
+        choices=SignatureFormat.choices,
+        default=SignatureFormat.STANDARD_WEBHOOKS,
+        help_text="How requests are signed: Standard Webhooks, or a hex HMAC-SHA256 of timestamp.body.",
+    )
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
     failing_since = models.DateTimeField(

@@ -50,6 +50,8 @@ class ForwarderOverview:
     relayer_low: str = ""
     treasury_balances: list[tuple[str, str]] = field(default_factory=list)  # (asset, amount)
     unswept: list[tuple[str, str, int]] = field(default_factory=list)  # (asset, amount, addresses holding it)
+    unswept_units: dict[str, int] = field(default_factory=dict)  # asset → base units waiting at deposit addresses
+    relayer_units: int | None = None  # wei
     pending_sweeps: int = 0
     error: str = ""
 
@@ -105,6 +107,7 @@ def forwarder_overview(network: str) -> ForwarderOverview:
             overview.unswept.append(
                 (asset.symbol, format_units(sum(amounts), asset.decimals), sum(1 for a in amounts if a))
             )
+            overview.unswept_units[asset.symbol] = sum(amounts)
         _relayer(overview, config)
     except (RPCError, MulticallError) as exc:
         overview.error = f"the chain could not be read: {exc}"
@@ -119,6 +122,7 @@ def _relayer(overview: ForwarderOverview, config: NetworkConfig) -> None:
         return
     balance = int(client_for(config).call("eth_getBalance", [relayer.address, "latest"]), 16)
     overview.relayer, overview.relayer_balance = relayer.address, _shown(balance, config.native)
+    overview.relayer_units = balance
     overview.relayer_low = relayer_low_message(config, relayer.address, balance) or ""
 
 

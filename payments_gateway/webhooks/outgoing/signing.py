@@ -1,9 +1,17 @@
-"""Standard Webhooks 1.0 signatures (https://www.standardwebhooks.com/).
+"""Signatures of outgoing webhooks, in the format each endpoint chose (``WebhookEndpoint.signature_format``).
 
-Each request carries ``webhook-id`` (the event id, the same on every retry), ``webhook-timestamp`` (Unix seconds
-of this attempt) and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. While a secret
-rotates, the signature header holds one ``v1,...`` per valid secret, space-separated, so a receiver that still
-has the old secret and one that already has the new one both verify.
+**Standard Webhooks 1.0** (https://www.standardwebhooks.com/, the default): each request carries ``webhook-id``
+(the event id, the same on every retry), ``webhook-timestamp`` (Unix seconds of this attempt) and
+``webhook-signature``: ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``. While a secret rotates, the signature
+header holds one ``v1,...`` per valid secret, space-separated, so a receiver that still has the old secret and one
+that already has the new one both verify.
+
+**hmac-sha256**, for receivers written for gateways that sign this way: ``X-Webhook-Signature-256:
+sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` keyed with the secret string as given (``whsec_...``, UTF-8:
+what such a receiver naturally passes to ``hmac.new``), ``X-Webhook-Timestamp`` (Unix seconds) and ``X-Webhook-Id``
+(the event id, the same on every retry). The header holds one signature, so while a secret rotates requests are
+signed with the **current** secret only: the receiver must accept the old and the new secret until it has switched
+(the overlap, ``WEBHOOK_SECRET_ROTATION_OVERLAP``, only matters for Standard Webhooks endpoints).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 SECRET_PREFIX = "whsec_"
+#: ``WebhookEndpoint.signature_format`` of the hex HMAC format (the default is ``"standard-webhooks"``).
+HMAC_SHA256 = "hmac-sha256"
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -28,18 +38,30 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def signed_headers(endpoint, msg_id: str, body: bytes, *, now: datetime | None = None) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt to ``endpoint`` (both signatures while rotating).
+    """The signature headers for one attempt to ``endpoint``, in its ``signature_format``: the three Standard
+    Webhooks headers (both signatures while rotating), or the hmac-sha256 ones (the current secret only).
 
     ``now`` decides whether the previous secret is still valid. The signed timestamp is always the wall clock:
     receivers compare it with their own clock, so it must be the real time of sending.
     """
     timestamp = int(time.time())
+    if endpoint.signature_format == HMAC_SHA256:
+        return {
+            "X-Webhook-Id": msg_id,
+            "X-Webhook-Timestamp": str(timestamp),
+            "X-Webhook-Signature-256": "sha256=" + sign_hex(endpoint.secret, timestamp, body),
+        }
     signatures = [sign(s, msg_id, timestamp, body) for s in valid_secrets(endpoint, now=now)]
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(signatures),
     }
+
+
+def sign_hex(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``"<timestamp>.<body>"`` keyed with ``secret`` as UTF-8 (the hmac-sha256 format)."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def valid_secrets(endpoint, *, now: datetime | None = None) -> list[str]:
