@@ -17,7 +17,7 @@ from ..services.payments import expire_if_due, expire_session
 from ..services.sessions import create_session
 from ..services.subscriptions import create_subscription_session
 from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
-from .auth import APIKeyAuthentication, HasAPIKey
+from .auth import APIKeyAuthentication, HasScope
 from .errors import exception_handler
 from .idempotency import HEADER, idempotent
 from .parsers import SafeJSONParser
@@ -48,10 +48,12 @@ class ServiceUnavailable(exceptions.APIException):
 
 
 class GatewayAPIMixin(APIView):
-    """API key auth and JSON errors on every API view, without touching the project's REST_FRAMEWORK setting."""
+    """API key auth, scopes and JSON errors on every API view, without touching the project's REST_FRAMEWORK
+    setting. Each view names the scope its POSTs need (``write_scope``); GETs need ``read``."""
 
     authentication_classes = [APIKeyAuthentication]
-    permission_classes = [HasAPIKey]
+    permission_classes = [HasScope]
+    write_scope: str
     parser_classes = [SafeJSONParser]
 
     def get_exception_handler(self):
@@ -77,6 +79,7 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
 
     serializer_class = SessionSerializer
     lookup_field = "uuid"
+    write_scope = "sessions:write"
     queryset = CheckoutSession.objects.select_related("order", "customer", "deposit_address")
 
     def get_object(self):
@@ -119,6 +122,8 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
 class TransactionStatusView(GatewayAPIMixin, APIView):
     """Where a session's payment stands: statuses, amounts, and each transfer with its confirmations."""
 
+    write_scope = "read"  # GET only
+
     @extend_schema(summary="Payment status of a checkout session", responses={200: TransactionStatusSerializer,
                    **ERRORS})  # fmt: skip
     def get(self, request, uuid):
@@ -153,6 +158,7 @@ class CustomerViewSet(
 
     serializer_class = CustomerSerializer
     lookup_field = "uuid"
+    write_scope = "sessions:write"  # customers are made for checkouts (and by them)
     queryset = Customer.objects.order_by("-created", "-pk")
     pagination_class = CustomerPagination
 

@@ -86,6 +86,7 @@ class SubscriptionViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.Retriev
 
     serializer_class = SubscriptionSerializer
     lookup_field = "uuid"
+    write_scope = "subscriptions:write"
     pagination_class = SubscriptionPagination
 
     def get_queryset(self):
