@@ -359,7 +359,8 @@ def test_the_session_carries_its_qr_code_for_a_merchants_own_screen(api):
     import base64
     import subprocess
 
-    data = post(api, "/api/v1/sessions/", BODY).json()
+    assert post(api, "/api/v1/sessions/", BODY | {"reference": "no-qr"}).json()["qr_code"] is None  # not asked for
+    data = post(api, "/api/v1/sessions/?include=qr_code", BODY).json()
     prefix = "data:image/png;base64,"
     assert data["qr_code"].startswith(prefix)
     png = base64.b64decode(data["qr_code"][len(prefix) :])

@@ -34,6 +34,13 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Same key + same body → the same response; a different body → 400; while running → 409.",
 )
+INCLUDE_PARAMETER = OpenApiParameter(
+    "include",
+    str,
+    enum=["qr_code"],
+    description="`qr_code`: also draw the session's QR code (`qr_code`, a PNG data URI); without it, null.",
+)
+INCLUDABLE = ("qr_code",)
 AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <API key>'."
 ERRORS = {
     400: OpenApiResponse(description="Invalid request: `error.fields` names each bad field."),
@@ -70,9 +77,13 @@ class GatewayAPIMixin(APIView):
         summary="Create a checkout session",
         request=SessionCreateSerializer,
         responses={201: SessionSerializer, **ERRORS, 409: OpenApiResponse(description="Idempotency-Key in use.")},
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, INCLUDE_PARAMETER],
     ),
-    retrieve=extend_schema(summary="Retrieve a checkout session", responses={200: SessionSerializer, **ERRORS}),
+    retrieve=extend_schema(
+        summary="Retrieve a checkout session",
+        responses={200: SessionSerializer, **ERRORS},
+        parameters=[INCLUDE_PARAMETER],
+    ),
 )
 class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Checkout sessions. A read expires a session whose time is up, so no caller sees a stale open one."""
@@ -85,8 +96,22 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
     def get_object(self):
         return expire_if_due(super().get_object())
 
+    def get_serializer_context(self):
+        return super().get_serializer_context() | {"include": self._include()}
+
+    def _include(self) -> set[str]:
+        """``?include=qr_code`` (comma-separated, repeatable); anything else is a 400 naming what is known."""
+        names = {n.strip() for v in self.request.query_params.getlist("include") for n in v.split(",") if n.strip()}
+        unknown = sorted(names - set(INCLUDABLE))
+        if unknown:
+            raise exceptions.ValidationError(
+                {"include": [f"unknown {unknown[0]!r}; what can be included: {', '.join(INCLUDABLE)}."]}
+            )
+        return names
+
     @idempotent
     def create(self, request, *args, **kwargs):
+        self._include()  # a bad ?include= is refused before anything is written
         form = SessionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         fields = dict(form.validated_data)

@@ -1,6 +1,7 @@
 """``Idempotency-Key`` for every POST of the API (as Stripe's): the one mechanism, :func:`idempotent`.
 
-- same key + same request (method, path, body) → the first response, replayed (header ``Idempotent-Replayed``);
+- same key + same request (method, path with query, body) → the first response, replayed
+  (header ``Idempotent-Replayed``);
 - same key + a different request → 400;
 - same key while the first request is still running → 409 on PostgreSQL (retry later); on SQLite, whose writers
   take turns, the second request waits for the first and gets its response replayed;
@@ -134,6 +135,6 @@ def _lock_id(api_key_pk: int, key: str) -> int:
 
 def _fingerprint(request) -> str:
     digest = hashlib.sha256()
-    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update(request.method.encode() + b" " + request.get_full_path().encode() + b"\n")
     digest.update(request.body)
     return digest.hexdigest()

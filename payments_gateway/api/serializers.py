@@ -166,8 +166,8 @@ class SessionSerializer(DescribedSessionSerializer):
         allow_null=True, help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
     )
     qr_code = serializers.SerializerMethodField(
-        help_text="The QR code of payment_uri as a PNG data URI (for your own checkout screen); null when nothing "
-        "is left to pay."
+        help_text="Only with `?include=qr_code` (else null): the QR code of payment_uri as a PNG data URI, for your "
+        "own checkout screen; null when nothing is left to pay."
     )
     order = OrderSummarySerializer()
     customer = serializers.UUIDField(allow_null=True, help_text="uuid of the session's customer.")
@@ -193,6 +193,8 @@ class SessionSerializer(DescribedSessionSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_qr_code(self, session: CheckoutSession) -> str | None:
+        if "qr_code" not in self.context.get("include", ()):
+            return None  # drawing it is most of the cost of a session: only when asked
         uri = describe_session(session)["payment_uri"]
         return qr_data_uri(uri) if uri else None
 
