@@ -97,7 +97,7 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
         return expire_if_due(super().get_object())
 
     def get_serializer_context(self):
-        return super().get_serializer_context() | {"include": self._include()}
+        return {**super().get_serializer_context(), "include": self._include()}
 
     def _include(self) -> set[str]:
         """``?include=qr_code`` (comma-separated, repeatable); anything else is a 400 naming what is known."""
