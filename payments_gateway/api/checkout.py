@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, pagination, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,11 +16,12 @@ from ..services.customers import create_customer, update_customer
 from ..services.payments import expire_if_due, expire_session
 from ..services.sessions import create_session
 from ..services.subscriptions import create_subscription_session
-from . import schema  # noqa: F401  (registers the OpenAPI description of the API key auth)
 from .auth import APIKeyAuthentication, HasScope
 from .errors import exception_handler
 from .idempotency import HEADER, idempotent
+from .pagination import Pagination
 from .parsers import SafeJSONParser
+from .schema import GatewaySchema
 from .serializers import (
     CustomerSerializer,
     SessionCreateSerializer,
@@ -60,6 +61,7 @@ class GatewayAPIMixin(APIView):
 
     authentication_classes = [APIKeyAuthentication]
     permission_classes = [HasScope]
+    schema = GatewaySchema()
     write_scope: str
     parser_classes = [SafeJSONParser]
 
@@ -159,11 +161,6 @@ class TransactionStatusView(GatewayAPIMixin, APIView):
         return Response(TransactionStatusSerializer(session).data)
 
 
-class CustomerPagination(pagination.LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
-
-
 @extend_schema_view(
     list=extend_schema(summary="List customers"),
     create=extend_schema(summary="Create a customer", parameters=[IDEMPOTENCY_PARAMETER]),
@@ -185,7 +182,7 @@ class CustomerViewSet(
     lookup_field = "uuid"
     write_scope = "sessions:write"  # customers are made for checkouts (and by them)
     queryset = Customer.objects.order_by("-created", "-pk")
-    pagination_class = CustomerPagination
+    pagination_class = Pagination
 
     @idempotent
     def create(self, request, *args, **kwargs):

@@ -6,14 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import gateway_settings
 from ..models import CheckoutSession, Customer, SessionType, SubscriptionInterval, Transfer
 from ..qr import qr_data_uri
 from ..services.payloads import describe_session
+from .strict import JSONObjectField, StrictModelSerializer, StrictSerializer
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^\\u0000]*$"},
+            {"type": "integer"},
+        ]
+    }
+)
 class AmountField(serializers.CharField):
     """A fiat amount: a JSON string ("19.99") or an integer (20), never a JSON number with a fraction.
 
@@ -24,18 +34,20 @@ class AmountField(serializers.CharField):
     default_error_messages = {"not_exact": 'give the amount as a string, e.g. "19.99" (a JSON number with a '
                                            "fraction is not exact)."}  # fmt: skip
 
+    checks_its_own_type = True
+
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("not_exact")
         return super().to_internal_value(str(data))
 
 
-class PaymentMethodInputSerializer(serializers.Serializer):
+class PaymentMethodInputSerializer(StrictSerializer):
     network = serializers.CharField(max_length=40, help_text="A configured network name.")
     asset = serializers.CharField(max_length=12, help_text="ETH, USDC, ... (configured on the network).")
 
 
-class SessionCreateSerializer(serializers.Serializer):
+class SessionCreateSerializer(StrictSerializer):
     """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order;
     ``network`` + ``asset`` for one fixed payment method, or ``payment_methods`` (or neither, or only one of
     network and asset: every configured pair that matches) for the customer to choose on the hosted page."""
@@ -70,7 +82,7 @@ class SessionCreateSerializer(serializers.Serializer):
     )  # fmt: skip
     cancel_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     customer = serializers.UUIDField(required=False, help_text="uuid of an existing customer.")
-    metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the session.")
+    metadata = JSONObjectField(required=False, help_text="A JSON object kept with the session.")
     # type "createSubscription" only
     interval = serializers.ChoiceField(
         choices=SubscriptionInterval.choices, required=False,
@@ -237,7 +249,9 @@ class TransactionStatusSerializer(DescribedSessionSerializer):
         read_only_fields = fields
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(StrictModelSerializer):
+    metadata = JSONObjectField(required=False, help_text="A JSON object kept with the customer.")
+
     class Meta:
         model = Customer
         fields = ["uuid", "email", "name", "metadata", "created", "updated"]

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from payments_gateway.models import Event, WebhookEndpoint
@@ -19,6 +18,7 @@ from payments_gateway.webhooks.outgoing import signing
 
 from .checkout import GatewayAPIMixin
 from .idempotency import idempotent
+from .pagination import Pagination
 from .webhook_serializers import (
     EventSerializer,
     RedeliverSerializer,
@@ -79,7 +79,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
 class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
     """Events, newest first, with each delivery and its attempts. ``?type=payment.completed`` filters."""
 
-    pagination_class = type("EventPagination", (PageNumberPagination,), {"page_size": 50})
+    pagination_class = Pagination
     write_scope = "webhooks:write"  # redeliver
 
     def get_queryset(self):
