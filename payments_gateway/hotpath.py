@@ -7,6 +7,9 @@ see what it buys); each goes through the fields' own ``get_db_prep_*`` so values
   indexed read without the ORM's per-query overhead, and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (one
   statement whatever the outcome, where ``create()`` needs a savepoint and an ``IntegrityError``; half the CPU).
 - :func:`update_each` and :func:`relax_durability` — the delivery workers' bookkeeping (``bench/webhooks.py``).
+- :func:`take_next` — a deposit address's index for a new checkout session (``bench/sessions.py``): one
+  ``UPDATE ... SET n = n + 1 RETURNING`` (the row stays locked until the transaction ends) instead of
+  ``SELECT ... FOR UPDATE`` then ``UPDATE``: a round trip less per session.
 """
 
 from __future__ import annotations
@@ -88,6 +91,21 @@ def relax_durability() -> None:
     if default_connection.vendor == "postgresql":
         with default_connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def take_next(model: type[Model], column: str, **where: Any) -> int | None:
+    """``UPDATE model SET column = column + 1 WHERE ... RETURNING column - 1``: the value taken, or None when no
+    row matches (the caller creates it). Run inside a transaction: the row is locked until it ends."""
+    connection = connections[model._default_manager.db]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {quote(column)} = {quote(column)} + 1 "
+        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)} RETURNING {quote(column)} - 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(where.values()))
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _concrete(field: Any) -> Field:

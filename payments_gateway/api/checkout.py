@@ -127,7 +127,8 @@ class SessionViewSet(GatewayAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
             raise exceptions.ValidationError(getattr(exc, "message_dict", {"non_field_errors": exc.messages}))
         except RateUnavailable as exc:
             raise ServiceUnavailable(f"No price can be quoted right now: {exc}")
-        return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
+        answer = self.get_serializer(session, context=self.get_serializer_context() | {"new_session": True})
+        return Response(answer.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Expire an open checkout session now",

@@ -115,7 +115,7 @@ class DescribedSessionSerializer(serializers.ModelSerializer):
     field, so datetimes look like every other API datetime); other fields read the model as usual."""
 
     def to_representation(self, instance: CheckoutSession) -> dict[str, Any]:
-        facts = describe_session(instance)
+        facts = describe_session(instance, new=self.context.get("new_session", False))
         data: dict[str, Any] = {}
         for field in self._readable_fields:
             name = str(field.field_name)
