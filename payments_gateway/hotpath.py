@@ -24,15 +24,7 @@ from django.db.models import Field, Model
 
 def select_one(model: type[Model], columns: list[str], **where: Any) -> tuple[Any, ...] | None:
     """``SELECT columns FROM model WHERE k = v AND ...``: the first row, or None."""
-    connection = connections[model._default_manager.db]
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(model._meta.db_table)} "
-        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(where.values()))
-        return cursor.fetchone()
+    return _one_row(model, "SELECT {columns} FROM {table} WHERE {where}", where, columns=columns)
 
 
 def insert_or_skip(obj: Model, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:
@@ -96,16 +88,23 @@ def relax_durability() -> None:
 def take_next(model: type[Model], column: str, **where: Any) -> int | None:
     """``UPDATE model SET column = column + 1 WHERE ... RETURNING column - 1``: the value taken, or None when no
     row matches (the caller creates it). Run inside a transaction: the row is locked until it ends."""
+    sql = "UPDATE {table} SET {columns} = {columns} + 1 WHERE {where} RETURNING {columns} - 1"
+    row = _one_row(model, sql, where, columns=[column])
+    return None if row is None else int(row[0])
+
+
+def _one_row(model: type[Model], template: str, where: dict[str, Any], *, columns: list[str]) -> tuple | None:
+    """Run ``template`` (``{table}``, ``{columns}`` and ``{where}`` filled in, quoted) and return its first row."""
     connection = connections[model._default_manager.db]
     quote = connection.ops.quote_name
-    sql = (
-        f"UPDATE {quote(model._meta.db_table)} SET {quote(column)} = {quote(column)} + 1 "
-        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)} RETURNING {quote(column)} - 1"
+    sql = template.format(
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(c) for c in columns),
+        where=" AND ".join(f"{quote(k)} = %s" for k in where),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, list(where.values()))
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+        return cursor.fetchone()
 
 
 def _concrete(field: Any) -> Field:
