@@ -203,3 +203,21 @@ def test_redeliver_and_expire_honour_the_key(api):
     replay = post(api, f"/api/v1/sessions/{session.uuid}/expire/", **{"Idempotency-Key": "x1"})
     assert expired.status_code == replay.status_code == 200 and replay.json() == expired.json()
     assert replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_made_before_scopes_existed_keep_every_scope_after_the_migration():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("payments_gateway", "0015_subscriptions")], [("payments_gateway", "0016_apikey_scopes")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_key = executor.loader.project_state(before).apps.get_model("payments_gateway", "APIKey")
+    old_key.objects.create(name="old", prefix="pgk_old12345", hashed_key="0" * 64)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert APIKey.objects.get(name="old").scopes == list(SCOPES)

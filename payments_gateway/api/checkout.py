@@ -78,7 +78,13 @@ class GatewayAPIMixin(APIView):
     create=extend_schema(
         summary="Create a checkout session",
         request=SessionCreateSerializer,
-        responses={201: SessionSerializer, **ERRORS, 409: OpenApiResponse(description="Idempotency-Key in use.")},
+        responses={
+            201: SessionSerializer,
+            400: ERRORS[400],
+            401: ERRORS[401],
+            409: OpenApiResponse(description="Idempotency-Key in use."),
+            503: OpenApiResponse(description="No price can be quoted right now (the rate provider is unavailable)."),
+        },
         parameters=[IDEMPOTENCY_PARAMETER, INCLUDE_PARAMETER],
     ),
     retrieve=extend_schema(
