@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import gateway_settings
+from ..hotpath import shared_output_fields
 from ..models import CheckoutSession, Customer, SessionType, SubscriptionInterval, Transfer
 from ..qr import qr_data_uri
 from ..services.payloads import describe_session
@@ -117,8 +118,11 @@ class DescribedSessionSerializer(serializers.ModelSerializer):
     def to_representation(self, instance: CheckoutSession) -> dict[str, Any]:
         facts = describe_session(instance, new=self.context.get("new_session", False))
         data: dict[str, Any] = {}
-        for field in self._readable_fields:
+        for field in shared_output_fields(self):
             name = str(field.field_name)
+            if isinstance(field, serializers.SerializerMethodField):
+                data[name] = getattr(self, field.method_name)(instance)  # this serializer's own context
+                continue
             value = facts[name] if name in facts else field.get_attribute(instance)
             data[name] = None if value is None else field.to_representation(value)
         return data
