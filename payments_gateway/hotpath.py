@@ -7,6 +7,14 @@ see what it buys); each goes through the fields' own ``get_db_prep_*`` so values
   indexed read without the ORM's per-query overhead, and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (one
   statement whatever the outcome, where ``create()`` needs a savepoint and an ``IntegrityError``; half the CPU).
 - :func:`update_each` and :func:`relax_durability` — the delivery workers' bookkeeping (``bench/webhooks.py``).
+- :func:`shared_output_fields` — the API's session answers (``bench/sessions.py``): DRF builds a serializer's
+  fields anew for every instance (a ModelSerializer inspects the model and deep-copies every declared field,
+  nested serializers included): a sixth of a session's CPU. Output-only fields hold no per-request state, so they
+  are built once per class; the few that read the request (``SerializerMethodField``) are called on the
+  serializer at hand by the caller.
+- :func:`take_next` — a deposit address's index for a new checkout session (``bench/sessions.py``): one
+  ``UPDATE ... SET n = n + 1 RETURNING`` (the row stays locked until the transaction ends) instead of
+  ``SELECT ... FOR UPDATE`` then ``UPDATE``: a round trip less per session.
 """
 
 from __future__ import annotations
@@ -21,15 +29,7 @@ from django.db.models import Field, Model
 
 def select_one(model: type[Model], columns: list[str], **where: Any) -> tuple[Any, ...] | None:
     """``SELECT columns FROM model WHERE k = v AND ...``: the first row, or None."""
-    connection = connections[model._default_manager.db]
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(model._meta.db_table)} "
-        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(where.values()))
-        return cursor.fetchone()
+    return _one_row(model, "SELECT {columns} FROM {table} WHERE {where}", where, columns=columns)
 
 
 def insert_or_skip(obj: Model, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:
@@ -88,6 +88,42 @@ def relax_durability() -> None:
     if default_connection.vendor == "postgresql":
         with default_connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def take_next(model: type[Model], column: str, **where: Any) -> int | None:
+    """``UPDATE model SET column = column + 1 WHERE ... RETURNING column - 1``: the value taken, or None when no
+    row matches (the caller creates it). Run inside a transaction: the row is locked until it ends."""
+    sql = "UPDATE {table} SET {columns} = {columns} + 1 WHERE {where} RETURNING {columns} - 1"
+    row = _one_row(model, sql, where, columns=[column])
+    return None if row is None else int(row[0])
+
+
+_OUTPUT_FIELDS: dict[type, list[Any]] = {}
+
+
+def shared_output_fields(serializer: Any) -> list[Any]:
+    """The readable fields of ``serializer``'s class, built once (by an instance without context) and shared by
+    every instance: only for output, and only where each ``SerializerMethodField`` is called on the serializer at
+    hand (its ``parent`` here is the template, not the current request's serializer)."""
+    cls = type(serializer)
+    fields = _OUTPUT_FIELDS.get(cls)
+    if fields is None:
+        fields = _OUTPUT_FIELDS[cls] = [f for f in cls().fields.values() if not f.write_only]
+    return fields
+
+
+def _one_row(model: type[Model], template: str, where: dict[str, Any], *, columns: list[str]) -> tuple | None:
+    """Run ``template`` (``{table}``, ``{columns}`` and ``{where}`` filled in, quoted) and return its first row."""
+    connection = connections[model._default_manager.db]
+    quote = connection.ops.quote_name
+    sql = template.format(
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(c) for c in columns),
+        where=" AND ".join(f"{quote(k)} = %s" for k in where),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(where.values()))
+        return cursor.fetchone()
 
 
 def _concrete(field: Any) -> Field:

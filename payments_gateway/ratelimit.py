@@ -15,7 +15,7 @@ copied into it) together with the session the request acts on, taken from the UR
 order's uuid), so that customers sharing one address (an office, a mobile carrier's NAT) do not share a limit.
 Never the Django session cookie: a client that drops its cookies would get a fresh count with each request.
 
-Use it as a decorator, on a plain view or a DRF view alike::
+Use it as a decorator, on a plain view, an async view or a DRF view alike::
 
     @rate_limit("hosted-page", limit=30, window=600)
     def cancel(request, uuid): ...
@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.translation import gettext
@@ -55,7 +57,19 @@ def rate_limit(
     """
     key = key or client_key
 
-    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(view):
+            # An async view (the live status stream under ASGI): the count is taken in a thread, as Django's
+            # cache API is synchronous for most backends; nothing blocks the event loop.
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                retry_after = await sync_to_async(hit)(scope, key(request, kwargs), limit=limit, window=window)
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after)
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper
+
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             retry_after = hit(scope, key(request, kwargs), limit=limit, window=window)

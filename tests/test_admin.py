@@ -155,7 +155,9 @@ def test_logs_cannot_be_added_changed_or_deleted(admin_client, world, model):
 
 
 def test_api_key_created_in_the_admin_is_shown_once_and_stored_hashed(admin_client):
-    response = admin_client.post(reverse("admin:payments_gateway_apikey_add"), {"name": "storefront"}, follow=True)
+    response = admin_client.post(
+        reverse("admin:payments_gateway_apikey_add"), {"name": "storefront", "scopes": ["read"]}, follow=True
+    )
     assert response.status_code == 200
     shown = re.findall(r"pgk_[A-Za-z0-9_-]{20,}", response.content.decode())
     assert len(set(shown)) == 1

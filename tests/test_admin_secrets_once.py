@@ -64,7 +64,9 @@ def assert_shown_once_never_in_a_cookie(responses: list, secret: str) -> None:
 
 
 def test_a_new_api_key_is_shown_on_the_page_and_never_in_a_cookie(merchant):
-    responses = through_the_browser(merchant, "post", reverse("admin:payments_gateway_apikey_add"), {"name": "shop"})
+    responses = through_the_browser(
+        merchant, "post", reverse("admin:payments_gateway_apikey_add"), {"name": "shop", "scopes": ["read"]}
+    )
     (raw,) = {key for r in responses for key in re.findall(r"pgk_[A-Za-z0-9_-]{20,}", r.content.decode())}
     assert APIKey.objects.get_active(raw) == APIKey.objects.get(name="shop")
     assert_shown_once_never_in_a_cookie(responses, raw)

@@ -294,8 +294,8 @@ def test_the_schema_documents_payment_methods():
     from rest_framework.test import APIClient
 
     schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()["components"]["schemas"]
-    assert {"payment_methods", "network", "asset"} <= set(schema["SessionCreate"]["properties"])
-    assert not {"network", "asset"} & set(schema["SessionCreate"].get("required", []))
+    assert {"payment_methods", "network", "asset"} <= set(schema["SessionCreateRequest"]["properties"])
+    assert not {"network", "asset"} & set(schema["SessionCreateRequest"].get("required", []))
     session = schema["Session"]["properties"]
     assert session["payment_methods"]["type"] == "array" and session["tx_hashes"]["type"] == "array"
     assert session["network"]["nullable"] and session["deposit_address"]["nullable"]

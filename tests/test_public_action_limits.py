@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import caches
 
 from payments_gateway.models import CheckoutSession, Customer, DepositAddress, Event, Order, SessionStatus
-from payments_gateway.services.sessions import create_session
+from payments_gateway.services.sessions import cancel_session, create_session
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_gateway")]
 
@@ -101,3 +101,50 @@ def test_reading_the_hosted_page_is_not_counted(client):
     for _ in range(40):
         assert client.get(f"/pay/{session.uuid}/").status_code == 200
     assert client.post(f"/pay/{session.uuid}/cancel").status_code == 302
+
+
+def test_polling_the_status_past_the_limit_is_429_with_retry_after_per_client_and_session(client):
+    from payments_gateway.views.security import POLL_LIMIT, POLL_WINDOW
+
+    session = create_session(amount="10", currency="USD", asset="USDC", network="test")
+    for _ in range(POLL_LIMIT):
+        assert client.get(f"/pay/{session.uuid}/status").status_code == 200
+    refused = client.get(f"/pay/{session.uuid}/status")
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= POLL_WINDOW
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused["X-Frame-Options"] == "DENY"  # still a hosted page's answer, with its headers
+    # Another client on this session, and this client on another session, still see their status.
+    assert client.get(f"/pay/{session.uuid}/status", REMOTE_ADDR=ANOTHER_CLIENT).status_code == 200
+    other = create_session(amount="10", currency="USD", asset="USDC", network="test")
+    assert client.get(f"/pay/{other.uuid}/status").status_code == 200
+    # The page itself and its actions have counts of their own.
+    assert client.get(f"/pay/{session.uuid}/").status_code == 200
+    assert client.post(f"/pay/{session.uuid}/customer", {"email": "buyer@shop.example"}).status_code == 302
+
+
+def test_opening_the_status_stream_past_the_limit_is_429(client):
+    from payments_gateway.views.security import STREAM_LIMIT
+
+    session = cancel_session(create_session(amount="10", currency="USD", asset="USDC", network="test"))
+    for _ in range(STREAM_LIMIT):
+        opened = client.get(f"/pay/{session.uuid}/events")
+        # A closed session's stream sends its state once and ends (an open one would keep the test waiting).
+        assert opened.status_code == 200 and b"canceled" in b"".join(opened.streaming_content)
+    assert_too_many(client.get(f"/pay/{session.uuid}/events"))
+
+
+def test_the_same_limit_guards_an_async_view():
+    """The stream is being rewritten as an async view (ASGI): the decorator keeps working there."""
+    from asgiref.sync import async_to_sync
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from payments_gateway.ratelimit import rate_limit
+
+    @rate_limit("async-test", limit=2, window=60)
+    async def view(request, uuid):
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/pay/x/events")
+    answers = [async_to_sync(view)(request, uuid="x").status_code for _ in range(3)]
+    assert answers == [200, 200, 429]

@@ -127,12 +127,12 @@ def test_renewal_sessions_name_their_subscription_in_the_api(api):
 def test_schema_documents_the_subscription_endpoints_and_fields():
     schema = json.loads(APIClient().get("/api/v1/schema/", {"format": "json"}).content)
     paths = schema["paths"]
-    assert set(paths["/api/v1/subscriptions/"]["get"]["responses"]) == {"200", "400", "401"}
+    assert set(paths["/api/v1/subscriptions/"]["get"]["responses"]) == {"200", "400", "401", "403"}
     assert {p["name"] for p in paths["/api/v1/subscriptions/"]["get"]["parameters"]} >= {"status", "customer"}
-    assert set(paths["/api/v1/subscriptions/{uuid}/"]["get"]["responses"]) == {"200", "401", "404"}
+    assert set(paths["/api/v1/subscriptions/{uuid}/"]["get"]["responses"]) == {"200", "401", "403", "404"}
     cancel = paths["/api/v1/subscriptions/{uuid}/cancel/"]["post"]
-    assert set(cancel["responses"]) == {"200", "400", "401", "404", "409"}
+    assert set(cancel["responses"]) == {"200", "400", "401", "403", "404", "409"}
     assert "Idempotency-Key" in {p["name"] for p in cancel["parameters"]}
-    create = schema["components"]["schemas"]["SessionCreate"]["properties"]
+    create = schema["components"]["schemas"]["SessionCreateRequest"]["properties"]
     assert {"interval", "interval_count", "customer_email"} <= set(create)
     assert schema["components"]["schemas"]["Session"]["properties"]["subscription"]["nullable"] is True

@@ -71,7 +71,7 @@ def test_create_returns_the_secret_once(api, public_dns):
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"url": "not a url"}, "url", "Enter a valid URL."),
+        ({"url": "not a url"}, "url", "is not a valid http(s) URL."),
         ({"url": "https://10.0.0.5/hooks"}, "url", "resolves to 10.0.0.5, a private address"),
         ({"url": "https://169.254.169.254/latest"}, "url", "a link-local address"),
         ({"url": "http://shop.example/hooks"}, "url", "must use https"),

@@ -6,10 +6,13 @@ Write scopes: ``transfers:write`` for resolving, ``refunds:write`` for refunds (
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, pagination, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -19,6 +22,7 @@ from ..scanning.refunds import submit_payment
 from ..services import reconciliation, refunds
 from .checkout import ERRORS, IDEMPOTENCY_PARAMETER, GatewayAPIMixin
 from .idempotency import idempotent
+from .pagination import Pagination
 from .reconcile_serializers import (
     RefundCancelSerializer,
     RefundCreateSerializer,
@@ -28,6 +32,8 @@ from .reconcile_serializers import (
     TransferResourceSerializer,
 )
 
+# The form of a uuid the schema's "format: uuid" accepts (uuid.UUID would also take braces or no hyphens).
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CONFLICT = {409: OpenApiResponse(description="Idempotency-Key in use by a request still running.")}
 FILTERS = {
     "network": "network",
@@ -49,17 +55,20 @@ class NodeUnavailable(exceptions.APIException):
     default_code = "node_unavailable"
 
 
-class Pagination(pagination.LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
-
-
 @extend_schema_view(
     list=extend_schema(
         summary="List transfers seen on chain",
         parameters=[
             OpenApiParameter("unmatched", bool, description="1: only transfers that need attention (open)."),
-            *[OpenApiParameter(name, str, description=f"Only this {name}.") for name in FILTERS],
+            *[
+                OpenApiParameter(
+                    name,
+                    uuid.UUID if name == "session" else str,
+                    enum=CHOICES.get(name),
+                    description=f"Only this {name}.",
+                )
+                for name in FILTERS
+            ],
         ],
         responses={200: TransferResourceSerializer(many=True), **ERRORS},
     ),
@@ -77,11 +86,12 @@ class TransferViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.RetrieveMod
         transfers = Transfer.objects.select_related("session").prefetch_related("refunds__session")
         if params.get("unmatched") in {"1", "true"}:
             transfers = reconciliation.unmatched_transfers()
-        elif params.get("unmatched") not in {None, "", "0", "false"}:
+        elif params.get("unmatched") not in {None, "0", "false"}:
             raise exceptions.ValidationError({"unmatched": ["give 1 (only unmatched) or 0."]})
         for param, lookup in FILTERS.items():
-            if not (value := params.get(param)):
+            if param not in params:
                 continue
+            value = params[param]
             _check_choice(param, value, CHOICES.get(param))
             transfers = transfers.filter(**{lookup: value}) if param != "session" else _by_session(transfers, value)
         return transfers.order_by("-detected_at", "-pk")
@@ -123,8 +133,8 @@ class TransferViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.RetrieveMod
     list=extend_schema(
         summary="List refunds",
         parameters=[
-            OpenApiParameter("status", str, description="Only refunds in this status."),
-            OpenApiParameter("session", str, description="Only refunds of this session (uuid)."),
+            OpenApiParameter("status", str, enum=RefundStatus.values, description="Only refunds in this status."),
+            OpenApiParameter("session", uuid.UUID, description="Only refunds of this session (uuid)."),
         ],
         responses={200: RefundSerializer(many=True), **ERRORS},
     ),
@@ -147,11 +157,12 @@ class RefundViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.RetrieveModel
     def get_queryset(self) -> QuerySet[Refund]:
         params = self.request.query_params
         found = Refund.objects.select_related("session", "transfer")
-        if value := params.get("status"):
+        if "status" in params:
+            value = params["status"]
             _check_choice("status", value, RefundStatus.values)
             found = found.filter(status=value)
-        if value := params.get("session"):
-            found = _by_session(found, value)
+        if "session" in params:
+            found = _by_session(found, params["session"])
         return found.order_by("-created", "-pk")
 
     @idempotent
@@ -227,6 +238,8 @@ def _check_choice(param: str, value: str, choices: list[str] | None) -> None:
 
 def _by_session(queryset: QuerySet, value: str) -> QuerySet:
     try:
-        return queryset.filter(session__uuid=value)
-    except DjangoValidationError:
+        if not CANONICAL_UUID.fullmatch(value):
+            raise ValueError(value)
+        return queryset.filter(session__uuid=uuid.UUID(value))
+    except ValueError:
         raise exceptions.ValidationError({"session": [f"{value!r} is not a session uuid."]}) from None

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Refund, RefundStatus, Transfer, TransferReason, TransferResolution
 from ..services.payloads import refund_payload, transfer_payload
 from ..services.refunds import claim_token, refund_uri
+from .strict import StrictSerializer
 
 RESOLVE_ACTIONS = ["credit", "refund", "dismiss"]
 
@@ -93,7 +95,19 @@ class TransferResourceSerializer(serializers.Serializer):
         }
 
 
-class ResolveSerializer(serializers.Serializer):
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": "^[0-9]{1,78}$", "description": 'base units, e.g. "21000000"'},
+            {"type": "integer", "minimum": 0},
+        ]
+    }
+)
+class BaseUnitsField(serializers.JSONField):
+    """An amount in base units: a string of digits or an integer (checked by the refund service)."""
+
+
+class ResolveSerializer(StrictSerializer):
     """``POST /transfers/<id>/resolve/``: credit it to a session, refund it, or dismiss it."""
 
     action = serializers.ChoiceField(choices=RESOLVE_ACTIONS)
@@ -101,19 +115,19 @@ class ResolveSerializer(serializers.Serializer):
     note = serializers.CharField(
         required=False, allow_blank=True, max_length=2000, help_text="Why (required to dismiss)."
     )
-    amount = serializers.JSONField(required=False, help_text="refund: base units (default: all of it).")
+    amount = BaseUnitsField(required=False, help_text="refund: base units (default: all of it).")
     address = serializers.CharField(
         required=False, allow_blank=True, max_length=100,
         help_text="refund: where to (without it the refund awaits the customer's address: send them claim_url).",
     )  # fmt: skip
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(StrictSerializer):
     """``POST /refunds/``: a refund for a session or an unmatched transfer."""
 
     session = serializers.UUIDField(required=False, help_text="The session to refund (or give transfer).")
     transfer = serializers.IntegerField(required=False, help_text="The unmatched transfer to refund.")
-    amount = serializers.JSONField(
+    amount = BaseUnitsField(
         required=False,
         help_text='Base units, a string of digits ("21000000") or an integer. Default: an overpaid session\'s '
         "excess, else all that is refundable.",
@@ -125,9 +139,9 @@ class RefundCreateSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-class RefundCancelSerializer(serializers.Serializer):
+class RefundCancelSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-class RefundPaymentSerializer(serializers.Serializer):
+class RefundPaymentSerializer(StrictSerializer):
     tx_hash = serializers.CharField(max_length=100, help_text="The hash of the refund's payment, checked on chain.")

@@ -6,14 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import gateway_settings
+from ..hotpath import shared_output_fields
 from ..models import CheckoutSession, Customer, SessionType, SubscriptionInterval, Transfer
 from ..qr import qr_data_uri
 from ..services.payloads import describe_session
+from .strict import JSONObjectField, StrictModelSerializer, StrictSerializer
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^\\u0000]*$"},
+            {"type": "integer"},
+        ]
+    }
+)
 class AmountField(serializers.CharField):
     """A fiat amount: a JSON string ("19.99") or an integer (20), never a JSON number with a fraction.
 
@@ -24,18 +35,20 @@ class AmountField(serializers.CharField):
     default_error_messages = {"not_exact": 'give the amount as a string, e.g. "19.99" (a JSON number with a '
                                            "fraction is not exact)."}  # fmt: skip
 
+    checks_its_own_type = True
+
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("not_exact")
         return super().to_internal_value(str(data))
 
 
-class PaymentMethodInputSerializer(serializers.Serializer):
+class PaymentMethodInputSerializer(StrictSerializer):
     network = serializers.CharField(max_length=40, help_text="A configured network name.")
     asset = serializers.CharField(max_length=12, help_text="ETH, USDC, ... (configured on the network).")
 
 
-class SessionCreateSerializer(serializers.Serializer):
+class SessionCreateSerializer(StrictSerializer):
     """``POST /sessions/``: a price (``amount`` + ``currency``) or the ``order`` reference of an existing order;
     ``network`` + ``asset`` for one fixed payment method, or ``payment_methods`` (or neither, or only one of
     network and asset: every configured pair that matches) for the customer to choose on the hosted page."""
@@ -70,7 +83,7 @@ class SessionCreateSerializer(serializers.Serializer):
     )  # fmt: skip
     cancel_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     customer = serializers.UUIDField(required=False, help_text="uuid of an existing customer.")
-    metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the session.")
+    metadata = JSONObjectField(required=False, help_text="A JSON object kept with the session.")
     # type "createSubscription" only
     interval = serializers.ChoiceField(
         choices=SubscriptionInterval.choices, required=False,
@@ -103,10 +116,13 @@ class DescribedSessionSerializer(serializers.ModelSerializer):
     field, so datetimes look like every other API datetime); other fields read the model as usual."""
 
     def to_representation(self, instance: CheckoutSession) -> dict[str, Any]:
-        facts = describe_session(instance)
+        facts = describe_session(instance, new=self.context.get("new_session", False))
         data: dict[str, Any] = {}
-        for field in self._readable_fields:
+        for field in shared_output_fields(self):
             name = str(field.field_name)
+            if isinstance(field, serializers.SerializerMethodField):
+                data[name] = getattr(self, field.method_name)(instance)  # this serializer's own context
+                continue
             value = facts[name] if name in facts else field.get_attribute(instance)
             data[name] = None if value is None else field.to_representation(value)
         return data
@@ -166,8 +182,8 @@ class SessionSerializer(DescribedSessionSerializer):
         allow_null=True, help_text="EIP-681 URI of the amount still to pay (what the hosted page's QR code encodes)."
     )
     qr_code = serializers.SerializerMethodField(
-        help_text="The QR code of payment_uri as a PNG data URI (for your own checkout screen); null when nothing "
-        "is left to pay."
+        help_text="Only with `?include=qr_code` (else null): the QR code of payment_uri as a PNG data URI, for your "
+        "own checkout screen; null when nothing is left to pay."
     )
     order = OrderSummarySerializer()
     customer = serializers.UUIDField(allow_null=True, help_text="uuid of the session's customer.")
@@ -193,6 +209,8 @@ class SessionSerializer(DescribedSessionSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_qr_code(self, session: CheckoutSession) -> str | None:
+        if "qr_code" not in self.context.get("include", ()):
+            return None  # drawing it is most of the cost of a session: only when asked
         uri = describe_session(session)["payment_uri"]
         return qr_data_uri(uri) if uri else None
 
@@ -235,7 +253,9 @@ class TransactionStatusSerializer(DescribedSessionSerializer):
         read_only_fields = fields
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(StrictModelSerializer):
+    metadata = JSONObjectField(required=False, help_text="A JSON object kept with the customer.")
+
     class Meta:
         model = Customer
         fields = ["uuid", "email", "name", "metadata", "created", "updated"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, pagination, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -17,7 +17,10 @@ from ..services.payloads import describe_subscription
 from ..services.subscriptions import cancel_subscription
 from .checkout import ERRORS, IDEMPOTENCY_PARAMETER, GatewayAPIMixin
 from .idempotency import idempotent
+from .pagination import Pagination
+from .reconcile import CANONICAL_UUID
 from .serializers import PaymentMethodSerializer
+from .strict import StrictBooleanField, StrictSerializer
 
 
 class SubscriptionSerializer(serializers.Serializer):
@@ -57,15 +60,10 @@ class SubscriptionSerializer(serializers.Serializer):
         }
 
 
-class CancelSerializer(serializers.Serializer):
-    at_period_end = serializers.BooleanField(
+class CancelSerializer(StrictSerializer):
+    at_period_end = StrictBooleanField(
         default=False, help_text="true: end when the period paid for ends; false (default): end now."
     )
-
-
-class SubscriptionPagination(pagination.LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
 
 
 @extend_schema_view(
@@ -86,7 +84,8 @@ class SubscriptionViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.Retriev
 
     serializer_class = SubscriptionSerializer
     lookup_field = "uuid"
-    pagination_class = SubscriptionPagination
+    write_scope = "subscriptions:write"
+    pagination_class = Pagination
 
     def get_queryset(self):
         queryset = Subscription.objects.select_related("customer").order_by("-created", "-pk")
@@ -101,6 +100,8 @@ class SubscriptionViewSet(GatewayAPIMixin, mixins.ListModelMixin, mixins.Retriev
             queryset = queryset.filter(status=params["status"])
         if "customer" in params:
             try:
+                if not CANONICAL_UUID.fullmatch(params["customer"]):
+                    raise ValueError(params["customer"])
                 queryset = queryset.filter(customer__uuid=uuid.UUID(params["customer"]))
             except ValueError:
                 raise exceptions.ValidationError({"customer": [f"{params['customer']!r} is not a customer uuid."]})

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import checkout, reconcile, subscriptions, webhooks
 from .errors import exception_handler, json_error
+from .schema import SCHEMA_SETTINGS
 
 router = SimpleRouter()
 router.register("sessions", checkout.SessionViewSet, basename="session")
@@ -20,6 +21,8 @@ router.register("refunds", reconcile.RefundViewSet, basename="refund")
 
 class SchemaView(SpectacularAPIView):
     """The OpenAPI schema; its errors (a POST: 405) in the API's JSON shape, not as YAML."""
+
+    custom_settings = SCHEMA_SETTINGS
 
     def get_exception_handler(self):
         return exception_handler

@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments_gateway.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from payments_gateway.models.outgoing import EVENT_TYPES
 from payments_gateway.webhooks.outgoing import ssrf
 
+from .strict import StrictBooleanField, StrictModelSerializer, StrictSerializer
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+
+@extend_schema_field({"type": "string", "enum": ["*", *EVENT_TYPES]})
+class EventTypeField(serializers.CharField):
+    """An event type or ``*`` (checked, with the known ones named, by ``validate_event_types``)."""
+
+
+# What ssrf.validate_endpoint_url takes (Django's URLValidator, https), in the form the schema can state: host
+# labels of at most 63 characters and a letter-only top-level domain, a port, a path.
+ENDPOINT_URL_PATTERN = (
+    r"^https://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){1,3}[a-z]{2,24}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+)
+
+
+@extend_schema_field({"type": "string", "format": "uri", "pattern": ENDPOINT_URL_PATTERN, "maxLength": 200})
+class EndpointURLField(serializers.CharField):
+    """An http(s) URL (its host is checked by ``ssrf.validate_endpoint_url``)."""
+
+
+class WebhookEndpointSerializer(StrictModelSerializer):
+    url = EndpointURLField(max_length=200, help_text="Where events are POSTed (http or https).")
+    active = StrictBooleanField(required=False, help_text="false: hold deliveries (default true).")
     enabled_events = serializers.ListField(
-        child=serializers.CharField(),
+        child=EventTypeField(),
         required=False,
         help_text='Event types to receive; empty or ["*"]: all.',
     )
@@ -78,15 +100,15 @@ def validate_event_types(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-class TestEventSerializer(serializers.Serializer):
+class TestEventSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES, default="payment.completed")
 
 
-class RotateSecretSerializer(serializers.Serializer):
+class RotateSecretSerializer(StrictSerializer):
     overlap_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
 
 
-class RedeliverSerializer(serializers.Serializer):
+class RedeliverSerializer(StrictSerializer):
     endpoint = serializers.UUIDField(required=False, help_text="Only to this endpoint (default: all it went to).")
 
 

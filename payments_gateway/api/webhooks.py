@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from payments_gateway.models import Event, WebhookEndpoint
@@ -18,6 +17,8 @@ from payments_gateway.webhooks.outgoing import delivery as delivery_service
 from payments_gateway.webhooks.outgoing import signing
 
 from .checkout import GatewayAPIMixin
+from .idempotency import idempotent
+from .pagination import Pagination
 from .webhook_serializers import (
     EventSerializer,
     RedeliverSerializer,
@@ -34,6 +35,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
 
     queryset = WebhookEndpoint.objects.all()
     lookup_field = "uuid"
+    write_scope = "webhooks:write"
 
     def get_serializer_class(self):
         if self.action == "test":
@@ -43,6 +45,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
         return WebhookEndpointSerializer
 
     @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
+    @idempotent
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -51,6 +54,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
 
     @extend_schema(responses={201: EventSerializer})
     @action(detail=True, methods=["post"])
+    @idempotent
     def test(self, request, uuid=None):
         """Send a sample event of any type (``{"type": "payment.completed"}``) to this endpoint only."""
         endpoint = self.get_object()
@@ -61,6 +65,7 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
 
     @extend_schema(responses={200: RotatedSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
+    @idempotent
     def rotate_secret(self, request, uuid=None):
         """New secret (shown once); the old one stays valid for ``overlap_seconds`` (default: the setting)."""
         endpoint = self.get_object()
@@ -74,7 +79,8 @@ class WebhookEndpointViewSet(GatewayAPIMixin, viewsets.ModelViewSet):
 class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
     """Events, newest first, with each delivery and its attempts. ``?type=payment.completed`` filters."""
 
-    pagination_class = type("EventPagination", (PageNumberPagination,), {"page_size": 50})
+    pagination_class = Pagination
+    write_scope = "webhooks:write"  # redeliver
 
     def get_queryset(self):
         events = Event.objects.prefetch_related("deliveries__endpoint", "deliveries__attempt_log")
@@ -86,6 +92,7 @@ class EventViewSet(GatewayAPIMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(responses={202: EventSerializer})
     @action(detail=True, methods=["post"])
+    @idempotent
     def redeliver(self, request, pk=None):
         """Send the event again (same ``webhook-id``): to ``{"endpoint": uuid}``, or to every endpoint it went to."""
         event = self.get_object()

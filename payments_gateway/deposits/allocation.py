@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ..conf import gateway_settings
+from ..hotpath import take_next
 from ..models import AddressCounter, DepositAddress
 from .base import scheme_for
 
@@ -53,15 +54,9 @@ def bind_to_session(address: DepositAddress, session_id: int) -> None:
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:
     scheme = scheme_for(network)
-    counter, created = AddressCounter.objects.select_for_update().get_or_create(network=network)
-    index = counter.next_index
-    if created or index == 0:
-        # A counter lost or reset must not hand out an index that already has an address.
-        highest = DepositAddress.objects.filter(network=network).aggregate(m=Max("index"))["m"]
-        if highest is not None:
-            index = max(index, highest + 1)
-    counter.next_index = index + 1
-    counter.save(update_fields=["next_index"])
+    index = take_next(AddressCounter, "next_index", network=network)
+    if index is None or index == 0:
+        index = _first_index(network, taken=index is not None)
     return DepositAddress.objects.create(
         network=network,
         index=index,
@@ -71,6 +66,21 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
         created=now,
         **scheme.stored_fields(),
     )
+
+
+def _first_index(network: str, *, taken: bool) -> int:
+    """The network's counter is new (or was reset): create or lock it, and start after any address stored.
+    ``taken``: this transaction already moved the counter past the index it got (0)."""
+    counter, created = AddressCounter.objects.select_for_update().get_or_create(network=network)
+    index = counter.next_index - 1 if taken else counter.next_index
+    if created or index == 0:
+        # A counter lost or reset must not hand out an index that already has an address.
+        highest = DepositAddress.objects.filter(network=network).aggregate(m=Max("index"))["m"]
+        if highest is not None:
+            index = max(index, highest + 1)
+    counter.next_index = index + 1
+    counter.save(update_fields=["next_index"])
+    return index
 
 
 def _scheme_name(network: str) -> str:

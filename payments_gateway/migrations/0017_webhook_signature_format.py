@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments_gateway', '0015_subscriptions'),
+        ('payments_gateway', '0016_apikey_scopes'),
     ]
 
     operations = [

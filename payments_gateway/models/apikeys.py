@@ -9,6 +9,24 @@ from django.db import models
 from django.utils import timezone
 
 KEY_PREFIX = "pgk_"
+#: What a key may do (DESIGN.md, "REST API"): every GET needs ``read``; each POST its resource's write scope.
+SCOPES = ("read", "sessions:write", "refunds:write", "subscriptions:write", "webhooks:write", "transfers:write")
+READ_SCOPE = "read"
+
+
+def all_scopes() -> list[str]:
+    """Every scope: what a key gets when none are named (and what keys made before scopes existed got)."""
+    return list(SCOPES)
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
+    """``scopes`` without repeats, in :data:`SCOPES` order; ``ValueError`` naming an unknown one and the valid ones."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"Unknown scope {unknown[0]!r}; valid scopes: {', '.join(SCOPES)}.")
+    if not scopes:
+        raise ValueError(f"Give at least one scope; valid scopes: {', '.join(SCOPES)}.")
+    return [s for s in SCOPES if s in scopes]
 
 
 def hash_key(raw: str) -> str:
@@ -16,10 +34,12 @@ def hash_key(raw: str) -> str:
 
 
 class APIKeyManager(models.Manager["APIKey"]):
-    def create_key(self, name: str) -> tuple[APIKey, str]:
-        """Create a key; return it with the raw secret, which is never stored and shown only once."""
+    def create_key(self, name: str, scopes: list[str] | tuple[str, ...] | None = None) -> tuple[APIKey, str]:
+        """Create a key with ``scopes`` (default: all); return it with the raw secret, which is never stored and
+        shown only once. ``ValueError`` for an unknown scope."""
+        scopes = all_scopes() if scopes is None else check_scopes(scopes)
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
-        key = self.create(name=name, prefix=raw[: len(KEY_PREFIX) + 8], hashed_key=hash_key(raw))
+        key = self.create(name=name, prefix=raw[: len(KEY_PREFIX) + 8], hashed_key=hash_key(raw), scopes=scopes)
         return key, raw
 
     def get_active(self, raw: str) -> APIKey | None:
@@ -33,7 +53,10 @@ class APIKey(models.Model):
     prefix = models.CharField(max_length=20, help_text="First characters, to recognise a key.")
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(default=timezone.now)
-    last_used = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(
+        null=True, blank=True, help_text="Written at most once a minute (see api/auth.py)."
+    )
+    scopes = models.JSONField(default=all_scopes, help_text="What the key may do: read, sessions:write, ...")
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = APIKeyManager()
@@ -48,6 +71,9 @@ class APIKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or ())
 
 
 class IdempotencyKey(models.Model):

@@ -41,14 +41,15 @@ EVENT_SESSION_FIELDS = (
 )  # fmt: skip
 
 
-def describe_session(session: CheckoutSession) -> dict[str, Any]:
+def describe_session(session: CheckoutSession, *, new: bool = False) -> dict[str, Any]:
     """The facts about ``session`` that the API, the events and the hosted page show.
 
     Amounts are base-unit strings (exact for uint256), each ``*_display`` the decimal string of the asset (None
     when the network or asset is no longer configured). Until the customer chooses a payment method (a session
     offering several), ``network``, ``asset``, ``decimals``, ``deposit_address`` and the amounts due, remaining
     and to pay are None; ``payment_methods`` lists what may be chosen. ``tx_hashes``: the transactions seen
-    paying the session (not reverted), oldest first.
+    paying the session (not reverted), oldest first; ``new``: the session was created by this very request, so
+    nothing can have paid it yet (no query for its transfers).
     """
     network = gateway_settings.networks.get(session.network)
     decimals = gateway_settings.decimals(session.network, session.asset)
@@ -82,7 +83,7 @@ def describe_session(session: CheckoutSession) -> dict[str, Any]:
         "amount_remaining_display": display(session.amount_remaining if chosen else None),
         "amount_to_pay": units(to_pay),
         "amount_to_pay_display": display(to_pay if chosen else None),
-        "tx_hashes": tx_hashes(session),
+        "tx_hashes": [] if new else tx_hashes(session),
         "payment_uri": payment_uri(session) if network and decimals is not None else None,
         "confirmations_required": network.confirmations if network else None,
         "late": session.late,
@@ -126,9 +127,9 @@ def tx_hashes(session: CheckoutSession) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def session_payload(session: CheckoutSession) -> dict[str, Any]:
+def session_payload(session: CheckoutSession, *, new: bool = False) -> dict[str, Any]:
     """The ``data`` of ``payment.*`` events: the session's description, datetimes in ISO 8601."""
-    facts = describe_session(session)
+    facts = describe_session(session, new=new)
     return {"object": "checkout.session"} | {name: _json(facts[name]) for name in EVENT_SESSION_FIELDS}
 
 

@@ -149,7 +149,7 @@ def create_session(
                 bind_to_session(session.deposit_address, session.pk)
             if within is not None:
                 within(session)
-            emit("payment.created", session_payload(session), session=session)
+            emit("payment.created", session_payload(session, new=True), session=session)
     except IntegrityError:
         if reference and Order.objects.filter(reference=reference).exists():
             # Two requests raced to create the same reference; the other one won.

@@ -36,7 +36,7 @@ from .choose import chooser_context
 from .layout import back_to_page, hosted_page, page_context
 from .lookup import session_or_404, session_or_none
 from .presentation import checkout_state
-from .security import hosted_page_action
+from .security import hosted_page_action, hosted_page_poll, hosted_page_stream
 from .wallet import wallet_context
 
 # The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
@@ -91,6 +91,7 @@ def checkout(request, uuid):
 @hosted_page()
 @never_cache
 @require_GET
+@hosted_page_poll
 def status(request, uuid):
     """``GET /pay/<uuid>/status``: the page's state as JSON, for polling."""
     session = session_or_none(uuid)
@@ -102,6 +103,7 @@ def status(request, uuid):
 @hosted_page()
 @transaction.non_atomic_requests
 @require_GET
+@hosted_page_stream
 def events(request, uuid):
     """``GET /pay/<uuid>/events``: Server-Sent Events, one ``status`` event each time the state changes.
 

@@ -18,6 +18,12 @@ on ``SecurityMiddleware`` or ``XFrameOptionsMiddleware`` being installed or conf
 :data:`hosted_page_action`: anyone holding a payment link can post its forms (customer details, cancel, method
 choice, test wallet), so each client may post at most :data:`ACTION_LIMIT` of them per checkout session per
 :data:`ACTION_WINDOW` seconds (``payments_gateway.ratelimit``); then 429 with ``Retry-After``.
+
+The page's live status is limited the same way, per client and checkout session: :data:`hosted_page_poll` for
+``GET /pay/<uuid>/status`` (the page polls every few seconds without JavaScript's stream) and
+:data:`hosted_page_stream` for opening the push channel ``/pay/<uuid>/events`` (a browser reopens it every
+``STREAM_SECONDS`` or after a drop; a script opening thousands of streams for one session is refused). Both work on
+sync and async views alike.
 """
 
 from __future__ import annotations
@@ -45,8 +51,17 @@ HEADERS = {
 # Far more than a customer needs (a form or two, a change of mind), far fewer than a script would send.
 ACTION_LIMIT, ACTION_WINDOW = 30, 600
 
+# A page polls every 2 to 10 s: a customer with a few tabs open stays far below these; a scraping loop does not.
+POLL_LIMIT, POLL_WINDOW = 120, 60
+# An open page reconnects its stream about twice a minute; a few tabs and flaky networks fit in this.
+STREAM_LIMIT, STREAM_WINDOW = 20, 60
+
 #: Decorator for the hosted page's public POST actions; they all share one count per client and checkout session.
 hosted_page_action = rate_limit("hosted-page-action", limit=ACTION_LIMIT, window=ACTION_WINDOW)
+#: Decorator for ``GET /pay/<uuid>/status``.
+hosted_page_poll = rate_limit("hosted-page-status", limit=POLL_LIMIT, window=POLL_WINDOW)
+#: Decorator for the live status stream ``/pay/<uuid>/events`` (sync or async view).
+hosted_page_stream = rate_limit("hosted-page-stream", limit=STREAM_LIMIT, window=STREAM_WINDOW)
 
 
 def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -1,6 +1,7 @@
-"""``manage.py payments_gateway_apikey create <name> | list | revoke <prefix or id>``.
+"""``manage.py payments_gateway_apikey create <name> [--scope S ...] | list | revoke <prefix or id>``.
 
-``create`` prints the raw key once: only its SHA-256 is stored, so it cannot be shown again.
+``create`` prints the raw key once: only its SHA-256 is stored, so it cannot be shown again. Without ``--scope``
+the key has every scope; ``--scope read`` makes a read-only key.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from ...models import APIKey
+from ...models.apikeys import SCOPES
 
 
 class Command(BaseCommand):
@@ -18,20 +20,33 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, metavar="create|list|revoke")
         create = sub.add_parser("create", help="Create a key and print it once.")
         create.add_argument("name", help="What the key is for, e.g. 'shop backend'.")
-        sub.add_parser("list", help="List keys (prefix, name, created, last used, revoked).")
+        create.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            metavar="SCOPE",
+            help=f"What the key may do, repeatable: {', '.join(SCOPES)} (default: all; 'read' only: read-only).",
+        )
+        sub.add_parser("list", help="List keys (prefix, name, scopes, created, last used, revoked).")
         revoke = sub.add_parser("revoke", help="Revoke a key by its prefix (pgk_...) or id.")
         revoke.add_argument("key", help="The key's prefix as shown by 'list', or its id.")
 
     def handle(self, *args, action, **options):
         return getattr(self, f"_{action}")(**options) or ""
 
-    def _create(self, name, **options):
+    def _create(self, name, scopes=None, **options):
         name = name.strip()
         if not name or len(name) > 100:
             raise CommandError("Give the key a name of 1 to 100 characters.")
-        key, raw = APIKey.objects.create_key(name)
+        try:
+            key, raw = APIKey.objects.create_key(name, scopes)
+        except ValueError as exc:
+            raise CommandError(str(exc))
         self.stdout.write(raw)
-        self.stderr.write(f"Created API key {key.pk} ({name}). Copy it now: it is not shown again.")
+        self.stderr.write(
+            f"Created API key {key.pk} ({name}) with scopes {', '.join(key.scopes)}. "
+            "Copy it now: it is not shown again."
+        )
 
     def _list(self, **options):
         keys = APIKey.objects.order_by("created")
@@ -41,8 +56,8 @@ class Command(BaseCommand):
             state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
             used = f"{key.last_used:%Y-%m-%d %H:%M}" if key.last_used else "never"
             self.stdout.write(
-                f"{key.pk:>4}  {key.prefix}…  {key.name:<30}  created {key.created:%Y-%m-%d %H:%M}  "
-                f"last used {used}  {state}"
+                f"{key.pk:>4}  {key.prefix}…  {key.name:<30}  scopes {','.join(key.scopes)}  "
+                f"created {key.created:%Y-%m-%d %H:%M}  last used {used}  {state}"
             )
 
     def _revoke(self, key, **options):
