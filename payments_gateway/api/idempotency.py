@@ -3,26 +3,30 @@
 - same key + same request (method, path with query, body) → the first response, replayed
   (header ``Idempotent-Replayed``);
 - same key + a different request → 400;
-- same key while the first request is still running → 409 on PostgreSQL (retry later); on SQLite, whose writers
-  take turns, the second request waits for the first and gets its response replayed;
+- same key while the first request is still running → 409 (retry later);
 - a malformed key (empty, over 255 characters, not printable ASCII) → 400 naming the rule;
 - a key is kept for ``PAYMENTS_GATEWAY["IDEMPOTENCY_KEY_TTL"]`` (default 24 h) and scoped to the API key.
 
 The record is written in the same transaction as the request's own work (one commit for a new checkout
 session: record, order, address, quote, session, event), so a request that fails, or a process killed mid-way,
-leaves neither the work nor the key behind. Two processes never both run a request with one key: on PostgreSQL
-the first holds a transaction-level advisory lock on (API key, key) and the second, not getting it, answers 409;
-on SQLite the write lock (``BEGIN IMMEDIATE``) serialises them, and the second finds the first's record.
+leaves neither the work nor the key behind. Two requests never both run with one key: on PostgreSQL the first
+holds a transaction-level advisory lock on (API key, key) and the second, not getting it, answers 409. SQLite has
+no such lock (its writers take turns, so the second would wait and replay): there the first marks the key in
+flight in the cache named by ``RATE_LIMIT_CACHE`` (an atomic ``add``) before its transaction and clears it after;
+the second finds the mark and answers 409. Several processes on SQLite need that cache shared, as the rate
+limits do.
 A response with an error (an exception, a 5xx) is not stored: nothing was done, so the key may be used again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from django.core.cache import caches
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -35,6 +39,8 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 #: Printable ASCII: what an HTTP header can carry unchanged through every proxy (Stripe uses UUIDs).
 KEY_PATTERN = r"^[\x21-\x7e][\x20-\x7e]*$"
+#: How long an in-flight mark outlives a process killed mid-request (SQLite only).
+IN_FLIGHT_SECONDS = 60
 _KEY = re.compile(KEY_PATTERN.replace("^", r"\A").replace("$", r"\Z"))
 
 
@@ -58,30 +64,36 @@ def idempotent(view_method: Callable) -> Callable:
             return view_method(self, request, *args, **kwargs)
         check_key(key)
         fingerprint = _fingerprint(request)
-        try:
-            with transaction.atomic():
-                replay = _replay_or_claim(request.auth, key, fingerprint)
-                if replay is not None:
-                    return replay
-                response = view_method(self, request, *args, **kwargs)
-                if response.status_code < 500:
-                    IdempotencyKey.objects.create(
-                        api_key=request.auth,
-                        key=key,
-                        fingerprint=fingerprint,
-                        response_status=response.status_code,
-                        response_body=response.data,
-                    )
-                return response
-        except IntegrityError:
-            # Stored by another request meanwhile (it committed first): everything of ours is rolled back.
-            replay = _replay_or_claim(request.auth, key, fingerprint)
-            if replay is None:
-                raise
-            return replay
+        with _in_flight(request.auth, key):
+            return _run_once(self, request, view_method, key, fingerprint, *args, **kwargs)
 
     wrapper.idempotent = True  # type: ignore[attr-defined]  # tests check every POST of the API has it
     return wrapper
+
+
+def _run_once(self, request, view_method: Callable, key: str, fingerprint: str, *args, **kwargs) -> Response:
+    """Replay the stored response, or run the view and store its response in the view's own transaction."""
+    try:
+        with transaction.atomic():
+            replay = _replay_or_claim(request.auth, key, fingerprint)
+            if replay is not None:
+                return replay
+            response = view_method(self, request, *args, **kwargs)
+            if response.status_code < 500:
+                IdempotencyKey.objects.create(
+                    api_key=request.auth,
+                    key=key,
+                    fingerprint=fingerprint,
+                    response_status=response.status_code,
+                    response_body=response.data,
+                )
+            return response
+    except IntegrityError:
+        # Stored by another request meanwhile (it committed first): everything of ours is rolled back.
+        replay = _replay_or_claim(request.auth, key, fingerprint)
+        if replay is None:
+            raise
+        return replay
 
 
 def check_key(key: str) -> None:
@@ -125,6 +137,22 @@ def _replay_or_claim(api_key: APIKey, key: str, fingerprint: str) -> Response | 
     response = Response(existing.response_body, status=existing.response_status)
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+@contextlib.contextmanager
+def _in_flight(api_key: APIKey, key: str) -> Iterator[None]:
+    """On databases without advisory locks: 409 while another request runs with this key (see the docstring)."""
+    if connection.vendor == "postgresql":
+        yield
+        return
+    cache = caches[gateway_settings.RATE_LIMIT_CACHE]
+    mark = f"payments_gateway:idempotency:{_lock_id(api_key.pk, key)}"
+    if not cache.add(mark, 1, timeout=IN_FLIGHT_SECONDS):
+        raise IdempotencyConflict()
+    try:
+        yield
+    finally:
+        cache.delete(mark)
 
 
 def _lock_id(api_key_pk: int, key: str) -> int:
