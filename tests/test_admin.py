@@ -58,7 +58,7 @@ LOG_MODELS = [Transfer, WebhookDelivery, WebhookAttempt, WebhookEvent, WebhookRe
 @pytest.fixture
 def world():
     """One row of every model, linked as in real use."""
-    customer = make_customer(email="alice@example.com", name="Alice")
+    customer = make_customer(email="customer@example.com", name="Sample Customer")
     order = make_order(reference="SHOP-000042", description="2 × Mug", amount=Decimal("24.00"), customer=customer)
     address = make_deposit_address(network="anvil", index=0, address=ADDRESS, busy_until=timezone.now())
     AddressCounter.objects.create(network="anvil", next_index=1)
@@ -125,7 +125,7 @@ def test_changelist_loads_with_search_and_every_filter(admin_client, world, mode
         (Transfer, ADDRESS.lower(), 1),
         (DepositAddress, ADDRESS, 1),
         (Event, "evt_", 1),
-        (Customer, "alice@", 1),
+        (Customer, "customer@", 1),
         (Order, "SHOP-000043", 0),
     ],
 )

@@ -181,17 +181,17 @@ def test_unknown_session_is_404_everywhere(client):
 
 
 def test_customer_form_creates_a_customer_and_never_takes_over_an_existing_one(client):
-    victim = make_customer(email="dee@example.com", name="Dee")
+    victim = make_customer(email="second-buyer@example.com", name="Earlier Buyer")
     first = new()
-    response = client.post(f"/pay/{first.uuid}/customer", {"email": "dee@example.com", "name": "Mallory"})
+    response = client.post(f"/pay/{first.uuid}/customer", {"email": "second-buyer@example.com", "name": "Someone Else"})
     assert response.status_code == 302
     first.refresh_from_db()
-    assert first.customer != victim and first.customer.email == "dee@example.com"
+    assert first.customer != victim and first.customer.email == "second-buyer@example.com"
     victim.refresh_from_db()
-    assert victim.name == "Dee" and not victim.sessions.exists()
+    assert victim.name == "Earlier Buyer" and not victim.sessions.exists()
     assert Event.objects.filter(type="customer.created").count() == 1
     page = client.get(f"/pay/{first.uuid}/").content.decode()
-    assert 'id="customer-form"' not in page and "dee@example.com" in page
+    assert 'id="customer-form"' not in page and "second-buyer@example.com" in page
 
     third = new()
     page = client.post(f"/pay/{third.uuid}/customer", {"email": "nope"}, follow=True).content.decode()

@@ -145,13 +145,13 @@ def test_placeholders_are_replaced_url_encoded():
 
 
 def test_customer_form_never_links_or_changes_an_existing_customer():
-    victim = make_customer(email="ann@example.com", name="")
+    victim = make_customer(email="first-buyer@example.com", name="")
     first, second = new(), new()
-    created = attach_customer(first, email="ANN@example.com", name="Mallory")
+    created = attach_customer(first, email="FIRST-BUYER@example.com", name="Someone Else")
     assert created != victim
     victim.refresh_from_db()
     assert victim.name == "" and not victim.sessions.exists() and not victim.orders.exists()
-    assert attach_customer(second, email="ann@example.com") not in {victim, created}
+    assert attach_customer(second, email="first-buyer@example.com") not in {victim, created}
     assert Customer.objects.count() == 3
     assert Event.objects.filter(type="customer.created").count() == 2
     assert not Event.objects.filter(type="customer.updated").exists()
@@ -167,7 +167,7 @@ def test_customer_form_refuses_an_email_longer_than_the_column():
 
 
 def test_merchant_links_an_existing_customer_by_uuid():
-    known = make_customer(email="ann@example.com")
+    known = make_customer(email="first-buyer@example.com")
     session = new(customer=str(known.uuid))
     assert session.customer == known and session.order.customer == known
 

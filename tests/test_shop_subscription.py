@@ -22,7 +22,7 @@ def seeded():
 
 
 def subscribe(client, **data):
-    return client.post("/products/coffee-club/subscribe/", {"email": "ann@example.com", "option": "test:USDC"} | data)
+    return client.post("/products/coffee-club/subscribe/", {"email": "club@example.com", "option": "test:USDC"} | data)
 
 
 def test_a_customer_subscribes_to_the_coffee_club_and_pays(client, django_capture_on_commit_callbacks, mailoutbox):
@@ -37,7 +37,7 @@ def test_a_customer_subscribes_to_the_coffee_club_and_pays(client, django_captur
     subscription = Subscription.objects.get()
     assert (subscription.description, subscription.interval, str(subscription.amount.normalize())) == (
         "Coffee club, monthly", "month", "15")  # fmt: skip
-    assert subscription.customer.email == "ann@example.com" and session.type == "createSubscription"
+    assert subscription.customer.email == "club@example.com" and session.type == "createSubscription"
 
     back = f"/subscribed/?session={session.uuid}&type=createSubscription"
     assert 'data-paid="false"' in client.get(back).content.decode()  # the redirect alone proves nothing
@@ -49,7 +49,7 @@ def test_a_customer_subscribes_to_the_coffee_club_and_pays(client, django_captur
     with django_capture_on_commit_callbacks(execute=True):
         renew_due_subscriptions(now=subscription.current_period_end - timedelta(days=3))
     renewal = subscription.periods.get(number=2).session
-    assert renewal.success_url.endswith("&type={{TRANSACTION_TYPE}}") and mailoutbox[0].to == ["ann@example.com"]
+    assert renewal.success_url.endswith("&type={{TRANSACTION_TYPE}}") and mailoutbox[0].to == ["club@example.com"]
     make_payment(renewal, now=subscription.current_period_end - timedelta(days=1))
     assert "Renewal paid" in client.get(f"/subscribed/?session={renewal.uuid}&type=renewSubscription").content.decode()
 

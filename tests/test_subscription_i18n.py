@@ -22,7 +22,7 @@ PAID = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)  # the first period ends 2025-04-
 
 def subscribe(**fields):
     values = {"amount": "1234.50", "currency": "USD", "interval": "month", "description": "Coffee club, monthly",
-              "customer_email": "ann@example.com"}  # fmt: skip
+              "customer_email": "club@example.com"}  # fmt: skip
     return create_subscription_session(**values | fields)
 
 

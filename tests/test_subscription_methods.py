@@ -29,7 +29,7 @@ BOTH = [{"network": "test", "asset": "ETH"}, {"network": "test", "asset": "USDC"
 
 def subscribe(**fields):
     values = {"amount": "15.00", "currency": "USD", "interval": "month", "description": "Coffee club, monthly",
-              "customer_email": "ann@example.com"}  # fmt: skip
+              "customer_email": "club@example.com"}  # fmt: skip
     return create_subscription_session(**values | {"now": START - timedelta(hours=1)} | fields)
 
 
@@ -109,7 +109,7 @@ def test_canceling_before_the_customer_chose_cancels_the_first_session():
 
 def test_a_first_session_offering_listed_methods_and_the_api_shows_them(api):
     body = {"type": "createSubscription", "interval": "month", "amount": "15.00", "currency": "USD",
-            "customer_email": "ann@example.com", "payment_methods": [{"network": "test", "asset": "USDC"},
+            "customer_email": "club@example.com", "payment_methods": [{"network": "test", "asset": "USDC"},
                                                                      {"network": "test", "asset": "ETH"}]}  # fmt: skip
     response = api.post("/api/v1/sessions/", json.dumps(body), content_type="application/json")
     assert response.status_code == 201, response.content

@@ -22,7 +22,7 @@ def subscription():
     """An active monthly subscription, paid an hour ago."""
     session = create_subscription_session(
         amount="15.00", currency="USD", asset="USDC", network="test", interval="month",
-        description="Coffee club, monthly", customer_email="ann@example.com", now=timezone.now() - timedelta(hours=2),
+        description="Coffee club, monthly", customer_email="club@example.com", now=timezone.now() - timedelta(hours=2),
     )  # fmt: skip
     make_payment(session, now=timezone.now() - timedelta(hours=1))
     return Subscription.objects.get()
@@ -45,7 +45,7 @@ def page_path(mail) -> str:
 
 def test_the_renewal_reminder_is_text_and_html_with_the_pay_link_and_the_page_link(subscription, renewal_due):
     renewal = subscription.periods.get(number=2).session
-    assert renewal_due.to == ["ann@example.com"]
+    assert renewal_due.to == ["club@example.com"]
     assert renewal_due.subject == "Your renewal of Coffee club, monthly is due"
     assert "15.00 USD" in renewal_due.body
     assert f"https://shop.example/pay/{renewal.uuid}/" in renewal_due.body

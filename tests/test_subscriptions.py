@@ -46,7 +46,7 @@ def tick(django_capture_on_commit_callbacks):
 def subscribe(now=START - timedelta(hours=1), **fields):
     values = {
         "amount": "15.00", "currency": "USD", "asset": "USDC", "network": "test", "interval": "month",
-        "description": "Coffee club, monthly", "customer_email": "ann@example.com",
+        "description": "Coffee club, monthly", "customer_email": "club@example.com",
         "success_url": "https://shop.example/thanks?type={{TRANSACTION_TYPE}}",
     } | fields  # fmt: skip
     return create_subscription_session(now=now, **values)
@@ -87,7 +87,7 @@ def test_creating_makes_an_incomplete_subscription_its_customer_and_first_sessio
     assert subscription.status == "incomplete" and subscription.current_period_end is None
     assert (subscription.interval, subscription.interval_count, subscription.description) == (
         "month", 1, "Coffee club, monthly")  # fmt: skip
-    assert subscription.customer.email == "ann@example.com" and session.customer == subscription.customer
+    assert subscription.customer.email == "club@example.com" and session.customer == subscription.customer
     assert subscription.payment_methods == [{"network": "test", "asset": "USDC"}]
     assert event_types() == ["customer.created", "subscription.created", "payment.created"]
     created = Event.objects.get(type="payment.created")

@@ -14,7 +14,7 @@ from .factories import make_customer, make_payment, make_subscription
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("subscription_gateway")]
 
 BODY = {"type": "createSubscription", "interval": "month", "amount": "15.00", "currency": "USD", "asset": "USDC",
-        "network": "test", "description": "Coffee club, monthly", "customer_email": "ann@example.com",
+        "network": "test", "description": "Coffee club, monthly", "customer_email": "club@example.com",
         "success_url": "https://shop.example/thanks/{{TRANSACTION_TYPE}}"}  # fmt: skip
 
 
@@ -37,7 +37,7 @@ def test_a_createsubscription_session_creates_the_subscription(api):
     got = api.get(f"/api/v1/subscriptions/{subscription.uuid}/").json()
     assert got["status"] == "incomplete" and got["latest_session"] == data["uuid"]
     assert (got["interval"], got["interval_count"], got["amount"], got["currency"]) == ("month", 3, "15.00", "USD")
-    assert got["customer"] == str(Customer.objects.get(email="ann@example.com").uuid)
+    assert got["customer"] == str(Customer.objects.get(email="club@example.com").uuid)
 
 
 def test_idempotency_key_replays_and_never_creates_two_subscriptions(api):
@@ -80,20 +80,20 @@ def test_a_customer_without_email_is_a_400_naming_customer(api):
 
 
 def test_list_filters_by_status_and_customer(api):
-    alice, bob = make_customer(), make_customer()
-    active = make_subscription(customer=alice)
-    make_subscription(customer=bob, status="past_due")
+    first, second = make_customer(), make_customer()
+    active = make_subscription(customer=first)
+    make_subscription(customer=second, status="past_due")
     listed = api.get("/api/v1/subscriptions/").json()
     assert listed["count"] == 2
     by_status = api.get("/api/v1/subscriptions/", {"status": "active"}).json()["results"]
     assert [s["uuid"] for s in by_status] == [str(active.uuid)]
-    by_customer = api.get("/api/v1/subscriptions/", {"customer": str(bob.uuid)}).json()["results"]
-    assert [s["customer"] for s in by_customer] == [str(bob.uuid)]
+    by_customer = api.get("/api/v1/subscriptions/", {"customer": str(second.uuid)}).json()["results"]
+    assert [s["customer"] for s in by_customer] == [str(second.uuid)]
     bad_status = api.get("/api/v1/subscriptions/", {"status": "paused"})
     assert (
         bad_status.status_code == 400 and "unknown status 'paused'" in bad_status.json()["error"]["fields"]["status"][0]
     )
-    bad_customer = api.get("/api/v1/subscriptions/", {"customer": "ann"})
+    bad_customer = api.get("/api/v1/subscriptions/", {"customer": "not-a-uuid"})
     assert bad_customer.status_code == 400 and "customer" in bad_customer.json()["error"]["fields"]
 
 

@@ -26,7 +26,7 @@ def pay_and_confirm(chain, session):
 def test_a_renewal_paid_on_chain_renews_the_subscription(gateway, chain, django_capture_on_commit_callbacks,
                                                         mailoutbox):  # fmt: skip
     first = create_subscription_session(amount="3.00", currency="USD", asset="USDC", network="anvil",
-                                        interval="day", customer_email="ann@example.com")  # fmt: skip
+                                        interval="day", customer_email="club@example.com")  # fmt: skip
     pay_and_confirm(chain, first)
     subscription = Subscription.objects.get()
     assert subscription.status == "active"

@@ -23,7 +23,7 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
     for _ in range(SUBSCRIPTIONS):
         session = create_subscription_session(
             amount="15.00", currency="USD", asset="USDC", network="test", interval="month",
-            customer_email="ann@example.com", now=START - timedelta(hours=1),
+            customer_email="club@example.com", now=START - timedelta(hours=1),
         )  # fmt: skip
         make_payment(session, now=START)
     due = Subscription.objects.first().current_period_end - timedelta(days=3)

@@ -114,7 +114,7 @@ def _with_chains(data: dict[str, Any]) -> dict[str, Any]:
 def _customer():
     from payments_gateway.models import Customer
 
-    return Customer(pk=1, uuid=uuid.UUID(_CUSTOMER_UUID), email="alice@example.com", name="Alice")
+    return Customer(pk=1, uuid=uuid.UUID(_CUSTOMER_UUID), email="customer@example.com", name="Sample Customer")
 
 
 def _subscription(event_type: str):
