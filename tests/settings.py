@@ -6,6 +6,7 @@ app is installed because its tests run here too (tests/test_shop*.py).
 """
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -129,3 +130,10 @@ SHOP_WEBHOOK_SECRET = "whsec_dGVzdC1zdWl0ZS1zaG9wLXdlYmhvb2stc2VjcmV0ISE="  # 32
 SHOP_WEBHOOK_URL = "http://127.0.0.1:8000/shop/webhooks/"
 
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# The processes a test starts (tests/processes.py: web server, django-q2 cluster, scanner) read these settings
+# too, with the test's gateway settings and the broker it runs on from the environment.
+if os.environ.get("PAYMENTS_GATEWAY_TEST_OVERRIDE"):
+    PAYMENTS_GATEWAY = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_OVERRIDE"])
+if os.environ.get("PAYMENTS_GATEWAY_TEST_Q_CLUSTER"):
+    Q_CLUSTER |= json.loads(os.environ["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"])

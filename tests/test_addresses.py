@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from payments_gateway.chain.hd import derive_address
 from payments_gateway.deposits import DepositScheme, allocate_address
 from payments_gateway.models import AddressCounter, DepositAddress
 from tests.factories import TEST_NETWORK, TEST_XPUB, make_deposit_address, make_session
+from tests.processes import database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -97,12 +98,7 @@ def test_two_processes_allocate_1000_distinct_addresses():
         make_deposit_address(index=index, address=derive_address(TEST_XPUB, index), busy_until=past)
     AddressCounter.objects.create(network="test", next_index=40)
 
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    else:
-        url = f"sqlite:///{db['NAME']}"
-    env = os.environ | {"DATABASE_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = os.environ | {"DATABASE_URL": database_url(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     # The worker reads the same settings as this process, so its NETWORKS must include "test".
     env["PAYMENTS_GATEWAY_TEST_OVERRIDE"] = json.dumps(GATEWAY)
     workers = [

@@ -9,22 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from payments_gateway.models import CheckoutSession, Event, Subscription, SubscriptionPeriod
 from payments_gateway.services.subscriptions import create_subscription_session
 
 from .factories import make_payment
+from .processes import database_url
 
 START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 SUBSCRIPTIONS = 30
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
 
 
 @pytest.mark.django_db(transaction=True)

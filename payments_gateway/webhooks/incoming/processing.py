@@ -69,7 +69,7 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
             attempt.event_id = event_pk
             attempt.status_code, attempt.outcome = 202, "stored; processing queued"
             attempt.pk = hotpath.insert_or_skip(attempt)
-            transaction.on_commit(functools.partial(enqueue, event_pk), robust=True)
+            transaction.on_commit(functools.partial(_enqueue_or_leave_to_sweep, event_pk))
             return event_pk, True
         # A concurrent request stored it between our read and our insert; it has committed by now
         # (PostgreSQL's ON CONFLICT waits for it; SQLite's writers take turns), so the row is there to read.
@@ -90,6 +90,16 @@ def enqueue(event_pk: int, *, force: bool = False) -> None:
     from django_q.tasks import async_task
 
     async_task(PROCESS_TASK, event_pk, force=force, group="incoming-webhooks")
+
+
+def _enqueue_or_leave_to_sweep(event_pk: int) -> None:
+    """:func:`enqueue`, best effort: with the broker down (Redis stopped), the stored event waits for the sweep.
+    A warning, not a traceback: nothing is lost, and the broker's state is reported by the checks."""
+    try:
+        enqueue(event_pk)
+    except Exception as exc:
+        logger.warning("Could not queue incoming event #%s (%s: %s); the periodic sweep will process it.",
+                       event_pk, type(exc).__name__, exc)  # fmt: skip
 
 
 def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
