@@ -12,14 +12,16 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule, Task
 from django_q.scheduler import scheduler
 
 from payments_gateway import tasks
+from payments_gateway.events import emit
 from payments_gateway.models import Customer, DeliveryState, Event, Sweep, Transfer, WebhookDelivery, WebhookEvent
 from payments_gateway.scanning import scan_network
-from payments_gateway.webhooks.incoming.processing import STALE_RECEIVED
+from payments_gateway.webhooks.incoming.processing import STALE_RECEIVED, enqueue
 from payments_gateway.webhooks.outgoing.delivery import send_test_event
 
 from . import incoming_helpers as h
@@ -60,6 +62,11 @@ def run_schedules_now() -> None:
     scheduler()
 
 
+def emitted(n: int) -> Event:
+    with transaction.atomic():
+        return emit("customer.created", {"n": n})
+
+
 def handled(event_ids) -> bool:
     names = {f"from partner:{event_id}" for event_id in event_ids}
     return Customer.objects.filter(name__in=names).count() == len(names)
@@ -93,6 +100,21 @@ def test_a_cluster_delivers_each_event_and_processes_each_incoming_webhook(
     )
 
 
+def test_the_same_task_queued_many_times_runs_the_handler_once(broker, webhook_sources, client):
+    post_incoming(client, "evt_many")
+    pk = WebhookEvent.objects.get().pk
+    for _ in range(9):  # the sender's retries, a sweep and an admin reprocess may all queue it again
+        enqueue(pk)
+    assert broker.queued() == 10
+
+    with cluster(broker) as service:
+        wait_for(lambda: Task.objects.count() >= 10, 90, "ten tasks run by two workers", (service,))
+
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.attempts) == ("processed", 1)
+    assert Customer.objects.filter(name="from partner:evt_many").count() == 1  # the handler ran once
+
+
 def test_work_whose_queued_task_is_lost_is_found_again_by_the_periodic_tasks(
     broker, forwarder_settings, private_webhook_urls, webhook_sources, chain, client
 ):
@@ -107,8 +129,8 @@ def test_work_whose_queued_task_is_lost_is_found_again_by_the_periodic_tasks(
     chain.send_eth(later.address, ETH)
 
     with Receiver() as receiver:
-        endpoint = make_endpoint(receiver.url())
-        sent = [send_test_event(endpoint, "payment.created") for _ in range(2)]
+        make_endpoint(receiver.url())
+        sent = [emitted(n) for n in range(2)]  # the outbox: each event kicks its delivery task on commit
         incoming = [f"evt_lost_{i}" for i in range(2)]
         for event_id in incoming:
             post_incoming(client, event_id)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import connections, transaction
 from django.utils import timezone
-from django_q.models import OrmQ
+from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
 from payments_gateway.events import emit
@@ -69,14 +69,15 @@ def test_committed_change_has_its_event_and_deliveries_and_signal_after_commit(r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_commit_queues_a_delivery_task_for_the_event(private_webhook_urls):
+def test_commit_queues_a_delivery_task_for_the_event(private_webhook_urls, broker):
     with Receiver(Reply(200)) as receiver:
         endpoint = make_endpoint(receiver.url())
-        OrmQ.objects.all().delete()
+        broker.lose_queued_tasks()
         event = emit("payment.created", {"uuid": "s"})
 
-        (queued,) = OrmQ.objects.all()
-        task = SignedPackage.loads(queued.payload)
+        assert broker.queued() == 1
+        ((_, payload),) = get_broker().dequeue()
+        task = SignedPackage.loads(payload)
         assert task["func"] == "payments_gateway.tasks.deliver_event_webhooks"
         assert task["args"] == (event.id,)
         # Run it the way a django-q2 worker would.
