@@ -21,7 +21,7 @@ from payments_gateway import tasks
 from payments_gateway.events import emit
 from payments_gateway.models import Customer, DeliveryState, Event, Sweep, Transfer, WebhookDelivery, WebhookEvent
 from payments_gateway.scanning import scan_network
-from payments_gateway.webhooks.incoming.processing import STALE_RECEIVED, enqueue
+from payments_gateway.webhooks.incoming.processing import STALE_RECEIVED, enqueue, reprocess
 from payments_gateway.webhooks.outgoing.delivery import send_test_event
 
 from . import incoming_helpers as h
@@ -180,6 +180,9 @@ def test_with_the_broker_down_requests_succeed_and_the_work_waits_in_the_databas
 
         assert "Could not queue the delivery of " + event.id in caplog.text
         assert "the periodic sweep will process it" in caplog.text
+        with transaction.atomic():  # the admin's "Reprocess" action
+            reprocess(WebhookEvent.objects.all())
+        assert "reprocess it again once the broker is back" in caplog.text
         assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
         # Redis is back; the periodic tasks (which the cluster's scheduler queues) find the work.

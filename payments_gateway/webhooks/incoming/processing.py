@@ -92,14 +92,14 @@ def enqueue(event_pk: int, *, force: bool = False) -> None:
     async_task(PROCESS_TASK, event_pk, force=force, group="incoming-webhooks")
 
 
-def _enqueue_or_leave_to_sweep(event_pk: int) -> None:
-    """:func:`enqueue`, best effort: with the broker down (Redis stopped), the stored event waits for the sweep.
-    A warning, not a traceback: nothing is lost, and the broker's state is reported by the checks."""
+def _enqueue_or_leave_to_sweep(event_pk: int, *, force: bool = False) -> None:
+    """:func:`enqueue`, best effort: with the broker down (Redis stopped), a new event waits for the periodic
+    sweep. A warning, not a traceback: nothing is lost, and the broker's state is reported by the checks."""
     try:
-        enqueue(event_pk)
+        enqueue(event_pk, force=force)
     except Exception as exc:
-        logger.warning("Could not queue incoming event #%s (%s: %s); the periodic sweep will process it.",
-                       event_pk, type(exc).__name__, exc)  # fmt: skip
+        then = "reprocess it again once the broker is back" if force else "the periodic sweep will process it"
+        logger.warning("Could not queue incoming event #%s (%s: %s); %s.", event_pk, type(exc).__name__, exc, then)
 
 
 def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
@@ -182,7 +182,7 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
     pks = [event.pk for event in events]
     for pk in pks:
-        transaction.on_commit(functools.partial(enqueue, pk, force=True))
+        transaction.on_commit(functools.partial(_enqueue_or_leave_to_sweep, pk, force=True))
     return len(pks)
 
 
