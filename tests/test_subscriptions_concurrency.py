@@ -2,26 +2,24 @@
 each) open one session per subscription and period, and send one reminder each."""
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from payments_gateway.models import CheckoutSession, Event, Subscription, SubscriptionPeriod
 from payments_gateway.services.subscriptions import create_subscription_session
 
-from .factories import make_payment
-from .processes import database_url
+from .factories import make_endpoint, make_payment
+from .processes import child_env
 
 START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 SUBSCRIPTIONS = 30
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_processes_open_each_renewal_once(subscription_gateway):
+def test_two_processes_open_each_renewal_once(subscription_gateway, broker):
     for _ in range(SUBSCRIPTIONS):
         session = create_subscription_session(
             amount="15.00", currency="USD", asset="USDC", network="test", interval="month",
@@ -30,8 +28,10 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
         make_payment(session, now=START)
     due = Subscription.objects.first().current_period_end - timedelta(days=3)
 
-    env = os.environ | {"DATABASE_URL": database_url(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-                        "PAYMENTS_GATEWAY_TEST_OVERRIDE": json.dumps(subscription_gateway)}  # fmt: skip
+    # The merchant listens: each event the workers emit is kicked onto the broker (ORM or Redis), once.
+    make_endpoint("https://shop.example/hooks")
+    broker.lose_queued_tasks()
+    env = child_env(subscription_gateway, broker)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.renewal_worker", due.isoformat()],
@@ -62,3 +62,5 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
     assert Event.objects.filter(type="subscription.renewal_due").count() == SUBSCRIPTIONS
     for subscription in Subscription.objects.all():
         assert subscription.periods.count() == 2
+    kicked = Event.objects.filter(deliveries__isnull=False).distinct().count()
+    assert kicked >= SUBSCRIPTIONS and broker.queued() == kicked
