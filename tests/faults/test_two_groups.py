@@ -32,7 +32,7 @@ from django.db.models import Max
 
 from payments_gateway.models import ChainCursor, CheckoutSession, DeliveryState, Event, Transfer, WebhookDelivery
 from payments_gateway.scanning import scan_network
-from tests.factories import TEST_XPUB, make_api_key, make_endpoint
+from tests.factories import TEST_XPUB, make_api_key, make_chain_session, make_endpoint
 from tests.http_receiver import Receiver, closed_port
 from tests.processes import (
     Broker,
@@ -48,6 +48,10 @@ from tests.processes import (
 
 from . import REPORT
 from .proxy import FlappingProxy
+
+if connection.vendor != "postgresql":  # one skip for the whole suite, in the SQLite leg only
+    pytest.skip("not applicable on SQLite: fault injection needs PostgreSQL (runs in the PostgreSQL leg)",
+                allow_module_level=True)  # fmt: skip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -81,6 +85,23 @@ def start_group(name: str, gateway: dict, broker: Broker) -> Group:
     for service in services.values():
         service.start()
     return Group(name, application_name, f"http://127.0.0.1:{port}", services)
+
+
+def terminate_connections(application_name: str) -> tuple[int, int]:
+    """Terminate the PostgreSQL connections named ``application_name`` to this test database (no one else's), once
+    one of them is inside a statement or a transaction (waiting at most 5 s for that); returns how many were
+    terminated, and how many of them were busy."""
+    mine = "datname = current_database() AND application_name = %s AND pid <> pg_backend_pid()"
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            cursor.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {mine} AND state <> 'idle'",
+                           [application_name])  # fmt: skip
+            if busy := cursor.fetchone()[0]:
+                break
+            time.sleep(0.01)
+        terminate = "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+        cursor.execute(terminate + mine, [application_name])
+        return cursor.fetchone()[0], busy
 
 
 class Run:
@@ -162,23 +183,10 @@ class Run:
         pytest.fail("no scanner was seen holding the lease")
 
     def terminate_connections(self, group: Group) -> None:
-        """Terminate the group's PostgreSQL connections (only its own: its application_name, this test database)
-        once one of them is inside a transaction or a statement."""
-        mine = "datname = current_database() AND application_name = %s AND pid <> pg_backend_pid()"
-        with connection.cursor() as cursor:
-            for _ in range(500):
-                cursor.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {mine} AND state <> 'idle'",
-                               [group.application_name])  # fmt: skip
-                if busy := cursor.fetchone()[0]:
-                    break
-                time.sleep(0.01)
-            self.in_flight += (
-                WebhookDelivery.objects.filter(state=DeliveryState.PENDING).exclude(claim_token="").count()
-            )
-            terminate = "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-            cursor.execute(terminate + mine, [group.application_name])
-            self.terminated += cursor.fetchone()[0]
-            self.in_transaction += busy
+        self.in_flight += WebhookDelivery.objects.filter(state=DeliveryState.PENDING).exclude(claim_token="").count()
+        terminated, busy = terminate_connections(group.application_name)
+        self.terminated += terminated
+        self.in_transaction += busy
 
     def kill_group(self, group: Group) -> None:
         self.in_flight += WebhookDelivery.objects.filter(state=DeliveryState.PENDING).exclude(claim_token="").count()
@@ -186,9 +194,27 @@ class Run:
         self.alive.remove(group)
 
 
+def test_a_scanner_whose_database_connection_is_terminated_reconnects_and_scans_on(chain, settings):
+    settings.PAYMENTS_GATEWAY = gateway = {**settings.PAYMENTS_GATEWAY, "XPUB": TEST_XPUB,
+                                           "NETWORKS": {"anvil": chain.network_settings(confirmations=2)}}  # fmt: skip
+    scan_network("anvil")
+    application_name = f"faults-scanner-{os.getpid()}"
+    env = child_env(gateway, Broker("orm"), application_name)
+    scanner = Service("scanner", django_command("payments_gateway_scan", "--loop"), env).start()
+    try:
+        for n in range(2):
+            session = make_chain_session(asset="ETH", amount_due=10**15)
+            chain.send_eth(session.address, 10**15)
+            wait_for(lambda s=session: Transfer.objects.filter(session=s).exists(), 60, f"payment {n}", (scanner,))
+            if n == 0:
+                terminated, _ = terminate_connections(application_name)
+                assert terminated >= 1
+    finally:
+        scanner.stop()
+    assert scanner.log().count("scan failed") <= 1  # the scan the termination cut off, then it went on
+
+
 def test_two_groups_lose_and_double_nothing_when_processes_connections_and_rpc_fail(chain, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("not applicable on SQLite: fault injection needs PostgreSQL (runs in the PostgreSQL leg)")
     broker = redis_broker(REDIS_DB)
     proxy = FlappingProxy(int(chain.rpc_url.rsplit(":", 1)[1]), latency=0.05)
     proxy.on()
