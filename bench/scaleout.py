@@ -111,7 +111,7 @@ def main() -> int:
         and result["scan_over_raw"] >= TARGETS["scan_over_raw_at_least"]
     )
     print(json.dumps(result))
-    return 0
+    return 0 if result["ok"] else 1
 
 
 # --- 1. sessions through the API ----------------------------------------------------------------------------------
