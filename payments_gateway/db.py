@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,7 +20,10 @@ SQLITE_OPTIONS = {
 
 def database_from_url(url: str | None, *, sqlite_path: str | Path) -> dict[str, Any]:
     """A ``DATABASES["default"]`` entry for ``url`` (``postgres://user:pass@host:port/name`` or
-    ``sqlite:///path``); SQLite at ``sqlite_path`` when ``url`` is empty."""
+    ``sqlite:///path``); SQLite at ``sqlite_path`` when ``url`` is empty.
+
+    A PostgreSQL URL's query parameters are connection options (``?sslmode=require&application_name=web``), as
+    libpq reads them: ``application_name`` names a group of processes in ``pg_stat_activity``."""
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -32,7 +35,7 @@ def database_from_url(url: str | None, *, sqlite_path: str | Path) -> dict[str, 
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:]) or str(sqlite_path),
                 "OPTIONS": dict(SQLITE_OPTIONS)}  # fmt: skip
     if parts.scheme in {"postgres", "postgresql"}:
-        return {
+        entry: dict[str, Any] = {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")) or "postgres",
             "USER": unquote(parts.username or ""),
@@ -40,6 +43,9 @@ def database_from_url(url: str | None, *, sqlite_path: str | Path) -> dict[str, 
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
         }
+        if parts.query:
+            entry["OPTIONS"] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        return entry
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported: use postgres://user@host:5432/name or sqlite:///path."
     )

@@ -139,6 +139,20 @@ def sync_tasks(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", True)
 
 
+@pytest.fixture(params=["orm", "redis"])
+def broker(request, monkeypatch):
+    """django-q2's broker of a test that runs real workers, which runs once on each: the ORM broker (the embedded
+    default) and the Redis broker (production; Redis database 2, emptied before and after). This process queues
+    its tasks there too. A Redis that does not answer fails the test (never skipped)."""
+    from .processes import Broker, redis_broker
+
+    chosen = Broker("orm") if request.param == "orm" else redis_broker(2)
+    chosen.activate(monkeypatch)
+    yield chosen
+    if chosen.name == "redis":
+        chosen.lose_queued_tasks()
+
+
 # --- webhooks ---------------------------------------------------------------------------------------------------
 
 

@@ -31,16 +31,24 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_port: int = 0  # the sender's local port: which process sent it (tests/processes.pid_of_client)
 
 
 class Receiver:
-    """``replies`` are used in order; the last one repeats. ``requests`` lists what arrived."""
+    """``replies`` are used in order; the last one repeats. ``requests`` lists what arrived.
+
+    ``hold(n)``: the next ``n`` requests are held unanswered (listed in ``held``) until ``release_held()``; then
+    they get their reply, if their sender is still there to read it.
+    """
 
     def __init__(self, *replies: Reply):
         self.replies = list(replies) or [Reply()]
         self.requests: list[Received] = []
         self.arrived = threading.Event()
         self._release = threading.Event()
+        self.held: list[Received] = []
+        self._to_hold = 0
+        self._held_release = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,18 +57,25 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                    self.client_address[1])  # fmt: skip
+                receiver.requests.append(received)
                 receiver.arrived.set()
+                if receiver._take_hold(received):
+                    receiver._held_release.wait(60)
                 reply = receiver.replies[min(len(receiver.requests), len(receiver.replies)) - 1]
                 if reply.hang:
                     receiver._release.wait(30)
                     return
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:  # the sender is gone (killed while we held its request)
+                    self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -69,6 +84,26 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._lock = threading.Lock()
+
+    def hold(self, n: int = 1) -> None:
+        """Hold the next ``n`` requests unanswered until :meth:`release_held`."""
+        with self._lock:
+            self.held, self._to_hold = [], n
+            self._held_release.clear()
+
+    def release_held(self) -> None:
+        with self._lock:
+            self._to_hold = 0
+        self._held_release.set()
+
+    def _take_hold(self, received: Received) -> bool:
+        with self._lock:
+            if self._to_hold <= 0:
+                return False
+            self._to_hold -= 1
+            self.held.append(received)
+            return True
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"

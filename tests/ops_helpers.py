@@ -31,7 +31,8 @@ def use_redis_broker(monkeypatch, url: str = REDIS_URL) -> dict:
 
     monkeypatch.setattr(Conf, "ORM", None)
     monkeypatch.setattr(Conf, "REDIS", url)
-    return {"name": Conf.CLUSTER_NAME, "workers": 1, "timeout": 30, "retry": 60, "max_attempts": 1, "redis": url}
+    cluster = {"name": Conf.CLUSTER_NAME, "workers": 1, "timeout": 30, "retry": 60, "max_attempts": 1}
+    return cluster | {"orm": None, "redis": url}
 
 
 def run_check_process(command: str = "check", **kwargs) -> subprocess.CompletedProcess:

@@ -106,11 +106,6 @@ Q_CLUSTER = {
     "orm": "default",
 }
 
-# A process a test starts (tests/ops_runner.py) may run on another broker, e.g. Redis: django-q2 reads Q_CLUSTER once.
-if os.environ.get("PAYMENTS_GATEWAY_TEST_Q_CLUSTER"):
-    Q_CLUSTER = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"])
-if os.environ.get("PAYMENTS_GATEWAY_TEST_CACHES"):
-    CACHES = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_CACHES"])
 
 # The library's defaults, but for what every test needs: an xpub (the public "abandon ×11 about" test mnemonic's),
 # one network named "anvil" that nothing listens on (chain tests point it at their anvil with the ``anvil_settings``
@@ -136,3 +131,12 @@ SHOP_WEBHOOK_SECRET = "whsec_dGVzdC1zdWl0ZS1zaG9wLXdlYmhvb2stc2VjcmV0ISE="  # 32
 SHOP_WEBHOOK_URL = "http://127.0.0.1:8000/shop/webhooks/"
 
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# The processes a test starts (tests/processes.py: web server, django-q2 cluster, scanner) read these settings
+# too, with the test's gateway settings and the broker it runs on from the environment.
+if os.environ.get("PAYMENTS_GATEWAY_TEST_OVERRIDE"):
+    PAYMENTS_GATEWAY = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_OVERRIDE"])
+if os.environ.get("PAYMENTS_GATEWAY_TEST_Q_CLUSTER"):  # e.g. the Redis broker: {"orm": None, "redis": url}
+    Q_CLUSTER |= json.loads(os.environ["PAYMENTS_GATEWAY_TEST_Q_CLUSTER"])
+if os.environ.get("PAYMENTS_GATEWAY_TEST_CACHES"):
+    CACHES = json.loads(os.environ["PAYMENTS_GATEWAY_TEST_CACHES"])

@@ -40,7 +40,7 @@ print(json.dumps({
     "secret_key": settings.SECRET_KEY,
     "database": {k: str(settings.DATABASES["default"][k]) for k in ("ENGINE", "NAME", "HOST", "PORT")
                  if settings.DATABASES["default"].get(k)},
-    "sqlite_options": settings.DATABASES["default"].get("OPTIONS"),
+    "sqlite_options": settings.DATABASES["default"].get("OPTIONS"),  # PostgreSQL's too
     "broker": {k: settings.Q_CLUSTER.get(k) for k in ("orm", "redis")},
     "xpub": gateway_settings.XPUB,
     "networks": {name: {"rpc_urls": list(n.rpc_urls), "dev": n.dev, "tokens": sorted(n.tokens)}
@@ -105,7 +105,7 @@ def test_the_environment_switches_database_broker_ports_and_gateway_config(tmp_p
                                                          "dev": True, "tokens": {"USDC": usdc}}}}))  # fmt: skip
     shop = shop_settings(
         tmp_path,
-        DATABASE_URL="postgres://shop:pw@db.example:5433/shopdb",
+        DATABASE_URL="postgres://shop:pw@db.example:5433/shopdb?application_name=shop-web&sslmode=require",
         Q_BROKER="redis",
         REDIS_URL="redis://cache.example:6379/2",
         PAYMENTS_GATEWAY_CONFIG=str(config),
@@ -115,6 +115,8 @@ def test_the_environment_switches_database_broker_ports_and_gateway_config(tmp_p
     )
     assert shop["database"] == {"ENGINE": "django.db.backends.postgresql", "NAME": "shopdb", "HOST": "db.example",
                                 "PORT": "5433"}  # fmt: skip
+    # The URL's query is libpq's connection options: a group of processes is named in pg_stat_activity.
+    assert shop["sqlite_options"] == {"application_name": "shop-web", "sslmode": "require"}
     assert shop["broker"] == {"orm": None, "redis": "redis://cache.example:6379/2"}
     assert shop["networks"] == {"anvil": {"rpc_urls": ["http://127.0.0.1:8546"], "dev": True, "tokens": ["USDC"]}}
     assert shop["shop_webhook_url"] == "http://127.0.0.1:8123/shop/webhooks/"

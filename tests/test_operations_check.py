@@ -210,7 +210,7 @@ def test_with_a_per_process_cache_the_cluster_cannot_be_seen_a_warning_exit_1(sc
 def test_a_redis_broker_on_a_closed_port_is_a_finding_not_a_traceback(anvil_settings):
     ensure_schedules()
     url = f"redis://127.0.0.1:{closed_port()}/8"
-    done = run_check_process(gateway=anvil_settings, q_cluster={"name": "payments_gateway", "redis": url})
+    done = run_check_process(gateway=anvil_settings, q_cluster={"name": "payments_gateway", "orm": None, "redis": url})
     assert done.returncode == 2
     assert "Traceback" not in done.stdout + done.stderr
     lines = done.stdout.splitlines()

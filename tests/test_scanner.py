@@ -229,6 +229,16 @@ def test_rescanning_a_range_never_counts_a_payment_twice(anvil_settings, chain):
     assert event_types(session) == events
 
 
+def test_a_scan_that_died_holding_the_lease_leaves_it_to_the_next_scan_of_its_thread(anvil_settings, chain):
+    from payments_gateway.scanning import lease
+
+    scan_network("anvil")
+    chain.mine(2)
+    lease.acquire("anvil")  # a scan whose database connection dropped: it could not release the lease
+    assert scan_network("anvil").status == "scanned"  # not "busy" until the lease runs out (2 minutes)
+    assert ChainCursor.objects.get(network="anvil").lease_owner == ""
+
+
 def test_another_process_holding_the_lease_makes_the_scan_busy(anvil_settings, chain):
     from django.utils import timezone
 

@@ -11,15 +11,15 @@ import pytest
 from payments_gateway.models import CheckoutSession, Event, Subscription, SubscriptionPeriod
 from payments_gateway.services.subscriptions import create_subscription_session
 
-from .factories import make_payment
-from .processes import process_env
+from .factories import make_endpoint, make_payment
+from .processes import child_env
 
 START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 SUBSCRIPTIONS = 30
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_processes_open_each_renewal_once(subscription_gateway):
+def test_two_processes_open_each_renewal_once(subscription_gateway, broker):
     for _ in range(SUBSCRIPTIONS):
         session = create_subscription_session(
             amount="15.00", currency="USD", asset="USDC", network="test", interval="month",
@@ -28,7 +28,10 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
         make_payment(session, now=START)
     due = Subscription.objects.first().current_period_end - timedelta(days=3)
 
-    env = process_env(subscription_gateway)
+    # The merchant listens: each event the workers emit is kicked onto the broker (ORM or Redis), once.
+    make_endpoint("https://shop.example/hooks")
+    broker.lose_queued_tasks()
+    env = child_env(subscription_gateway, broker)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.renewal_worker", due.isoformat()],
@@ -59,3 +62,5 @@ def test_two_processes_open_each_renewal_once(subscription_gateway):
     assert Event.objects.filter(type="subscription.renewal_due").count() == SUBSCRIPTIONS
     for subscription in Subscription.objects.all():
         assert subscription.periods.count() == 2
+    kicked = Event.objects.filter(deliveries__isnull=False).distinct().count()
+    assert kicked >= SUBSCRIPTIONS and broker.queued() == kicked

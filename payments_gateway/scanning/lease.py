@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -100,5 +101,12 @@ def release(lease: Lease, *, error: str, head: int | None) -> None:
     ChainCursor.objects.filter(network=lease.network, lease_owner=lease.owner).update(**fields)
 
 
+# Tells this process from an earlier one that had the same pid (after a restart, or on another machine).
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]
+
+
 def _owner_id() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """The same for every scan of one thread of one process: a scan that died without releasing the lease (its
+    database connection dropped) leaves it to the next scan of the same thread, instead of stalling the network
+    until the lease runs out. Another thread or process is another owner."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{threading.get_native_id()}:{_PROCESS_TOKEN}"

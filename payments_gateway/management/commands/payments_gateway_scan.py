@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from ...conf import gateway_settings
 from ...scanning import scan_network
@@ -51,6 +52,9 @@ class Command(BaseCommand):
                 if not loop:
                     break
                 time.sleep(max(float(delay) - (time.monotonic() - started), 0.05))
+                # As between two requests: a connection the database dropped (restart, pg_terminate_backend, a
+                # failover) is replaced instead of failing every scan after it.
+                close_old_connections()
         except KeyboardInterrupt:
             # Ctrl-C (or the demo stopping): a range is committed whole or not at all, so stopping here is safe.
             self.stdout.write("scanner stopped")

@@ -69,7 +69,7 @@ def store_event(attempt: WebhookRequest, *, event_id: str, event_type: str) -> t
             attempt.event_id = event_pk
             attempt.status_code, attempt.outcome = 202, "stored; processing queued"
             attempt.pk = hotpath.insert_or_skip(attempt)
-            transaction.on_commit(functools.partial(enqueue, event_pk), robust=True)
+            transaction.on_commit(functools.partial(_enqueue_or_leave_to_sweep, event_pk))
             return event_pk, True
         # A concurrent request stored it between our read and our insert; it has committed by now
         # (PostgreSQL's ON CONFLICT waits for it; SQLite's writers take turns), so the row is there to read.
@@ -90,6 +90,16 @@ def enqueue(event_pk: int, *, force: bool = False) -> None:
     from django_q.tasks import async_task
 
     async_task(PROCESS_TASK, event_pk, force=force, group="incoming-webhooks")
+
+
+def _enqueue_or_leave_to_sweep(event_pk: int, *, force: bool = False) -> None:
+    """:func:`enqueue`, best effort: with the broker down (Redis stopped), a new event waits for the periodic
+    sweep. A warning, not a traceback: nothing is lost, and the broker's state is reported by the checks."""
+    try:
+        enqueue(event_pk, force=force)
+    except Exception as exc:
+        then = "reprocess it again once the broker is back" if force else "the periodic sweep will process it"
+        logger.warning("Could not queue incoming event #%s (%s: %s); %s.", event_pk, type(exc).__name__, exc, then)
 
 
 def process_event(event_pk: int, *, now: datetime | None = None, force: bool = False) -> str:
@@ -172,7 +182,7 @@ def reprocess(events: Iterable[WebhookEvent]) -> int:
     """Queue the handler to run again on ``events`` (admin action); returns how many were queued."""
     pks = [event.pk for event in events]
     for pk in pks:
-        transaction.on_commit(functools.partial(enqueue, pk, force=True))
+        transaction.on_commit(functools.partial(_enqueue_or_leave_to_sweep, pk, force=True))
     return len(pks)
 
 

@@ -120,7 +120,6 @@ def claim_due(
     """
     now = now or timezone.now()
     token = secrets.token_hex(16)
-    lease_until = now + lease_duration(limit)
     due = WebhookDelivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now, endpoint__active=True)
     if event_id is not None:
         due = due.filter(event_id=event_id)
@@ -135,7 +134,9 @@ def claim_due(
         )
         if not ids:
             return token, []
-        due.filter(id__in=ids).update(next_attempt_at=lease_until, claim_token=token)
+        # The lease covers what was claimed, not the batch size asked for: a worker killed while sending one
+        # event's delivery holds it up for one timeout (plus the margin), not twenty.
+        due.filter(id__in=ids).update(next_attempt_at=now + lease_duration(len(ids)), claim_token=token)
     claimed = WebhookDelivery.objects.filter(id__in=ids, claim_token=token).select_related("event", "endpoint")
     return token, list(claimed.order_by("id"))
 
@@ -363,8 +364,11 @@ def kick(event_id: str) -> None:
         from django_q.tasks import async_task
 
         async_task("payments_gateway.tasks.deliver_event_webhooks", event_id, task_name=f"webhooks {event_id}")
-    except Exception:  # a broker outage must not fail the request that emitted the event
-        logger.exception("Could not queue the delivery of %s; the periodic task will send it.", event_id)
+    except Exception as exc:  # a broker outage must not fail the request that emitted the event
+        # A warning, not a traceback: nothing is lost (the delivery is in the database) and the cause is the
+        # broker's, which payments_gateway_check and /health/ report.
+        logger.warning("Could not queue the delivery of %s (%s); the periodic task will send it.", event_id,
+                       _exception_text(exc))  # fmt: skip
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
