@@ -25,6 +25,8 @@ from .conf import DEFAULTS, SETTING_NAME, gateway_settings, parse_network, unkno
 
 # One id per key, so an operator can look an error up and silence nothing by accident.
 CHECK_IDS = {name: f"payments_gateway.E{index:03d}" for index, name in enumerate(DEFAULTS, start=1)}
+# Keys whose id was given out before their place in DEFAULTS was final (E030, E031 are other keys' ids).
+CHECK_IDS |= {"PUSH_REDIS_URL": "payments_gateway.E032"}
 NOT_A_DICT_ID = "payments_gateway.E099"
 UNKNOWN_KEY_ID = "payments_gateway.E100"
 XPUB_MISSING_ID = "payments_gateway.W001"

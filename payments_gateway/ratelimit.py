@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.translation import gettext
@@ -55,7 +56,21 @@ def rate_limit(
     """
     key = key or client_key
 
-    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        # An async view (the checkout page's stream): counted in an executor thread (never one per request).
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                retry_after = await sync_to_async(hit, thread_sensitive=False)(
+                    scope, key(request, kwargs), limit=limit, window=window
+                )
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after)
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper
+
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             retry_after = hit(scope, key(request, kwargs), limit=limit, window=window)

@@ -106,6 +106,9 @@ DEFAULTS: dict[str, Any] = {
     "SUBSCRIPTION_REMINDERS": True,
     # The absolute URL this app's pages are served at (e.g. "https://shop.example"), for links in e-mails.
     "PUBLIC_URL": None,
+    # A Redis URL (e.g. "redis://127.0.0.1:6379/0"): the checkout pages' push channel is woken by Redis pub/sub
+    # (views/live.py). None: PostgreSQL LISTEN/NOTIFY on PostgreSQL, one shared poller per process on SQLite.
+    "PUSH_REDIS_URL": None,
 }
 
 _DURATION_KEYS = {
@@ -297,6 +300,13 @@ class GatewaySettings:
             return value
         if attr == "PUBLIC_URL":
             return public_url(value, key)
+        if attr == "PUSH_REDIS_URL":
+            if value is not None and (not isinstance(value, str) or not re.match(r"^(rediss?|unix)://\S+$", value)):
+                raise ImproperlyConfigured(
+                    f"{key} must be a Redis URL such as 'redis://127.0.0.1:6379/0' (or None to be woken by the "
+                    f"database), not {value!r}."
+                )
+            return value
         return value  # pragma: no cover - every key is handled above
 
 

@@ -26,6 +26,7 @@ import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
@@ -52,15 +53,26 @@ hosted_page_action = rate_limit("hosted-page-action", limit=ACTION_LIMIT, window
 def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Decorate a hosted-page view: its responses carry the headers above, replacing any the project set."""
 
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+            return _with_headers(await view(request, *args, **kwargs))
+
+        return async_wrapper
+
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = content_security_policy()
-        for name, value in HEADERS.items():
-            response[name] = value
-        return response
+        return _with_headers(view(request, *args, **kwargs))
 
     return wrapper
+
+
+def _with_headers(response: HttpResponseBase) -> HttpResponseBase:
+    response["Content-Security-Policy"] = content_security_policy()
+    for name, value in HEADERS.items():
+        response[name] = value
+    return response
 
 
 def content_security_policy() -> str:
