@@ -134,3 +134,15 @@ def wait_for(condition, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"still not true after {timeout} s: {condition}")
         time.sleep(0.1)
+
+
+def test_fewer_workers_than_networks_plus_one_is_warning_w003(settings, use_networks, chain):
+    from django.core.checks import run_checks
+
+    use_networks(anvil=chain.network_settings(), other=chain.network_settings())
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    (warning,) = [m for m in run_checks(tags=["payments_gateway"]) if m.id == "payments_gateway.W003"]
+    assert "Q_CLUSTER['workers'] is 2, fewer than the 2 networks + 1" in warning.msg
+    assert "at least 3" in warning.hint
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
+    assert not [m for m in run_checks(tags=["payments_gateway"]) if m.id == "payments_gateway.W003"]

@@ -101,6 +101,12 @@ MISTAKES = {
         "'ws_url'",
         "E001",
     ),
+    "push redis url not a url": (
+        valid_config(PUSH_REDIS_URL="127.0.0.1:6379"),
+        "PAYMENTS_GATEWAY['PUSH_REDIS_URL'] must be a Redis URL",
+        "redis://127.0.0.1:6379/0",
+        "E032",
+    ),
     "ws_url not a websocket URL": (
         valid_config(NETWORKS=network(ws_url="http://127.0.0.1:8546")),
         f"{NET}['ws_url'] must be a ws:// or wss:// URL",
