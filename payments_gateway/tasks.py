@@ -24,22 +24,22 @@ def follow_networks() -> list[str]:
     return started
 
 
-def follow_network(name: str) -> dict[str, Any]:
-    """Scan network ``name`` at every new head for the follower's time budget (``scanning/follow.py``), then queue
-    the next follower, which takes over at once. One network per task: a slow network delays no other."""
-    from .scanning.follow import follow_budget
+def follow_network(name: str, successor: bool = False) -> dict[str, Any]:
+    """Scan network ``name`` at every new head for the follower's time budget (``scanning/follow.py``); shortly
+    before it ends, queue the next follower, which waits for the lease and takes over without a gap. One network
+    per task: a slow network delays no other."""
+    from .scanning.follow import FOLLOW_SECONDS, follow_budget
     from .scanning.follow import follow_network as follow
 
-    outcome = follow(name, follow_budget())
-    if outcome.status == "followed":
-        _queue_follower(name)
+    outcome = follow(name, follow_budget(), handoff=lambda: _queue_follower(name, successor=True),
+                     wait_for_lease=FOLLOW_SECONDS if successor else 0)  # fmt: skip
     return {"status": outcome.status, "scans": outcome.scans, "errors": outcome.errors, "heads": outcome.heads_by}
 
 
-def _queue_follower(name: str) -> None:
+def _queue_follower(name: str, *, successor: bool = False) -> None:
     from django_q.tasks import async_task
 
-    async_task("payments_gateway.tasks.follow_network", name, task_name=f"follow {name}")
+    async_task("payments_gateway.tasks.follow_network", name, successor, task_name=f"follow {name}")
 
 
 def scan_all_networks() -> dict[str, Any]:

@@ -61,8 +61,12 @@ def fake_rpc():
 
 @pytest.fixture(autouse=True)
 def fresh_rpc_state():
-    """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide)."""
+    """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide), nor the
+    head source a network's WebSocket was last logged in (chain/heads.py logs each change once per process)."""
+    from payments_gateway.chain.heads import forget_logged_modes
+
     rpc.reset_backoff()
+    forget_logged_modes()
     yield
     rpc.reset_backoff()
 

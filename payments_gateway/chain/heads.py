@@ -100,7 +100,8 @@ class Heads:
             return False
         self._ws, self._subscription = ws, answer["result"]
         self.mode = "ws"
-        logger.info("network %r: new heads arrive by WebSocket from %s", self.network.name, _where(url))
+        _say(self.network.name, "ws", logging.INFO, "network %r: new heads arrive by WebSocket from %s",
+             self.network.name, _where(url))  # fmt: skip
         return True
 
     def _receive(self, timeout: float) -> int | None:
@@ -124,12 +125,25 @@ class Heads:
 
     def _fall_back(self, why: str) -> None:
         self._retry_at = time.monotonic() + RECONNECT_SECONDS
-        if self.mode != "poll-fallback":
-            logger.warning(
-                "network %r: WebSocket %s %s; polling for new heads every %.2f s (retrying the WebSocket every %.0f s)",
-                self.network.name, _where(self.network.ws_url or ""), why, self.interval, RECONNECT_SECONDS,
-            )  # fmt: skip
         self.mode = "poll-fallback"
+        _say(self.network.name, "poll-fallback", logging.WARNING,
+             "network %r: WebSocket %s %s; polling for new heads every %.2f s (retrying the WebSocket every %.0f s)",
+             self.network.name, _where(self.network.ws_url or ""), why, self.interval, RECONNECT_SECONDS)  # fmt: skip
+
+
+# How each network's heads last arrived in this process: a change is logged once, not by every follower.
+_said: dict[str, str] = {}
+
+
+def _say(network: str, mode: str, level: int, message: str, *args: Any) -> None:
+    if _said.get(network) != mode:
+        _said[network] = mode
+        logger.log(level, message, *args)
+
+
+def forget_logged_modes() -> None:
+    """Log the next change of every network again (tests)."""
+    _said.clear()
 
 
 def _where(url: str) -> str:
