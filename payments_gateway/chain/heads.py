@@ -55,8 +55,8 @@ class Heads:
         while (left := deadline - time.monotonic()) > 0:
             if self.network.ws_url and self._ws is None and time.monotonic() >= self._retry_at and self._open():
                 # Heads announced while no subscription was open are missed: ask once (the scan backfills them).
-                if (head := self._poll()) > known:
-                    return head
+                if (polled := self._poll()) > known:
+                    return polled
                 continue
             if self._ws is not None:
                 # A subscription that stays silent for several blocks is checked by one poll (it may be stuck).
@@ -66,8 +66,8 @@ class Heads:
                 if head is not None and (head < 0 or head > known):
                     return head
                 continue
-            if (head := self._poll()) > known:
-                return head
+            if (polled := self._poll()) > known:
+                return polled
             time.sleep(max(min(self.interval, deadline - time.monotonic()), 0))
         return None
 
@@ -82,7 +82,7 @@ class Heads:
     def _open(self) -> bool:
         from websockets.sync.client import connect
 
-        url = self.network.ws_url
+        url = self.network.ws_url or ""
         self._stack = contextlib.ExitStack()
         try:
             ws = self._stack.enter_context(connect(url, open_timeout=OPEN_TIMEOUT, close_timeout=1, max_size=2**20))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from asgiref.sync import iscoroutinefunction
@@ -50,7 +51,7 @@ ACTION_LIMIT, ACTION_WINDOW = 30, 600
 hosted_page_action = rate_limit("hosted-page-action", limit=ACTION_LIMIT, window=ACTION_WINDOW)
 
 
-def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def hosted_page_headers(view: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a hosted-page view: its responses carry the headers above, replacing any the project set."""
 
     if iscoroutinefunction(view):
