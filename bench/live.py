@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=50)
     parser.add_argument("--baseline-payments", type=int, default=8)
     parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--only", choices=["detect", "pages"], help="Run one half (its figures only).")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 2,000 streams on each side; children inherit it
@@ -80,10 +81,15 @@ def main() -> int:
     chain = start_devchain(block_time=1)
     heads = HeadClock(chain.rpc_url.replace("http://", "ws://"))
     try:
-        result = detect(chain, heads, args) | pages(chain, args)
+        result = (detect(chain, heads, args) if args.only != "pages" else {}) | (
+            pages(chain, args) if args.only != "detect" else {}
+        )
     finally:
         heads.stop()
         chain.stop()
+    if args.only:
+        print(json.dumps(result))
+        return 0
     result["detect_ratio"] = round(result["detect_p95_s"] / result["baseline_detect_p95_s"], 4)
     result["page_ratio"] = (
         round(result["page_p95_s"] / result["threaded_page_p95_s"], 4) if result["threaded_page_p95_s"] else None

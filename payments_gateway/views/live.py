@@ -17,6 +17,7 @@ open page, which is why the example shop serves ``example_shop.asgi``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -41,7 +42,7 @@ LIVE_STREAM_SECONDS = 300
 POLL_SECONDS_WSGI, WSGI_STREAM_SECONDS = 1, 30
 RETRY_MS = 2000
 #: The SQLite poller's tick (one query for every session watched by this process).
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 #: A comment line this often: a proxy keeps the connection, and the server notices a page that went away.
 KEEPALIVE_SECONDS = 15
 #: How often a listener checks whether any page is still open (it disconnects when none is).
@@ -57,22 +58,24 @@ async def async_stream(session: CheckoutSession, language: str | None) -> AsyncI
     try:
         yield f"retry: {RETRY_MS}\n\n"
         deadline = time.monotonic() + LIVE_STREAM_SECONDS
-        last = None
+        last: dict[str, Any] | None = None
         while True:
             waiter.clear()  # a change from here on wakes the wait below
-            session, state = await sync_to_async(read_closing, thread_sensitive=False)(_read, session.pk, language)
-            changed = {k: v for k, v in state.items() if k != "seconds_left"}
-            if changed != last:
-                last = changed
-                yield f"event: status\ndata: {json.dumps(state)}\n\n"
+            session, state = await hub.read(str(session.uuid), session.pk, language)
+            event, last = _status_event(state, last)
+            if event:
+                yield event
             if session.status != SessionStatus.OPEN or time.monotonic() >= deadline:
                 return
-            # Wake at the latest when the session expires (expiry happens on read) or the keep-alive is due.
-            timeout = min(deadline - time.monotonic(), KEEPALIVE_SECONDS, max(state["seconds_left"], 0) + 0.5)
-            try:
-                await asyncio.wait_for(waiter.wait(), timeout=max(timeout, 0.05))
-            except TimeoutError:
-                yield ": keep-alive\n\n"
+            # Read again when woken, when the session is due to expire (expiry happens on read) or the stream ends;
+            # in between, only a keep-alive line (no read: thousands of idle pages cost no queries).
+            until = min(deadline, time.monotonic() + max(state["seconds_left"], 0) + 0.5)
+            while (left := until - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(waiter.wait(), timeout=min(left, KEEPALIVE_SECONDS))
+                    break
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
     finally:
         hub.unwatch(str(session.uuid), waiter)
 
@@ -81,16 +84,22 @@ def sync_stream(pk: int, language: str | None) -> Iterator[str]:
     """The SSE stream for a WSGI server (a thread per page): re-reads the session every second for 30 s."""
     yield f"retry: {RETRY_MS}\n\n"
     deadline = time.monotonic() + WSGI_STREAM_SECONDS
-    last = None
+    last: dict[str, Any] | None = None
     while True:
         session, state = _read(pk, language)
-        changed = {k: v for k, v in state.items() if k != "seconds_left"}
-        if changed != last:
-            last = changed
-            yield f"event: status\ndata: {json.dumps(state)}\n\n"
+        event, last = _status_event(state, last)
+        if event:
+            yield event
         if session.status != SessionStatus.OPEN or time.monotonic() >= deadline:
             return
         time.sleep(POLL_SECONDS_WSGI)
+
+
+def _status_event(state: dict[str, Any], last: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The ``status`` event of ``state`` ("" when nothing but the countdown changed since ``last``), and what to
+    compare the next state with."""
+    changed = {k: v for k, v in state.items() if k != "seconds_left"}
+    return (f"event: status\ndata: {json.dumps(state)}\n\n" if changed != last else ""), changed
 
 
 def _read(pk: int, language: str | None) -> tuple[CheckoutSession, dict[str, Any]]:
@@ -124,6 +133,10 @@ class Hub:
         self.waiters: dict[str, set[asyncio.Event]] = {}
         self.known: dict[str, Any] = {}  # the poller's last seen ``updated`` per session
         self.backend = ""
+        # One read per session, language and wake, shared by every page of the session that it wakes.
+        self.generation: dict[str, int] = {}
+        self._reads: dict[tuple[str, str | None, int], asyncio.Future] = {}
+        self._counter = itertools.count(1)
         self._listener: asyncio.Task | None = None
         self._someone = asyncio.Event()  # the poller sleeps while no page is open
 
@@ -131,6 +144,7 @@ class Hub:
         waiter = asyncio.Event()
         self.waiters.setdefault(uuid, set()).add(waiter)
         self.known.setdefault(uuid, updated)
+        self.generation[uuid] = next(self._counter)  # a new page never takes a read started before it opened
         self._someone.set()
         backend = push_backend()
         if self._listener is None or self._listener.done() or backend != self.backend:
@@ -146,10 +160,23 @@ class Hub:
         if not waiting:
             self.waiters.pop(uuid, None)
             self.known.pop(uuid, None)
+            self.generation.pop(uuid, None)
         if not self.waiters:
             self._someone.clear()
 
+    async def read(self, uuid: str, pk: int, language: str | None) -> tuple[CheckoutSession, dict[str, Any]]:
+        """The session and its page state, read once for all the pages of ``uuid`` in ``language`` that the same
+        change woke (a read started before the latest wake is never reused: its key has an older generation)."""
+        key = (uuid, language, self.generation.get(uuid, 0))
+        future = self._reads.get(key)
+        if future is None:
+            future = asyncio.ensure_future(sync_to_async(read_closing, thread_sensitive=False)(_read, pk, language))
+            self._reads[key] = future
+            future.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(future)
+
     def wake(self, uuid: str) -> None:
+        self.generation[uuid] = next(self._counter)
         for waiter in self.waiters.get(uuid, ()):
             waiter.set()
 
