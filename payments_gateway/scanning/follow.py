@@ -88,7 +88,8 @@ def follow_network(
             try:
                 # Wake in time to hand off (the successor needs a moment to be picked up by a worker).
                 heads.wait(lease.number, max(deadline - time.monotonic() - (HANDOFF_SECONDS if handoff else 0), 0))
-            except RPCError as exc:  # the head could not be read: the next scan says so in the cursor
+            except (RPCError, ValueError, TypeError) as exc:
+                # No head, or a head that is not a number: the next scan records the error in the cursor.
                 logger.warning("network %r: reading the head failed: %s", name, exc)
                 time.sleep(max(min(ERROR_PAUSE, deadline - time.monotonic()), 0))
             outcome.heads_by = heads.mode
