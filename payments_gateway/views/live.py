@@ -200,12 +200,10 @@ class Hub:
     async def _listen_postgres(self) -> None:
         import psycopg
 
-        params = connection.settings_dict
-        conninfo = {"dbname": params["NAME"], "user": params.get("USER") or None,
-                    "password": params.get("PASSWORD") or None, "host": params.get("HOST") or None,
-                    "port": params.get("PORT") or None, "application_name": "payments_gateway push"}  # fmt: skip
+        # Django's own parameters (sslmode and the other OPTIONS included), without its sync cursor and adapters.
+        params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
         conn = await psycopg.AsyncConnection.connect(
-            autocommit=True, **{k: v for k, v in conninfo.items() if v is not None}
+            autocommit=True, **params | {"application_name": "payments_gateway push"}
         )
         async with conn:
             await conn.execute(f"LISTEN {CHANNEL}")
