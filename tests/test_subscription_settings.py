@@ -53,7 +53,8 @@ def config(**changes):
 
 def test_the_subscription_keys_follow_refund_link_ttl_with_the_next_ids():
     keys = list(DEFAULTS)
-    assert keys[keys.index("REFUND_LINK_TTL") + 1 :] == SUBSCRIPTION_KEYS
+    start = keys.index("REFUND_LINK_TTL") + 1
+    assert keys[start : start + len(SUBSCRIPTION_KEYS)] == SUBSCRIPTION_KEYS
     assert [CHECK_IDS[key] for key in ["REFUND_LINK_TTL", *SUBSCRIPTION_KEYS]] == [
         f"payments_gateway.E0{n}" for n in range(23, 29)
     ]
