@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.test import override_settings
+from django_q.models import Task
 
 from payments_gateway.chain.devchain import start_devchain
 from payments_gateway.models import ChainCursor, Event, Transfer
@@ -52,6 +53,10 @@ def test_with_only_qcluster_a_payment_is_stored_and_confirmed_as_blocks_arrive(t
             chain.send_token("USDC", session.address, 7_000_000)
             wait_for(lambda: refreshed(session).payment_status in ("pending", "paid"))
             wait_for(lambda: refreshed(session).payment_status == "paid")
+            first_owner = ChainCursor.objects.get(network="anvil").lease_owner
+            # A follower runs for its budget, then its successor (queued before it ends) holds the lease.
+            wait_for(lambda: Task.objects.filter(name="follow anvil", success=True).exists())
+            wait_for(lambda: ChainCursor.objects.get(network="anvil").lease_owner not in ("", first_owner))
         finally:
             stop(cluster)
             log = (tmp_path / "qcluster.log").read_text(errors="replace")
@@ -65,4 +70,6 @@ def test_with_only_qcluster_a_payment_is_stored_and_confirmed_as_blocks_arrive(t
     assert types.index("transaction.detected") < types.index("transaction.confirmed")
     assert types.index("payment.pending") < types.index("payment.completed")
     assert "Traceback" not in log, log[-3000:]
+    finished = [task.result for task in Task.objects.filter(name="follow anvil", success=True)]
+    assert finished and all(r["status"] == "followed" and r["heads"] == "ws" for r in finished), finished
     assert "RPCUnavailable" in ChainCursor.objects.get(network="dead").last_error
