@@ -2,8 +2,9 @@
 
 Starts anvil with the test tokens (``payments_gateway_devchain --forwarder``: deposit addresses are forwarder
 addresses swept to a dev treasury, signed with a public anvil test key), migrates, seeds the shop and an admin login,
-then runs the scanner, a django-q2 cluster and the web server on 127.0.0.1:8000 until Ctrl-C, which stops every
-child process.
+then runs the documented processes only: a django-q2 cluster (its workers follow the chain: one follower task per
+network scans at every new head) and the ASGI web server (uvicorn, ``example_shop.asgi``: the checkout pages' push
+channel holds no thread per page) on 127.0.0.1:8000, until Ctrl-C, which stops every child process.
 """
 
 from __future__ import annotations
@@ -57,15 +58,15 @@ def main() -> int:
     }
     children: list[subprocess.Popen] = []
     try:
-        children.append(start("devchain", ["payments_gateway_devchain", "--port", str(CHAIN_PORT), "--forwarder",
-                                           "--write-config", str(CONFIG)], env))  # fmt: skip
+        children.append(start("devchain", ["manage.py", "payments_gateway_devchain", "--port", str(CHAIN_PORT),
+                                           "--forwarder", "--write-config", str(CONFIG)], env))  # fmt: skip
         wait_for(CONFIG.exists, children[0], f"writing {CONFIG}")
         manage(["migrate", "--noinput"], env)
         manage(["seed_shop"], env)
         manage(["shell", "--verbosity", "0", "-c", CREATE_ADMIN], env)
-        children.append(start("scanner", ["payments_gateway_scan", "--loop"], env))
-        children.append(start("workers", ["qcluster"], env))
-        children.append(start("web", ["runserver", f"{HOST}:{PORT}", "--noreload"], env))
+        children.append(start("workers", ["manage.py", "qcluster"], env))
+        children.append(start("web", ["-m", "uvicorn", "example_shop.asgi:application", "--host", HOST,
+                                      "--port", str(PORT), "--log-level", "warning"], env))  # fmt: skip
         # The URLs are printed once they answer, not before.
         wait_for(lambda: listening(HOST, PORT), children[-1], f"listening on {HOST}:{PORT}")
         print(BANNER.format(host=HOST, port=PORT, user=ADMIN_USER, password=ADMIN_PASSWORD), flush=True)
@@ -119,9 +120,10 @@ def manage(args: list[str], env: dict[str, str]) -> None:
 
 
 def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """``python <args>`` (``manage.py ...`` or ``-m uvicorn ...``): its name is ``args[2]`` of the Popen."""
     print(f"demo: starting {name}", flush=True)
     # Own session and process group: a terminal's Ctrl-C reaches only us, and stop() stops each child its own way.
-    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, start_new_session=True)
+    return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, start_new_session=True)
 
 
 def wait_for(ready: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 60) -> None:

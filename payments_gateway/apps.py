@@ -23,3 +23,11 @@ class PaymentsGatewayConfig(AppConfig):
         from .webhooks.outgoing.delivery import on_event_emitted
 
         signals.event_emitted.connect(on_event_emitted, dispatch_uid="payments_gateway.webhooks.kick")
+
+        # The checkout pages' push channel: every saved session wakes its open pages (services/live.py).
+        from django.db.models.signals import post_save
+
+        from .models import CheckoutSession
+        from .services.live import on_session_saved
+
+        post_save.connect(on_session_saved, sender=CheckoutSession, dispatch_uid="payments_gateway.live.push")

@@ -9,7 +9,8 @@ modules; this module asks each to build once and reports its error under the set
 
 Beyond the settings: ``payments_gateway.E101`` when the default database is a SQLite library too old for the app;
 ``payments_gateway.E102`` / ``W002`` when a forwarder network's relayer key (from the environment) is not a key /
-not set.
+not set; ``payments_gateway.W003`` when django-q2 has fewer workers than networks + 1 (each network's follower
+holds a worker).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ XPUB_MISSING_ID = "payments_gateway.W001"
 SQLITE_TOO_OLD_ID = "payments_gateway.E101"
 RELAYER_KEY_INVALID_ID = "payments_gateway.E102"
 RELAYER_KEY_MISSING_ID = "payments_gateway.W002"
+TOO_FEW_WORKERS_ID = "payments_gateway.W003"
 # INSERT ... RETURNING (storing incoming webhook events in one statement) arrived in SQLite 3.35; Django 5.2
 # itself accepts 3.31, so its own check lets an older library through.
 MIN_SQLITE_VERSION = (3, 35, 0)
@@ -126,6 +128,35 @@ def check_relayer_key(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
     if relayer_key_is_set():
         return [checks.Error(problem, hint=hint, id=RELAYER_KEY_INVALID_ID)]
     return [checks.Warning(problem, hint=hint, id=RELAYER_KEY_MISSING_ID)]
+
+
+@checks.register("payments_gateway")
+def check_workers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A warning when ``Q_CLUSTER["workers"]`` is below the number of networks + 1: each network's follower
+    (``scanning/follow.py``) holds one worker for as long as it runs, and webhooks, expiry and renewals need one
+    more; with fewer, a network waits for a free worker and payments are seen late."""
+    import os
+
+    from django.conf import settings
+
+    cluster = getattr(settings, "Q_CLUSTER", None)
+    try:
+        networks = len(gateway_settings.networks)
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    if not isinstance(cluster, dict) or not networks:
+        return []
+    workers = cluster.get("workers") or os.cpu_count() or 4  # django-q2's own default
+    if not isinstance(workers, int) or workers >= networks + 1:
+        return []
+    return [
+        checks.Warning(
+            f"Q_CLUSTER['workers'] is {workers}, fewer than the {networks} networks + 1: each network's scanner "
+            "(a follower task) holds a worker while it runs, so some networks or the other tasks would wait.",
+            hint=f"Set Q_CLUSTER['workers'] to at least {networks + 1}.",
+            id=TOO_FEW_WORKERS_ID,
+        )
+    ]
 
 
 @checks.register("payments_gateway")

@@ -17,8 +17,10 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import urlencode
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import formats, translation
@@ -83,31 +85,52 @@ def gateway_language(*, remember: bool = False) -> Callable:
     its response says ``Content-Language`` and varies on ``Accept-Language`` and ``Cookie``. ``remember``: a
     ``?lang=`` switch is kept in the language cookie (for the HTML pages)."""
 
-    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+                choice = _chosen(request)
+                with translation.override(choice.code):
+                    response = await view(request, *args, **kwargs)
+                return _spoken(response, choice, remember)
+
+            return async_wrapper
+
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-            choice = choose_language(request)
-            request.gateway_language = choice  # type: ignore[attr-defined]
+            choice = _chosen(request)
             with translation.override(choice.code):
                 response = view(request, *args, **kwargs)
-            response["Content-Language"] = choice.code
-            patch_vary_headers(response, ("Accept-Language", "Cookie"))
-            if remember and choice.switched:
-                response.set_cookie(
-                    settings.LANGUAGE_COOKIE_NAME,
-                    choice.code,
-                    max_age=settings.LANGUAGE_COOKIE_AGE,
-                    path=settings.LANGUAGE_COOKIE_PATH,
-                    domain=settings.LANGUAGE_COOKIE_DOMAIN,
-                    secure=settings.LANGUAGE_COOKIE_SECURE,
-                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-                )
-            return response
+            return _spoken(response, choice, remember)
 
         return wrapper
 
     return decorate
+
+
+def _chosen(request: HttpRequest) -> LanguageChoice:
+    choice = choose_language(request)
+    request.gateway_language = choice  # type: ignore[attr-defined]
+    return choice
+
+
+def _spoken(response: HttpResponseBase, choice: LanguageChoice, remember: bool) -> HttpResponseBase:
+    """The response with ``Content-Language``, ``Vary`` and, when ``remember``, the language cookie of a switch."""
+    response["Content-Language"] = choice.code
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
+    if remember and choice.switched:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            choice.code,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+    return response
 
 
 def switcher_links(request: HttpRequest, current: str) -> list[dict[str, str | bool]]:

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.translation import gettext
@@ -58,12 +57,14 @@ def rate_limit(
     key = key or client_key
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.iscoroutinefunction(view):
-            # An async view (the live status stream under ASGI): the count is taken in a thread, as Django's
-            # cache API is synchronous for most backends; nothing blocks the event loop.
+        # An async view (the checkout page's stream): counted in an executor thread (never one per request).
+        if iscoroutinefunction(view):
+
             @functools.wraps(view)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                retry_after = await sync_to_async(hit)(scope, key(request, kwargs), limit=limit, window=window)
+                retry_after = await sync_to_async(hit, thread_sensitive=False)(
+                    scope, key(request, kwargs), limit=limit, window=window
+                )
                 if retry_after is not None:
                     return too_many_requests(request, retry_after)
                 return await view(request, *args, **kwargs)

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.db import transaction
 
-#: name → Schedule fields. Minute granularity is django-q2's; ``payments_gateway_scan --loop`` scans every block.
+#: name → Schedule fields. Minute granularity is django-q2's: the scanner is continuous because each network's
+#: follower queues its successor; the schedule only starts a follower where none runs (scanning/follow.py).
 SCHEDULES: dict[str, dict[str, Any]] = {
-    "payments_gateway.scan_all_networks": {
-        "func": "payments_gateway.tasks.scan_all_networks",
+    "payments_gateway.follow_networks": {
+        "func": "payments_gateway.tasks.follow_networks",
         "schedule_type": "I",  # Schedule.MINUTES
         "minutes": 1,
     },
@@ -60,12 +61,18 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 
+#: Schedules of earlier versions, deleted by :func:`ensure_schedules` (the once-a-minute scan became followers).
+RETIRED = ["payments_gateway.scan_all_networks"]
+
+
 def ensure_schedules() -> list[str]:
-    """Create or update every schedule of :data:`SCHEDULES` (one row per name); return the names created."""
+    """Create or update every schedule of :data:`SCHEDULES` (one row per name), delete the :data:`RETIRED` ones;
+    return the names created."""
     from django_q.models import Schedule
 
     created = []
     with transaction.atomic():
+        Schedule.objects.filter(name__in=RETIRED).delete()
         for name, fields in SCHEDULES.items():
             rows = list(Schedule.objects.select_for_update().filter(name=name).order_by("pk"))
             if not rows:

@@ -11,8 +11,40 @@ logger = logging.getLogger(__name__)
 # --- chain scanner (branch scanner) ------------------------------------------------------------------------
 
 
+def follow_networks() -> list[str]:
+    """Periodic: start a follower (:func:`follow_network`) for every network nobody follows; return their names.
+
+    Normally each follower queues its successor, so this only starts the first ones and replaces a follower whose
+    worker died (once its lease has expired)."""
+    from .scanning.follow import unfollowed_networks
+
+    started = unfollowed_networks()
+    for name in started:
+        _queue_follower(name)
+    return started
+
+
+def follow_network(name: str, successor: bool = False) -> dict[str, Any]:
+    """Scan network ``name`` at every new head for the follower's time budget (``scanning/follow.py``); shortly
+    before it ends, queue the next follower, which waits for the lease and takes over without a gap. One network
+    per task: a slow network delays no other."""
+    from .scanning.follow import FOLLOW_SECONDS, follow_budget
+    from .scanning.follow import follow_network as follow
+
+    outcome = follow(name, follow_budget(), handoff=lambda: _queue_follower(name, successor=True),
+                     wait_for_lease=FOLLOW_SECONDS if successor else 0)  # fmt: skip
+    return {"status": outcome.status, "scans": outcome.scans, "errors": outcome.errors, "heads": outcome.heads_by}
+
+
+def _queue_follower(name: str, *, successor: bool = False) -> None:
+    from django_q.tasks import async_task
+
+    async_task("payments_gateway.tasks.follow_network", name, successor, task_name=f"follow {name}")
+
+
 def scan_all_networks() -> dict[str, Any]:
-    """Scan every configured network, each in isolation: one failing network never stalls the others.
+    """Scan every configured network once, each in isolation: one failing network never stalls the others (the
+    scanner's schedule before followers; kept for ``manage.py`` shells and the benchmark's baseline).
 
     Returns ``{network: summary or "error: ..."}``; the error of a network is also in its
     ``ChainCursor.last_error`` and the log.

@@ -61,8 +61,12 @@ def fake_rpc():
 
 @pytest.fixture(autouse=True)
 def fresh_rpc_state():
-    """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide)."""
+    """No test inherits another's RPC backoff or chain-id checks (they are kept per URL, process-wide), nor the
+    head source a network's WebSocket was last logged in (chain/heads.py logs each change once per process)."""
+    from payments_gateway.chain.heads import forget_logged_modes
+
     rpc.reset_backoff()
+    forget_logged_modes()
     yield
     rpc.reset_backoff()
 
@@ -213,6 +217,51 @@ def shop_order(client):
     client.post(f"/products/{product.slug}/add/", {"quantity": 2})
     client.post("/cart/order/")
     return Order.objects.get()
+
+
+# --- the ASGI live server -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """The project served by uvicorn (a real ASGI server, as in production and the demo) in a thread of this
+    process, static files included, for the whole run: ``live_server.url``. Replaces pytest-django's threaded WSGI
+    server, so the pages' push channel runs asynchronously as it does in production (pytest-django still gives
+    each test that uses it a transactional database)."""
+    import threading
+    import time
+
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(ASGIStaticFilesHandler(get_asgi_application()), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the ASGI live server (uvicorn) did not start")
+        time.sleep(0.05)
+    port = sock.getsockname()[1]
+    yield LiveServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+class LiveServer:
+    def __init__(self, url: str) -> None:
+        from django.test.utils import modify_settings
+
+        self.url = url
+        # pytest-django's helper enables this around each test that uses the live server.
+        self._live_server_modified_settings = modify_settings(ALLOWED_HOSTS={"append": "127.0.0.1"})
+
+    def __str__(self) -> str:
+        return self.url
 
 
 # --- the browser --------------------------------------------------------------------------------------------------

@@ -232,3 +232,27 @@ def pid_of_client(port: int, server_port: int) -> int | None:
         if conn.laddr and conn.raddr and conn.laddr.port == port and conn.raddr.port == server_port:
             return conn.pid
     return None
+
+
+def start(args: list[str], gateway: dict[str, Any], log: Path) -> subprocess.Popen:
+    """``python <args>`` as "the deployment" (tests/cluster_settings.py: a cluster worker per network's follower)
+    on the test database, in its own process group, its output in ``log``."""
+    env = process_env(gateway, DJANGO_SETTINGS_MODULE="tests.cluster_settings")
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM to the process (qcluster stops its workers), then SIGKILL to whatever is left of its group."""
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout)
+    for _ in range(50):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        process.poll()
+        time.sleep(0.1)

@@ -4,6 +4,7 @@ and sees each state arrive without reloading the page. Payments are real transfe
 import base64
 import re
 import subprocess
+import time
 from datetime import timedelta
 
 import pytest
@@ -109,7 +110,11 @@ def test_the_page_works_under_its_own_content_security_policy(dev_network, live_
     # Live status (event stream, polling), the new QR code of the remainder, the countdown: all still work.
     pay_and_scan(chain, session, 4_000_000)
     expect_remainder_of_8_usdc(page, session)
-    page.wait_for_function("document.getElementById('qr').naturalWidth > 0", timeout=WAIT)
+    # Polled from here: wait_for_function's polling in the page evaluates a string, which this policy forbids.
+    deadline = time.monotonic() + WAIT / 1000
+    while not page.evaluate("document.getElementById('qr').naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the QR code of the remainder did not load"
+        page.wait_for_timeout(100)
     expect(page.locator("#countdown")).to_have_text(re.compile(r"^\d+h \d+m \d+s$"))  # the script's countdown
     pay_and_scan(chain, session, 8_000_000)
     expect(page.locator("#status-message")).to_have_text("Paid — thank you!", timeout=WAIT)

@@ -14,7 +14,7 @@ from payments_gateway.models import CheckoutSession, Customer, Event, Transfer
 from payments_gateway.services.payloads import amount_to_pay, payment_uri
 from payments_gateway.services.payments import refresh_session
 from payments_gateway.services.sessions import create_session
-from payments_gateway.views import checkout as views
+from payments_gateway.views import live
 
 from .factories import TEST_NETWORK, make_customer, make_transfer
 
@@ -155,7 +155,7 @@ def test_a_page_never_shows_a_stale_open_session(client):
 
 def test_sse_stream_sends_the_state_and_ends_when_the_session_is_done(client, monkeypatch):
     session = new()
-    monkeypatch.setattr(views, "STREAM_SECONDS", 0)
+    monkeypatch.setattr(live, "WSGI_STREAM_SECONDS", 0)  # the test client is a WSGI server
     response = client.get(f"/pay/{session.uuid}/events")
     assert response["Content-Type"] == "text/event-stream"
     body = b"".join(response.streaming_content).decode()
@@ -166,7 +166,7 @@ def test_sse_stream_sends_the_state_and_ends_when_the_session_is_done(client, mo
 
     make_transfer(session, 25_000_000, status="confirmed")
     refresh_session(session.pk)
-    monkeypatch.setattr(views, "STREAM_SECONDS", 3600)  # ends because the session is complete, not by time
+    monkeypatch.setattr(live, "WSGI_STREAM_SECONDS", 3600)  # ends because the session is complete, not by time
     body = b"".join(client.get(f"/pay/{session.uuid}/events").streaming_content).decode()
     assert '"status": "complete"' in body
 

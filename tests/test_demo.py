@@ -1,5 +1,6 @@
-"""``make demo`` (``python -m example_shop.demo``) for real: anvil, migrations, seed, scanner, django-q2 cluster and
-web server as child processes; a purchase paid end to end over HTTP; then Ctrl-C or SIGTERM stops every process.
+"""``make demo`` (``python -m example_shop.demo``) for real: anvil, migrations, seed, django-q2 cluster (which
+scans) and web server as child processes; a purchase paid end to end over HTTP; then Ctrl-C or SIGTERM stops every
+process.
 
 The demo always runs on its own SQLite file in a temporary SHOP_VAR_DIR (it is the embedded default), on free
 ports, so it never meets a test database, a Redis queue or another demo.
@@ -28,7 +29,7 @@ from payments_gateway.money import format_units
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 90  # anvil + contract deployment + migrations on a fresh SQLite file, on a loaded 2-core machine
-PAID_SECONDS = 30  # two confirmations at one block a second, found by the demo's scanner
+PAID_SECONDS = 30  # two confirmations at one block a second, found by the cluster's follower
 WEBHOOK_SECONDS = 30  # queued at once on commit; the ORM broker polls every 0.2 s
 STOP_SECONDS = 30  # the demo's own grace period is 15 s before it kills what is left
 
@@ -110,7 +111,7 @@ def buy_and_pay(http: requests.Session, base: str) -> tuple[str, str]:
 
 
 def wait_paid(http: requests.Session, session_url: str) -> dict:
-    """Poll the status JSON until the demo's scanner has seen enough confirmations."""
+    """Poll the status JSON until the cluster's follower has seen enough confirmations."""
     deadline = time.monotonic() + PAID_SECONDS
     while True:
         state = http.get(f"{session_url}status", timeout=10).json()
@@ -207,7 +208,7 @@ class Demo:
         tree = descendants(self.process.pid)
         self.seen |= tree
         commands = " ".join(command for _, command in tree.values())
-        for expected in ("payments_gateway_devchain", "anvil", "payments_gateway_scan", "qcluster", "runserver"):
+        for expected in ("payments_gateway_devchain", "anvil", "qcluster", "uvicorn example_shop.asgi"):
             assert expected in commands, f"no {expected} process under the demo: {commands}"
         return tree
 

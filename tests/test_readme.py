@@ -1,5 +1,6 @@
 """The README's configuration reference and its settings example stay true to payments_gateway/conf.py."""
 
+import ast
 import dataclasses
 import re
 from pathlib import Path
@@ -44,7 +45,8 @@ def test_settings_example_is_valid(monkeypatch):
     exec(block.group(1), namespace)
     example = namespace["PAYMENTS_GATEWAY"]
     assert set(example) <= set(DEFAULTS)
-    with override_settings(PAYMENTS_GATEWAY=example):
+    cluster = re.search(r"^Q_CLUSTER = (\{.*\})$", README, flags=re.MULTILINE)
+    with override_settings(PAYMENTS_GATEWAY=example, Q_CLUSTER=ast.literal_eval(cluster.group(1))):
         gateway_settings.check_all()
         assert run_checks(tags=["payments_gateway"]) == []
         assert sorted(gateway_settings.networks) == ["base", "ethereum"]

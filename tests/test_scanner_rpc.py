@@ -99,14 +99,18 @@ def test_a_dead_network_never_stalls_the_others(chain, use_networks):
     assert ChainCursor.objects.get(network="anvil").last_error == ""
 
 
-def test_schedules_are_created_once():
+def test_schedules_are_created_once_and_the_minute_scan_is_retired():
     from django_q.models import Schedule
 
+    # A database of an earlier version scanned once a minute; followers (scanning/follow.py) replace it.
+    Schedule.objects.create(name="payments_gateway.scan_all_networks", func="payments_gateway.tasks.scan_all_networks",
+                            schedule_type="I", minutes=1, repeats=-1)  # fmt: skip
     ensure_schedules()  # already run by post_migrate; running again changes nothing
     ensure_schedules()
-    schedule = Schedule.objects.get(name="payments_gateway.scan_all_networks")
-    assert schedule.func == "payments_gateway.tasks.scan_all_networks"
+    schedule = Schedule.objects.get(name="payments_gateway.follow_networks")
+    assert schedule.func == "payments_gateway.tasks.follow_networks"
     assert schedule.repeats == -1
+    assert not Schedule.objects.filter(func="payments_gateway.tasks.scan_all_networks").exists()
 
 
 def test_a_node_answering_nonsense_is_a_clear_error_and_keeps_the_cursor(anvil_settings, chain, fake_rpc, use_networks):

@@ -92,13 +92,31 @@ MISTAKES = {
     "rpc url a websocket": (
         valid_config(NETWORKS=network(rpc_urls=["http://127.0.0.1:9", "wss://ws.example/v3/KEY"])),
         f"{NET}['rpc_urls']: 'wss://ws.example/v3/KEY'",
-        "use an http(s) URL; websocket URLs are not supported",
+        "use an http(s) URL (the RPC client speaks JSON-RPC over HTTP); a ws(s):// URL goes in the network's 'ws_url'",
         "E001",
     ),
     "rpc url a plain websocket": (
         valid_config(NETWORKS=network(rpc_urls=["ws://127.0.0.1:8546"])),
         "'ws://127.0.0.1:8546'",
-        "websocket URLs are not supported",
+        "'ws_url'",
+        "E001",
+    ),
+    "push redis url not a url": (
+        valid_config(PUSH_REDIS_URL="127.0.0.1:6379"),
+        "PAYMENTS_GATEWAY['PUSH_REDIS_URL'] must be a Redis URL",
+        "redis://127.0.0.1:6379/0",
+        "E032",
+    ),
+    "ws_url not a websocket URL": (
+        valid_config(NETWORKS=network(ws_url="http://127.0.0.1:8546")),
+        f"{NET}['ws_url'] must be a ws:// or wss:// URL",
+        "its http(s) URLs go in 'rpc_urls'",
+        "E001",
+    ),
+    "ws_url not a string": (
+        valid_config(NETWORKS=network(ws_url=["wss://x.example"])),
+        f"{NET}['ws_url']",
+        "wss://mainnet.example/ws",
         "E001",
     ),
     "network without chain_id": (valid_config(NETWORKS=network(chain_id=DROP)), NET, "EIP-155 chain id", "E001"),

@@ -115,6 +115,9 @@ DEFAULTS: dict[str, Any] = {
     # A webhook delivery due for longer than this and still not attempted is a backlog (/health/ stays 200: the
     # merchant's endpoint is not ours; payments_gateway_check reports it, /metrics counts it per endpoint).
     "DELIVERY_DELAY_LIMIT": timedelta(minutes=10),
+    # A Redis URL (e.g. "redis://127.0.0.1:6379/0"): the checkout pages' push channel is woken by Redis pub/sub
+    # (views/live.py). None: PostgreSQL LISTEN/NOTIFY on PostgreSQL, one shared poller per process on SQLite.
+    "PUSH_REDIS_URL": None,
 }
 
 _DURATION_KEYS = {
@@ -314,6 +317,13 @@ class GatewaySettings:
             return public_url(value, key)
         if attr == "METRICS_TOKEN":
             return metrics_token(value, key)
+        if attr == "PUSH_REDIS_URL":
+            if value is not None and (not isinstance(value, str) or not re.match(r"^(rediss?|unix)://\S+$", value)):
+                raise ImproperlyConfigured(
+                    f"{key} must be a Redis URL such as 'redis://127.0.0.1:6379/0' (or None to be woken by the "
+                    f"database), not {value!r}."
+                )
+            return value
         return value  # pragma: no cover - every key is handled above
 
 

@@ -73,6 +73,9 @@ class NetworkConfig:
     # A public RPC URL a customer's browser wallet may add for this chain (wallet_addEthereumChain). Never one of
     # rpc_urls by default: those may carry the merchant's API key.
     wallet_rpc_url: str | None = None
+    # A ws(s):// JSON-RPC URL of the same chain: new heads arrive by eth_subscribe("newHeads") and start the scan at
+    # once (the blocks and logs are still read over rpc_urls; polling when it is None or fails).
+    ws_url: str | None = None
 
     def explorer_link(self, kind: str, value: str) -> str | None:
         """``<explorer_url>/tx/<hash>`` (``kind`` "tx") or ``/address/<address>``; None without an explorer."""
@@ -95,7 +98,7 @@ NETWORK_KEYS = {
     "chain_id", "rpc_urls", "confirmations", "block_time", "tokens", "native", "max_block_range",
     "address_chunk", "rpc_timeout", "multicall3", "dev", "price_feeds", "deposit_scheme", "treasury",
     "forwarder_factory", "sweep_min_value_ratio", "sweep_max_age", "sweep_batch_size", "relayer_min_balance",
-    "display_name", "explorer_url", "wallet_rpc_url",
+    "display_name", "explorer_url", "wallet_rpc_url", "ws_url",
 }  # fmt: skip
 #: Most deposit addresses one sweep transaction may take (about 50,000 gas each: 500 fill a 25M-gas transaction).
 MAX_SWEEP_BATCH = 500
@@ -158,6 +161,7 @@ def parse_network(name: Any, spec: Any) -> NetworkConfig:
         wallet_rpc_url=_public_url(
             spec.get("wallet_rpc_url"), sub_key(key, "wallet_rpc_url"), "https://mainnet.base.org"
         ),
+        ws_url=_ws_url(spec.get("ws_url"), sub_key(key, "ws_url")),
         **_forwarder_keys(spec, key),
     )
 
@@ -224,10 +228,22 @@ def _rpc_urls(urls: Any, key: str) -> tuple[str, ...]:
         # fail on every call.
         if not re.match(r"^https?://[^\s/]+", url):
             raise ImproperlyConfigured(
-                f"{key}: {url!r} cannot be used: use an http(s) URL; "
-                "websocket URLs are not supported (the RPC client speaks JSON-RPC over HTTP)."
+                f"{key}: {url!r} cannot be used: use an http(s) URL (the RPC client speaks JSON-RPC over HTTP); "
+                "a ws(s):// URL goes in the network's 'ws_url' (new heads by eth_subscribe)."
             )
     return tuple(urls)
+
+
+def _ws_url(value: Any, key: str) -> str | None:
+    """A ws:// or wss:// URL, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^wss?://[^\s/?#]+(/\S*)?$", value):
+        raise ImproperlyConfigured(
+            f"{key} must be a ws:// or wss:// URL of the network's JSON-RPC WebSocket, e.g. "
+            f"'wss://mainnet.example/ws', not {value!r} (its http(s) URLs go in 'rpc_urls')."
+        )
+    return value
 
 
 def _tokens(spec: Any, key: str) -> dict[str, AssetConfig]:

@@ -12,14 +12,14 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import ChainCursor
-from .result import ScanError
+from .result import LeaseLost, ScanError
 
 # A scan holds its lease this long without progress before another process may take over.
 LEASE_TTL = timedelta(minutes=2)
@@ -42,7 +42,7 @@ class Lease:
         cursor moved under this scan."""
         cursor = ChainCursor.objects.select_for_update().get(network=self.network)
         if cursor.lease_owner != self.owner:
-            raise ScanError(f"network {self.network!r}: lease lost to {cursor.lease_owner or 'nobody'}; stopping")
+            raise LeaseLost(f"network {self.network!r}: lease lost to {cursor.lease_owner or 'nobody'}; stopping")
         if cursor.block_number != self.number and self.number >= 0 and cursor.block_number >= 0:
             raise ScanError(f"network {self.network!r}: cursor moved to {cursor.block_number} by someone else")
         self._cursor = cursor
@@ -99,6 +99,25 @@ def release(lease: Lease, *, error: str, head: int | None) -> None:
     if head is not None:
         fields["head_block"] = head
     ChainCursor.objects.filter(network=lease.network, lease_owner=lease.owner).update(**fields)
+
+
+def note(lease: Lease, *, error: str, head: int | None) -> None:
+    """Record a scan's outcome like :func:`release`, but keep (and renew) the lease: a follower scans again at the
+    next head. :class:`LeaseLost` if another process took the lease over meanwhile."""
+    fields: dict[str, Any] = {"lease_expires": timezone.now() + LEASE_TTL, "last_error": error[:2000]}
+    if not error:
+        fields["last_scan_at"] = timezone.now()
+    if head is not None:
+        fields["head_block"] = head
+    if not ChainCursor.objects.filter(network=lease.network, lease_owner=lease.owner).update(**fields):
+        raise LeaseLost(f"network {lease.network!r}: lease lost; stopping")
+
+
+def is_free(network: str, now: datetime | None = None) -> bool:
+    """No process holds ``network``'s lease (or its holder let it expire)."""
+    now = now or timezone.now()
+    held = ChainCursor.objects.filter(network=network, lease_expires__gt=now).exclude(lease_owner="")
+    return not held.exists()
 
 
 # Tells this process from an earlier one that had the same pid (after a restart, or on another machine).

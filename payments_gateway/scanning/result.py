@@ -9,6 +9,10 @@ class ScanError(Exception):
     """A scan could not proceed (the message says why); the cursor is where the last committed range left it."""
 
 
+class LeaseLost(ScanError):
+    """Another process took the network's lease over (this one was too slow to renew it): stop scanning."""
+
+
 @dataclass
 class ScanResult:
     """What one :func:`~payments_gateway.scanning.scan_network` call did."""

@@ -49,31 +49,36 @@ logger = logging.getLogger(__name__)
 BLOCK_BATCH = 50
 
 
-def scan_network(name: str, now: datetime | None = None, *, max_seconds: float = 30.0) -> ScanResult:
+def scan_network(
+    name: str, now: datetime | None = None, *, max_seconds: float = 30.0, lease: Lease | None = None
+) -> ScanResult:
     """Scan network ``name`` from its cursor to the chain head (for at most about ``max_seconds``).
 
     Returns a :class:`ScanResult` (``status="busy"`` when another process holds the network's lease). Raises
     ``ValueError`` for an unknown network and :class:`ScanError` / :class:`~payments_gateway.chain.rpc.RPCError`
     when the chain cannot be read; the error is recorded in ``ChainCursor.last_error`` and the cursor keeps its
-    last committed position.
+    last committed position. With ``lease`` (a follower's, :mod:`.follow`) the scan uses it and keeps it;
+    otherwise it takes the network's lease and gives it up when done.
     """
     try:
         network = gateway_settings.network(name)
     except ValueError as exc:
         logger.error("scan refused: %s", exc)
         raise
-    lease = leases.acquire(name)
+    held = lease is not None
+    lease = lease or leases.acquire(name)
     if lease is None:
         logger.info("scan of %r skipped: another process holds its lease", name)
         return ScanResult(network=name, status="busy")
+    outcome = leases.note if held else leases.release
     scan = _Scan(network, lease, now)
     try:
         result = scan.run(max_seconds)
     except Exception as exc:
         logger.error("scan of network %r failed: %s", name, exc, exc_info=not isinstance(exc, RPCError | ScanError))
-        leases.release(lease, error=f"{type(exc).__name__}: {exc}", head=scan.head)
+        outcome(lease, error=f"{type(exc).__name__}: {exc}", head=scan.head)
         raise
-    leases.release(lease, error="", head=result.head)
+    outcome(lease, error="", head=result.head)
     return result
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from ..events import emit
 from ..jsonsafe import unstorable_text
 from ..models import CheckoutSession, Customer, Order
+from .live import session_changed
 from .payloads import customer_payload
 
 MAX_EMAIL_LENGTH = 254  # Customer.email (EmailField's default max_length, RFC 5321)
@@ -65,5 +66,6 @@ def attach_customer(session: CheckoutSession, *, email: str, name: str = "", lan
         spoken = {"language": language} if language else {}
         CheckoutSession.objects.filter(pk=session.pk).update(customer=customer, updated=timezone.now(), **spoken)
         Order.objects.filter(pk=session.order_id, customer__isnull=True).update(customer=customer)
+        session_changed(session.uuid)
     session.customer = customer
     return customer

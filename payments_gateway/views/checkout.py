@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -30,20 +32,15 @@ from ..models import CheckoutSession, SessionStatus
 from ..qr import qr_data_uri, qr_png
 from ..services.customers import attach_customer
 from ..services.payloads import amount_to_pay, payment_uri
-from ..services.payments import expire_if_due
 from ..services.sessions import cancel_session, redirect_url
 from .choose import chooser_context
 from .layout import back_to_page, hosted_page, page_context
+from .live import async_stream, read_closing, sync_stream
 from .lookup import session_or_404, session_or_none
 from .presentation import checkout_state
 from .security import hosted_page_action, hosted_page_poll, hosted_page_stream
 from .wallet import wallet_context
 
-# The SSE stream re-reads the session this often and ends after STREAM_SECONDS; EventSource then reconnects
-# (after RETRY_MS). Short streams keep a worker from being held forever by one open tab.
-POLL_SECONDS = 1
-STREAM_SECONDS = 30
-RETRY_MS = 2000
 TEST_WALLET_AMOUNTS = ("full", "half")
 # After payment, the page sends the customer back to the shop by itself after this many seconds.
 SUCCESS_REDIRECT_SECONDS = 5
@@ -104,17 +101,24 @@ def status(request, uuid):
 @transaction.non_atomic_requests
 @require_GET
 @hosted_page_stream
-def events(request, uuid):
-    """``GET /pay/<uuid>/events``: Server-Sent Events, one ``status`` event each time the state changes.
+async def events(request, uuid):
+    """``GET /pay/<uuid>/events``: Server-Sent Events, one ``status`` event now and each time the state changes.
 
-    Each query runs in autocommit (no transaction is held between polls). The stream ends after
-    ``STREAM_SECONDS`` or when the session is no longer open; the browser's EventSource reconnects.
+    Under ASGI the stream waits for the change itself (``views/live.py``: no thread, no per-page loop); under WSGI
+    it re-reads the session every second in the request's thread. The stream ends when the session is no longer
+    open, or after a while; the browser's EventSource reconnects. Each client may open
+    ``security.STREAM_LIMIT`` streams per session per ``security.STREAM_WINDOW`` seconds (then 429).
     """
-    session = session_or_none(uuid)
+    served_async = isinstance(request, ASGIRequest)
+    if served_async:  # any executor thread (a thread-sensitive call would hold a thread for the whole stream)
+        session = await sync_to_async(read_closing, thread_sensitive=False)(session_or_none, uuid)
+    else:  # the request's own thread and its database connection
+        session = await sync_to_async(session_or_none)(uuid)
     if session is None:
         return json_error(404, f"No payment {uuid}.", "not_found")
     language = translation.get_language()  # the stream is written after this view returns: keep its language
-    response = StreamingHttpResponse(_stream(session.pk, language), content_type="text/event-stream")
+    stream: Any = async_stream(session, language) if served_async else sync_stream(session.pk, language)
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
@@ -222,20 +226,3 @@ def _json(data) -> HttpResponse:
     response = HttpResponse(json.dumps(data), content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _stream(pk: int, language: str | None):
-    yield f"retry: {RETRY_MS}\n\n"
-    deadline = time.monotonic() + STREAM_SECONDS
-    last = None
-    while True:
-        session = expire_if_due(CheckoutSession.objects.select_related("order", "deposit_address").get(pk=pk))
-        with translation.override(language):
-            state = checkout_state(session)
-        changed = {k: v for k, v in state.items() if k != "seconds_left"}
-        if changed != last:
-            last = changed
-            yield f"event: status\ndata: {json.dumps(state)}\n\n"
-        if session.status != SessionStatus.OPEN or time.monotonic() >= deadline:
-            return
-        time.sleep(POLL_SECONDS)

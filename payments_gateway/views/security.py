@@ -21,8 +21,8 @@ choice, test wallet), so each client may post at most :data:`ACTION_LIMIT` of th
 
 The page's live status is limited the same way, per client and checkout session: :data:`hosted_page_poll` for
 ``GET /pay/<uuid>/status`` (the page polls every few seconds without JavaScript's stream) and
-:data:`hosted_page_stream` for opening the push channel ``/pay/<uuid>/events`` (a browser reopens it every
-``STREAM_SECONDS`` or after a drop; a script opening thousands of streams for one session is refused). Both work on
+:data:`hosted_page_stream` for opening the push channel ``/pay/<uuid>/events`` (a browser reopens it when a
+stream ends or drops; a script opening thousands of streams for one session is refused). Both work on
 sync and async views alike.
 """
 
@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
@@ -64,18 +66,29 @@ hosted_page_poll = rate_limit("hosted-page-status", limit=POLL_LIMIT, window=POL
 hosted_page_stream = rate_limit("hosted-page-stream", limit=STREAM_LIMIT, window=STREAM_WINDOW)
 
 
-def hosted_page_headers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+def hosted_page_headers(view: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a hosted-page view: its responses carry the headers above, replacing any the project set."""
+
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+            return _with_headers(await view(request, *args, **kwargs))
+
+        return async_wrapper
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = content_security_policy()
-        for name, value in HEADERS.items():
-            response[name] = value
-        return response
+        return _with_headers(view(request, *args, **kwargs))
 
     return wrapper
+
+
+def _with_headers(response: HttpResponseBase) -> HttpResponseBase:
+    response["Content-Security-Policy"] = content_security_policy()
+    for name, value in HEADERS.items():
+        response[name] = value
+    return response
 
 
 def content_security_policy() -> str:
