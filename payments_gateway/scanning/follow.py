@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import close_old_connections
+
 from ..chain.heads import Heads
 from ..chain.rpc import RPCError, client_for
 from ..conf import gateway_settings
@@ -71,7 +73,7 @@ def follow_network(
     try:
         while (left := deadline - time.monotonic()) > 0:
             if handoff is not None and left <= HANDOFF_SECONDS:
-                handoff()
+                _hand_off(name, handoff)
                 handoff = None
             try:
                 scan_network(name, max_seconds=left, lease=lease)
@@ -83,6 +85,9 @@ def follow_network(
             except Exception as exc:  # recorded in the cursor by scan_network; try again after a pause
                 outcome.errors += 1
                 error = f"{type(exc).__name__}: {exc}"
+                # A dropped database connection (a restart, a failover) stays broken in this long task until it is
+                # replaced: without this every later scan would fail until the lease ran out.
+                close_old_connections()
                 time.sleep(max(min(ERROR_PAUSE, deadline - time.monotonic()), 0))
                 continue
             try:
@@ -96,8 +101,17 @@ def follow_network(
     finally:
         heads.close()
         if outcome.status != "lost":
+            close_old_connections()
             leases.release(lease, error=error, head=None)
     return outcome
+
+
+def _hand_off(name: str, handoff: Callable[[], None]) -> None:
+    """Queue the successor; a broker that refuses is logged (the next ``follow_networks`` starts one)."""
+    try:
+        handoff()
+    except Exception as exc:
+        logger.warning("network %r: could not queue the next follower (%s); the schedule will start one", name, exc)
 
 
 def follow_budget() -> float:

@@ -18,6 +18,7 @@ PostgreSQL only: on SQLite (one writer at a time, no connections to terminate) i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ import pytest
 import requests
 from django.db import connection
 from django.db.models import Max
+from django_q.tasks import async_task
 
 from payments_gateway.models import ChainCursor, CheckoutSession, DeliveryState, Event, Transfer, WebhookDelivery
 from payments_gateway.scanning import scan_network
@@ -168,16 +170,24 @@ class Run:
         self.receiver.release_held()
 
     def kill_scanner_mid_range(self) -> None:
-        scanners = {g.services["scanner"].pid: g for g in self.alive}
+        """``kill -9`` of whichever process scans: a ``--loop`` scanner, or the cluster worker running the network's
+        follower (the cluster scans continuously too; its sentinel replaces the worker)."""
         head = self.chain.w3.eth.block_number  # no block is mined while this runs
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            scanners = {g.services["scanner"].pid: g for g in self.alive}
+            followers = {pid for g in self.alive for pid in g.services["cluster"].pids()[1:]}
             owner, number = ChainCursor.objects.filter(network="anvil").values_list("lease_owner", "block_number")[0]
             pid = int(owner.split(":")[1]) if owner.count(":") >= 2 else None
             if pid in scanners and number < head:  # scanning, with blocks still to read: mid-range
                 group = scanners[pid]
                 self.kills["scanner"] += group.services["scanner"].kill()
                 group.services["scanner"].start()  # a supervisor restarts it; the dead one's lease must run out
+                return
+            if pid in followers and number < head:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    self.kills["scanner"] += 1
                 return
             time.sleep(0.01)
         pytest.fail("no scanner was seen holding the lease")
@@ -212,6 +222,29 @@ def test_a_scanner_whose_database_connection_is_terminated_reconnects_and_scans_
     finally:
         scanner.stop()
     assert scanner.log().count("scan failed") <= 1  # the scan the termination cut off, then it went on
+
+
+def test_a_follower_in_qcluster_whose_database_connection_is_terminated_scans_on(chain, settings):
+    """The continuous scan runs inside the cluster (a follower task per network, holding the lease): a follower
+    whose connection is cut replaces it and goes on, instead of failing until its lease runs out (2 minutes)."""
+    settings.PAYMENTS_GATEWAY = gateway = {**settings.PAYMENTS_GATEWAY, "XPUB": TEST_XPUB,
+                                           "NETWORKS": {"anvil": chain.network_settings(confirmations=2)}}  # fmt: skip
+    scan_network("anvil")
+    application_name = f"faults-follower-{os.getpid()}"
+    cluster = Service("cluster", django_command("qcluster"), child_env(gateway, Broker("orm"), application_name))
+    cluster.start()
+    try:
+        async_task("payments_gateway.tasks.follow_networks")  # what the schedule does every minute
+        for n in range(2):
+            session = make_chain_session(asset="ETH", amount_due=10**15)
+            chain.send_eth(session.address, 10**15)
+            # Well within the lease's 2 minutes: only a follower that recovered can have stored the second one.
+            wait_for(lambda s=session: Transfer.objects.filter(session=s).exists(), 45, f"payment {n}", (cluster,))
+            if n == 0:
+                terminated, _ = terminate_connections(application_name)
+                assert terminated >= 1
+    finally:
+        cluster.stop()
 
 
 def test_two_groups_lose_and_double_nothing_when_processes_connections_and_rpc_fail(chain, settings):
