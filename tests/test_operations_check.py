@@ -268,3 +268,12 @@ def test_a_database_never_migrated_is_one_finding_not_a_traceback(tmp_path):
         "ERROR database default: OperationalError: no such table: django_q_schedule: has `manage.py migrate` run?"
         in (done.stdout.splitlines())
     )
+
+
+def test_fewer_cluster_workers_than_networks_plus_one_is_a_warning_line(settings):
+    # One worker for one network: its follower would hold it, and deliveries, expiry and renewals would wait.
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 1}
+    code, lines = check()
+    warnings = [line for line in lines if line.startswith("WARNING settings payments_gateway.W003")]
+    assert len(warnings) == 1 and "workers" in warnings[0], lines
+    assert code >= 1
