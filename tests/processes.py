@@ -256,3 +256,33 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
             break
         process.poll()
         time.sleep(0.1)
+
+
+def run_together(module: str, args: list[str], env: dict[str, str], count: int = 2, timeout: float = 240) -> list:
+    """Run ``count`` copies of the worker ``python -m module args`` (tests/alloc_worker.py, renewal_worker.py) so
+    that they start their work at the same moment: each prints "ready" and waits for "go" on stdin. Returns what
+    each printed last, parsed as JSON; a worker that fails fails the test with its stderr."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(count)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdin is not None
+        assert worker.stdout.readline().strip() == "ready", worker.communicate()[1]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results

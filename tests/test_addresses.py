@@ -1,9 +1,6 @@
 """Deposit address allocation: from the xpub, a new address for every session (never reused), safe across
 processes."""
 
-import json
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -16,7 +13,7 @@ from payments_gateway.chain.hd import derive_address
 from payments_gateway.deposits import DepositScheme, allocate_address
 from payments_gateway.models import AddressCounter, DepositAddress
 from tests.factories import TEST_NETWORK, TEST_XPUB, make_deposit_address, make_session
-from tests.processes import process_env
+from tests.processes import process_env, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -98,27 +95,7 @@ def test_two_processes_allocate_1000_distinct_addresses():
 
     # The worker reads the same settings as this process, so its NETWORKS must include "test".
     env = process_env(GATEWAY)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.alloc_worker", "test", "500"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )  # fmt: skip
-        for _ in range(2)
-    ]
-    for worker in workers:
-        assert worker.stdout.readline().strip() == "ready", worker.stderr.read()
-    for worker in workers:
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=240)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out))
+    results = run_together("tests.alloc_worker", ["test", "500"], env)
 
     got = results[0] + results[1]
     assert len(results[0]) == len(results[1]) == 500

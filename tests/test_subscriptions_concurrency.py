@@ -1,9 +1,6 @@
 """Renewals are exactly once: two worker processes running the renewals task at the same moment (three times
 each) open one session per subscription and period, and send one reminder each."""
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +9,7 @@ from payments_gateway.models import CheckoutSession, Event, Subscription, Subscr
 from payments_gateway.services.subscriptions import create_subscription_session
 
 from .factories import make_endpoint, make_payment
-from .processes import child_env
+from .processes import child_env, run_together
 
 START = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)
 SUBSCRIPTIONS = 30
@@ -32,27 +29,7 @@ def test_two_processes_open_each_renewal_once(subscription_gateway, broker):
     make_endpoint("https://shop.example/hooks")
     broker.lose_queued_tasks()
     env = child_env(subscription_gateway, broker)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.renewal_worker", due.isoformat()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )  # fmt: skip
-        for _ in range(2)
-    ]
-    for worker in workers:
-        assert worker.stdout.readline().strip() == "ready", worker.stderr.read()
-    for worker in workers:
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=240)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = run_together("tests.renewal_worker", [due.isoformat()], env)
 
     assert sum(r["renewals"] for r in results) == SUBSCRIPTIONS
     assert sum(r["mails"] for r in results) == SUBSCRIPTIONS
