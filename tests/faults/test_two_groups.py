@@ -204,47 +204,31 @@ class Run:
         self.alive.remove(group)
 
 
-def test_a_scanner_whose_database_connection_is_terminated_reconnects_and_scans_on(chain, settings):
+@pytest.mark.parametrize("scanner", ["loop", "follower"])
+def test_a_scanner_whose_database_connection_is_terminated_reconnects_and_scans_on(chain, settings, scanner):
+    """``payments_gateway_scan --loop``, or the follower task a cluster runs per network (holding the lease), whose
+    connections are cut replaces them and goes on, instead of failing until its lease runs out (2 minutes)."""
     settings.PAYMENTS_GATEWAY = gateway = {**settings.PAYMENTS_GATEWAY, "XPUB": TEST_XPUB,
                                            "NETWORKS": {"anvil": chain.network_settings(confirmations=2)}}  # fmt: skip
     scan_network("anvil")
-    application_name = f"faults-scanner-{os.getpid()}"
-    env = child_env(gateway, Broker("orm"), application_name)
-    scanner = Service("scanner", django_command("payments_gateway_scan", "--loop"), env).start()
+    application_name = f"faults-{scanner}-{os.getpid()}"
+    command = django_command("payments_gateway_scan", "--loop") if scanner == "loop" else django_command("qcluster")
+    service = Service(scanner, command, child_env(gateway, Broker("orm"), application_name)).start()
     try:
+        if scanner == "follower":
+            async_task("payments_gateway.tasks.follow_networks")  # what the schedule does every minute
         for n in range(2):
             session = make_chain_session(asset="ETH", amount_due=10**15)
             chain.send_eth(session.address, 10**15)
-            wait_for(lambda s=session: Transfer.objects.filter(session=s).exists(), 60, f"payment {n}", (scanner,))
+            # Well within the lease's 2 minutes: only a scanner that recovered can have stored the second one.
+            wait_for(lambda s=session: Transfer.objects.filter(session=s).exists(), 45, f"payment {n}", (service,))
             if n == 0:
                 terminated, _ = terminate_connections(application_name)
                 assert terminated >= 1
     finally:
-        scanner.stop()
-    assert scanner.log().count("scan failed") <= 1  # the scan the termination cut off, then it went on
-
-
-def test_a_follower_in_qcluster_whose_database_connection_is_terminated_scans_on(chain, settings):
-    """The continuous scan runs inside the cluster (a follower task per network, holding the lease): a follower
-    whose connection is cut replaces it and goes on, instead of failing until its lease runs out (2 minutes)."""
-    settings.PAYMENTS_GATEWAY = gateway = {**settings.PAYMENTS_GATEWAY, "XPUB": TEST_XPUB,
-                                           "NETWORKS": {"anvil": chain.network_settings(confirmations=2)}}  # fmt: skip
-    scan_network("anvil")
-    application_name = f"faults-follower-{os.getpid()}"
-    cluster = Service("cluster", django_command("qcluster"), child_env(gateway, Broker("orm"), application_name))
-    cluster.start()
-    try:
-        async_task("payments_gateway.tasks.follow_networks")  # what the schedule does every minute
-        for n in range(2):
-            session = make_chain_session(asset="ETH", amount_due=10**15)
-            chain.send_eth(session.address, 10**15)
-            # Well within the lease's 2 minutes: only a follower that recovered can have stored the second one.
-            wait_for(lambda s=session: Transfer.objects.filter(session=s).exists(), 45, f"payment {n}", (cluster,))
-            if n == 0:
-                terminated, _ = terminate_connections(application_name)
-                assert terminated >= 1
-    finally:
-        cluster.stop()
+        service.stop()
+    if scanner == "loop":
+        assert service.log().count("scan failed") <= 1  # the scan the termination cut off, then it went on
 
 
 def test_two_groups_lose_and_double_nothing_when_processes_connections_and_rpc_fail(chain, settings):
