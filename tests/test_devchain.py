@@ -1,5 +1,6 @@
 """The dev chain: anvil starts, the committed contract artifacts deploy and behave, settings point at them."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -66,6 +67,17 @@ def test_snapshot_revert_isolates_tests(chain):
     assert chain.w3.eth.block_number == head + 5
     chain.revert(snapshot)
     assert chain.w3.eth.block_number == head
+
+
+def test_blocks_after_a_revert_are_stamped_with_the_wall_clock(chain):
+    """anvil's evm_revert turns its clock back to the snapshot's time; the dev chain puts it back on the wall
+    clock, or blocks mined after a long test would look older than the sessions they pay."""
+    snapshot = chain.snapshot()
+    time.sleep(2.5)
+    chain.mine(1)
+    chain.revert(snapshot)
+    chain.mine(1)
+    assert chain.w3.eth.get_block("latest")["timestamp"] >= int(time.time()) - 1
 
 
 def test_network_settings_validate_as_a_network(anvil_settings, chain):

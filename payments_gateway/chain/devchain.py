@@ -11,6 +11,7 @@ would be a funded customer account. Nothing here is used on a real network.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -125,8 +126,16 @@ class DevChain:
         return self.rpc("evm_snapshot")
 
     def revert(self, snapshot_id: str) -> None:
+        """Return the chain to snapshot ``snapshot_id``, with its clock back on the wall clock.
+
+        anvil's ``evm_revert`` also turns its clock back to the snapshot's time, so every later block would be
+        stamped as long before now as the chain was used since the snapshot; over a test session that lag adds
+        up until payments look older than the sessions they pay (a real chain's block times follow the clock)."""
         if not self.rpc("evm_revert", [snapshot_id]):
             raise DevChainError(f"evm_revert({snapshot_id}) failed: unknown snapshot")
+        latest = self.w3.eth.get_block("latest")["timestamp"]
+        if (now := int(time.time())) > latest:
+            self.rpc("anvil_setTime", [now])
 
     def mine(self, blocks: int = 1) -> int:
         """Mine ``blocks`` empty blocks; returns the new head number."""
