@@ -46,8 +46,9 @@ def session_changed(uuid: Any) -> None:
 
 
 def on_session_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """``post_save`` receiver of CheckoutSession."""
-    session_changed(instance.uuid)
+    """``post_save`` receiver of CheckoutSession. A session just created has no open page to wake."""
+    if not kwargs.get("created"):
+        session_changed(instance.uuid)
 
 
 def _publish(url: str, uuid: str) -> None:
