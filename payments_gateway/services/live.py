@@ -1,9 +1,10 @@
 """Telling the open checkout pages that their session changed (the push channel's sending half; the pages' half
 is ``views/live.py``).
 
-Every save of a :class:`~payments_gateway.models.CheckoutSession` (the scanner's ``refresh_session`` saves each
-session a range touched, the expiry, the customer's choices) calls :func:`session_changed`, wired in
-``AppConfig.ready()``. What it does depends on :func:`push_backend`:
+Every save of an existing :class:`~payments_gateway.models.CheckoutSession` (the scanner's ``refresh_session``
+saves each session a range touched, the expiry, the customer's choices) calls :func:`session_changed`, wired in
+``AppConfig.ready()``; a session's creation does not (no page can be open for it yet).
+What it does depends on :func:`push_backend`:
 
 - ``"redis"`` (``PUSH_REDIS_URL`` set): ``PUBLISH`` of the session's uuid once the transaction commits;
 - ``"postgres"``: ``pg_notify`` inside the transaction: PostgreSQL delivers it on commit, and never for a
