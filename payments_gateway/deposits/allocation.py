@@ -4,9 +4,9 @@ No address is ever given to a second session: a customer who pays an old address
 an exchange's address book) must never be credited to someone else's checkout. The payment is recorded against the
 session the address was made for (an unmatched transfer, for the merchant to credit or refund). Each session takes
 the network's next index from its ``AddressCounter`` row under a row lock, and the network's deposit scheme turns it
-into an address, bound to its session (:func:`bind_to_session`). ``busy_until`` (the session's expiry plus the late
-payment window) says until when the scanner looks at the address every block; after that it looks at the slower
-``OLD_ADDRESS_SCAN_INTERVAL``.
+into an address, held by its session (and tied to it by :func:`bind_to_session` when the session lets it go for
+another). ``busy_until`` (the session's expiry plus the late payment window) says until when the scanner looks at
+the address every block; after that it looks at the slower ``OLD_ADDRESS_SCAN_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
     return _derive_next(network, busy_until, now or timezone.now())
 
 
-def bind_to_session(address: DepositAddress, session_id: int) -> None:
-    """Record that ``address`` was made for the session ``session_id`` (``DepositAddress.made_for``): call once the
-    session is saved, in the transaction that allocated the address. The session keeps only its current address;
-    this ties an address it switched away from to it, so a payment there is still recorded against it."""
-    DepositAddress.objects.filter(pk=address.pk, made_for__isnull=True).update(made_for_id=session_id)
-    address.made_for_id = session_id
+def bind_to_session(address_id: int, session_id: int) -> None:
+    """Record that the address ``address_id`` was made for the session ``session_id`` (``DepositAddress.made_for``),
+    when the session lets it go for another one (its customer switched network). The session keeps only its
+    current address; this ties the old one to it, so a payment there is still recorded against it. An address a
+    session holds needs no record: the holder is the session it was made for (no address is given to two)."""
+    DepositAddress.objects.filter(pk=address_id, made_for__isnull=True).update(made_for_id=session_id)
 
 
 def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAddress:

@@ -16,10 +16,11 @@ class DepositAddress(models.Model):
     """Deposit address number ``index`` of one network, made by the network's deposit scheme (``"xpub"``:
     m/44'/60'/0'/0/index of the merchant's xpub).
 
-    An address is given to one session only, ever (``made_for``): a payment that reaches it however late can never
-    be credited to someone else's checkout, and is tied to that session even after its customer switched to
-    another network. Until ``busy_until`` (the session's expiry plus the late payment window) the scanner looks for
-    payments to it at every block; after that at the slower ``OLD_ADDRESS_SCAN_INTERVAL``.
+    An address is given to one session only, ever: a payment that reaches it however late can never be credited to
+    someone else's checkout. The session holds it (``CheckoutSession.deposit_address``); when its customer switches
+    to another network, ``made_for`` keeps the old address tied to it. Until ``busy_until`` (the session's expiry
+    plus the late payment window) the scanner looks for payments to it at every block; after that at the slower
+    ``OLD_ADDRESS_SCAN_INTERVAL``.
     """
 
     network = models.CharField(max_length=40)
@@ -43,7 +44,8 @@ class DepositAddress(models.Model):
     treasury = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: where its funds go.")
     factory = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: the factory that sweeps it.")
     # The session keeps only its current address: after a switch of network this is what still ties the old one
-    # to it. Empty for addresses made before it was recorded (their session is the one that holds them).
+    # to it. Empty while the session it was made for holds it (and for addresses of the time before addresses
+    # stopped being reused: their sessions are the ones that held them).
     made_for = models.ForeignKey(
         "payments_gateway.CheckoutSession",
         null=True,

@@ -229,12 +229,14 @@ def _check_can_choose(session: CheckoutSession) -> None:
 
 
 def _apply_choice(session: CheckoutSession, method: PaymentMethod, quote: Quote, now: datetime) -> None:
-    new_address = None
+    let_go = None
     if session.network != method.network or session.deposit_address_id is None:
         # The old address (another network) keeps its busy_until: it is watched every block while this customer
-        # might still pay to it (and, like every address, never given to anyone else).
+        # might still pay to it (and, like every address, never given to anyone else), and stays tied to this
+        # session by made_for once the session holds the new one.
+        let_go = session.deposit_address_id
         busy_until = session.expires_at + gateway_settings.LATE_PAYMENT_WINDOW
-        new_address = session.deposit_address = allocate_address(method.network, busy_until, now=now)
+        session.deposit_address = allocate_address(method.network, busy_until, now=now)
     session.network = method.network
     session.asset = method.asset
     session.amount_due = quote.amount
@@ -242,8 +244,8 @@ def _apply_choice(session: CheckoutSession, method: PaymentMethod, quote: Quote,
     session.quote_source = quote.source
     session.quoted_at = quote.quoted_at
     session.save()
-    if new_address is not None:
-        bind_to_session(new_address, session.pk)
+    if let_go is not None:
+        bind_to_session(let_go, session.pk)
 
 
 def _refused(message: str, code: str = "invalid") -> ValidationError:

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..conf import gateway_settings
-from ..deposits import allocate_address, bind_to_session
+from ..deposits import allocate_address
 from ..events import emit
 from ..jsonsafe import unstorable_text
 from ..models import (
@@ -145,8 +145,6 @@ def create_session(
                 metadata=metadata,
                 created=now,
             )
-            if session.deposit_address is not None:
-                bind_to_session(session.deposit_address, session.pk)
             if within is not None:
                 within(session)
             emit("payment.created", session_payload(session, new=True), session=session)
