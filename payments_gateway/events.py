@@ -10,8 +10,9 @@ from typing import Any
 
 from django.db import transaction
 
+from .hotpath import select_all
 from .models import CheckoutSession, Event, WebhookDelivery, WebhookEndpoint
-from .models.outgoing import EVENT_TYPES
+from .models.outgoing import EVENT_TYPES, wants
 from .signals import event_emitted
 
 
@@ -24,8 +25,10 @@ def emit(
     # No savepoint: the event belongs to the caller's change, and a failure here fails that change as a whole.
     with transaction.atomic(savepoint=False):
         event = Event.objects.create(type=event_type, data=data, session=session, livemode=livemode)
-        endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event_type)]
-        WebhookDelivery.objects.bulk_create(WebhookDelivery(event=event, endpoint=e) for e in endpoints)
+        endpoints = [pk for pk, enabled in select_all(WebhookEndpoint, ["id", "enabled_events"], active=True)
+                     if wants(enabled, event_type)]  # fmt: skip
+        if endpoints:
+            WebhookDelivery.objects.bulk_create(WebhookDelivery(event=event, endpoint_id=pk) for pk in endpoints)
         transaction.on_commit(lambda: _after_commit(event, len(endpoints)))
     return event
 

@@ -3,6 +3,8 @@
 Each trick is measured against the ORM by the benchmark named beside it (undo it and run the benchmark again to
 see what it buys); each goes through the fields' own ``get_db_prep_*`` so values are stored as the ORM would.
 
+- :func:`select_all` — the webhook endpoints every event is queued for (``bench/sessions.py``): one query of
+  the two columns needed, where the ORM's queryset costs about four times its round trip in CPU.
 - :func:`select_one` and :func:`insert_or_skip` — the incoming-webhook receiver (``bench/receiver.py``): one
   indexed read without the ORM's per-query overhead, and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (one
   statement whatever the outcome, where ``create()`` needs a savepoint and an ``IntegrityError``; half the CPU).
@@ -30,6 +32,32 @@ from django.db.models import Field, Model
 def select_one(model: type[Model], columns: list[str], **where: Any) -> tuple[Any, ...] | None:
     """``SELECT columns FROM model WHERE k = v AND ...``: the first row, or None."""
     return _one_row(model, "SELECT {columns} FROM {table} WHERE {where}", where, columns=columns)
+
+
+def select_all(model: type[Model], columns: list[str], **where: Any) -> list[tuple[Any, ...]]:
+    """``SELECT columns FROM model WHERE k = v AND ...``: every row, each value as the model's field gives it."""
+    connection = connections[model._default_manager.db]
+    quote, meta = connection.ops.quote_name, model._meta
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(meta.db_table)} "
+        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
+    )
+    fields = [meta.get_field(c) for c in columns]
+    converters = [
+        [*connection.ops.get_db_converters(field.cached_col), *field.get_db_converters(connection)]  # type: ignore[union-attr]
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_concrete(meta.get_field(k)).get_db_prep_value(v, connection) for k, v in where.items()])
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, (field, funcs) in enumerate(zip(fields, converters, strict=True)):
+            for convert in funcs:
+                values[i] = convert(values[i], field.cached_col, connection)  # type: ignore[union-attr]
+        out.append(tuple(values))
+    return out
 
 
 def insert_or_skip(obj: Model, *, unless_conflict_on: tuple[str, ...] = ()) -> int | None:

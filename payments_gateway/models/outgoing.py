@@ -108,7 +108,12 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     def wants(self, event_type: str) -> bool:
-        return not self.enabled_events or "*" in self.enabled_events or event_type in self.enabled_events
+        return wants(self.enabled_events, event_type)
+
+
+def wants(enabled_events: list[str] | None, event_type: str) -> bool:
+    """Whether an endpoint with ``enabled_events`` receives ``event_type``: ``["*"]`` or empty means every type."""
+    return not enabled_events or "*" in enabled_events or event_type in enabled_events
 
 
 class DeliveryState(models.TextChoices):
