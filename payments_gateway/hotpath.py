@@ -14,6 +14,8 @@ see what it buys); each goes through the fields' own ``get_db_prep_*`` so values
   nested serializers included): a sixth of a session's CPU. Output-only fields hold no per-request state, so they
   are built once per class; the few that read the request (``SerializerMethodField``) are called on the
   serializer at hand by the caller.
+- :func:`shared_input_fields` — the session request body (``bench/sessions.py``): the same deep copy, for
+  input, three quarters of the time it takes to validate a body.
 - :func:`take_next` — a deposit address's index for a new checkout session (``bench/sessions.py``): one
   ``UPDATE ... SET n = n + 1 RETURNING`` (the row stays locked until the transaction ends) instead of
   ``SELECT ... FOR UPDATE`` then ``UPDATE``: a round trip less per session.
@@ -137,6 +139,27 @@ def shared_output_fields(serializer: Any) -> list[Any]:
     fields = _OUTPUT_FIELDS.get(cls)
     if fields is None:
         fields = _OUTPUT_FIELDS[cls] = [f for f in cls().fields.values() if not f.write_only]
+    return fields
+
+
+_INPUT_FIELDS: dict[type, Any] = {}
+
+
+def shared_input_fields(serializer: Any) -> Any:
+    """The fields of ``serializer``'s class, built and bound once (to an instance without data or context) and
+    shared by every instance: only for a request body whose fields read nothing of the request (no context, no
+    instance), so validating with them leaves nothing behind (the errors and validated data stay on the serializer
+    at hand)."""
+    from rest_framework.utils.serializer_helpers import BindingDict
+
+    cls = type(serializer)
+    fields = _INPUT_FIELDS.get(cls)
+    if fields is None:
+        template = cls()
+        fields = BindingDict(template)
+        for name, field in template.get_fields().items():
+            fields[name] = field
+        _INPUT_FIELDS[cls] = fields
     return fields
 
 
