@@ -27,9 +27,13 @@ from .base import scheme_for
 CLOCK_SLACK = timedelta(minutes=5)
 
 
-def allocate_address(network: str, busy_until: datetime, *, now: datetime | None = None) -> DepositAddress:
+def allocate_address(
+    network: str, busy_until: datetime, *, now: datetime | None = None, save: bool = True
+) -> DepositAddress:
     """A new deposit address on ``network``, watched every block until ``busy_until``. Call inside
     ``transaction.atomic()``: the index is taken by the caller's transaction and released if it rolls back.
+    ``save=False``: the address is returned unsaved, for the caller to insert in that same transaction (with the
+    rows that refer to it, ``hotpath.insert_together``).
 
     Raises ``ValueError`` for an unknown network and ``TransactionManagementError`` outside a transaction.
     """
@@ -41,7 +45,10 @@ def allocate_address(network: str, busy_until: datetime, *, now: datetime | None
             "allocate_address() must run inside transaction.atomic(): the address is reserved by the caller's "
             "transaction and released if it rolls back"
         )
-    return _derive_next(network, busy_until, now or timezone.now())
+    address = _derive_next(network, busy_until, now or timezone.now())
+    if save:
+        address.save(force_insert=True)
+    return address
 
 
 def bind_to_session(address_id: int, session_id: int) -> None:
@@ -57,7 +64,7 @@ def _derive_next(network: str, busy_until: datetime, now: datetime) -> DepositAd
     index = take_next(AddressCounter, "next_index", network=network)
     if index is None or index == 0:
         index = _first_index(network, taken=index is not None)
-    return DepositAddress.objects.create(
+    return DepositAddress(
         network=network,
         index=index,
         scheme=_scheme_name(network),
