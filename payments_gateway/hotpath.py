@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection as default_connection
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Field, ForeignKey, Model
 from django.db.models.signals import post_save, pre_save
 
@@ -44,10 +44,9 @@ def select_all(model: type[Model], columns: list[str], **where: Any) -> list[tup
     """``SELECT columns FROM model WHERE k = v AND ...``: every row, each value as the model's field gives it."""
     connection = connections[model._default_manager.db]
     quote, meta = connection.ops.quote_name, model._meta
-    sql = (
-        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(meta.db_table)} "
-        f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
-    )
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(meta.db_table)}"
+    if where:
+        sql += f" WHERE {' AND '.join(f'{quote(k)} = %s' for k in where)}"
     fields = [meta.get_field(c) for c in columns]
     converters = [
         [*connection.ops.get_db_converters(field.cached_col), *field.get_db_converters(connection)]  # type: ignore[union-attr]
@@ -91,10 +90,10 @@ def insert_together(*objs: Model) -> None:
     """Insert the new ``objs``, in order, each pointing to the ones before it that it refers to (a foreign key
     given an unsaved object, ``CheckoutSession(order=order)``): on PostgreSQL in ONE statement, a chain of
     data-modifying ``WITH`` clauses whose foreign keys are the earlier clauses' ``RETURNING`` ids; elsewhere by
-    ``save()`` one after the other. Either way each object gets its pk and foreign keys, and ``pre_save`` /
-    ``post_save`` are sent as ``save()`` sends them. Run inside a transaction."""
-    model = type(objs[0])
-    using = model._default_manager.db
+    ``save()`` one after the other. Either way each object gets its pk and foreign keys, and each gets the
+    ``pre_save`` and ``post_save`` that ``save()`` sends (on PostgreSQL every ``pre_save`` before the statement,
+    every ``post_save`` after it). Links are by primary key. Run inside a transaction."""
+    using = router.db_for_write(type(objs[0]))
     connection = connections[using]
     if connection.vendor != "postgresql":
         for obj in objs:
@@ -111,7 +110,9 @@ def insert_together(*objs: Model) -> None:
             if f.primary_key and getattr(obj, f.attname) is None:
                 continue  # the database numbers it
             parent = f.get_cached_value(obj, None) if isinstance(f, ForeignKey) else None
-            if parent is not None and id(parent) in position and position[id(parent)] < i:
+            if isinstance(f, ForeignKey) and parent is not None and position.get(id(parent), i) < i:
+                if not f.target_field.primary_key:
+                    raise TypeError(f"insert_together() links by primary key; {f} refers to {f.target_field}")
                 j = position[id(parent)]
                 values.append(f"(SELECT {quote(_column(parent._meta.pk))} FROM c{j})")
                 links.append((obj, f, parent))

@@ -102,6 +102,7 @@ def test_select_all_reads_values_as_the_fields_give_them():
     make_endpoint("https://b.example/hooks", enabled_events=[], active=False)
     rows = select_all(WebhookEndpoint, ["id", "enabled_events", "created"], active=True)
     assert rows == [(wanted.pk, ["payment.created", "*"], wanted.created)]
+    assert len(select_all(WebhookEndpoint, ["id"])) == 2  # no condition: every row
 
 
 def test_a_shared_request_body_keeps_nothing_from_one_request_to_the_next():

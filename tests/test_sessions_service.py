@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from payments_gateway.models import CheckoutSession, Customer, DepositAddress, Event, Order
 from payments_gateway.services.customers import attach_customer
+from payments_gateway.services.payloads import session_payload
 from payments_gateway.services.payments import expire_if_due, refresh_session
 from payments_gateway.services.sessions import cancel_session, create_session, redirect_url
 
@@ -42,6 +43,9 @@ def test_creates_order_session_address_quote_and_event():
     event = Event.objects.get()
     assert event.type == "payment.created" and event.session == session
     assert event.data["uuid"] == str(session.uuid) and event.data["amount_due"] == "25000000"
+    # The event says what the stored session says (it is written with the rows, in one statement on PostgreSQL).
+    assert event.data["deposit_address"] == session.deposit_address.address
+    assert event.data == session_payload(CheckoutSession.objects.get(pk=session.pk), new=True)
 
 
 def test_two_sessions_get_two_addresses():

@@ -44,8 +44,8 @@ class DepositAddress(models.Model):
     treasury = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: where its funds go.")
     factory = models.CharField(max_length=42, blank=True, help_text="Forwarder scheme: the factory that sweeps it.")
     # The session keeps only its current address: after a switch of network this is what still ties the old one
-    # to it. Empty while the session it was made for holds it (and for addresses of the time before addresses
-    # stopped being reused: their sessions are the ones that held them).
+    # to it, written then. Addresses made by earlier versions have it from their creation; addresses of the time
+    # before addresses stopped being reused have none (their sessions are the ones that held them).
     made_for = models.ForeignKey(
         "payments_gateway.CheckoutSession",
         null=True,

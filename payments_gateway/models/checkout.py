@@ -160,7 +160,10 @@ class CheckoutSession(models.Model):
 
     @property
     def address(self) -> str | None:
-        return self.deposit_address.address if self.deposit_address_id and self.deposit_address else None
+        # The address object given, even before it is saved (a session being created, ``hotpath.insert_together``);
+        # no query when there is none.
+        held = type(self).deposit_address.is_cached(self) or self.deposit_address_id
+        return self.deposit_address.address if held and self.deposit_address else None
 
     @property
     def method_chosen(self) -> bool:
