@@ -94,15 +94,14 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     result["detect_ratio"] = round(result["detect_p95_s"] / result["baseline_detect_p95_s"], 4)
-    result["page_ratio"] = (
-        round(result["page_p95_s"] / result["threaded_page_p95_s"], 4) if result["threaded_page_p95_s"] else None
-    )
+    ours, threaded = result["page_p95_s"], result["threaded_page_p95_s"]  # None when no held page got an event
+    result["page_ratio"] = round(ours / threaded, 4) if ours is not None and threaded else None
     result["pages_held_ratio"] = round(result["pages_held"] / max(result["threaded_pages_held"], 1), 1)
     result["targets"] = TARGETS
     result["met"] = {
         "detect_p95_s": result["detect_p95_s"] <= TARGETS["detect_p95_s"],
         "detect_polling_p95_s": result["detect_polling_p95_s"] <= TARGETS["detect_polling_p95_s"],
-        "page_p95_s": result["page_p95_s"] <= TARGETS["page_p95_s"],
+        "page_p95_s": ours is not None and ours <= TARGETS["page_p95_s"],
         "pages_held": result["pages_held"] >= TARGETS["pages_held"] and result["page_errors"] == 0,
     }
     print(json.dumps(result))
